@@ -1,0 +1,1 @@
+"""rsmt_studio.kernels"""
