@@ -202,7 +202,7 @@ class RSMTConfig:
 def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     """Build nested dataclasses, rejecting unknown keys so a typo in a config file is an error, not a no-op."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+        raise TypeError(f"{where}: expected an object, got {type(data).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:

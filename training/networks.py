@@ -16,10 +16,9 @@ import math
 from typing import NamedTuple
 
 import torch
+from rsmt_studio.training.config import RSMTConfig
 from torch import Tensor, nn
 from torch.nn import functional as F
-
-from rsmt_studio.training.config import RSMTConfig
 
 NORM_EPS = 1e-5  # layer_norm / standardise / BatchNorm epsilon
 VEC_EPS = 1e-8  # added under the square root of every vector norm
