@@ -1,7 +1,124 @@
-"""Placeholder until the studio window lands: reports what exists."""
+"""`rsmt-studio [FILE.bvh ...] [--screenshot OUT.png]`: the studio window.
+
+Without a display (no DISPLAY / WAYLAND_DISPLAY) the same job runs under a private Xvfb: the window is
+rendered off-screen with real OpenGL (Mesa llvmpipe) and a screenshot is written, with a message saying
+where. ``--screenshot`` renders the first frame at 1280x720, writes the PNG and exits (tests, docs).
+"""
+
 from __future__ import annotations
 
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-def main(argv: list[str]) -> int:
-    print("rsmt-studio: the studio window is not built yet")
-    return 0
+IN_XVFB_ENV = "RSMT_STUDIO_IN_XVFB"
+SCREENSHOT_SIZE = (1280, 720)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rsmt-studio", description="Open the rsmt-studio window.")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE.bvh", help="clips (or folders) to open")
+    p.add_argument("--screenshot", type=Path, metavar="OUT.png",
+                   help="render the first frame at 1280x720, write it as PNG and exit")
+    p.add_argument("--screenshot-what", choices=("window", "viewport"), default="window",
+                   help="capture the whole window (default) or only the 3D viewport")
+    p.add_argument("--frame", type=int, default=0, help="frame to show in the screenshot (default 0)")
+    return p
+
+
+def has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def default_headless_output() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("rsmt-studio")) / "studio-screenshot.png"
+
+
+def run_under_xvfb(argv: list[str]) -> int:
+    """Re-run this command inside a private X server (xvfb-run) so OpenGL works without a screen."""
+    xvfb_run = shutil.which("xvfb-run")
+    if xvfb_run is None:
+        print("rsmt-studio: no display and no xvfb-run; install the 'xvfb' package "
+              "(make setup does, as root) or run on a desktop.", file=sys.stderr)
+        return 2
+    w, h = 1920, 1080
+    cmd = [xvfb_run, "-a", "-s", f"-screen 0 {w}x{h}x24 +extension GLX",
+           sys.executable, "-m", "rsmt_studio.app.cmd_studio", *argv]
+    env = dict(os.environ, **{IN_XVFB_ENV: "1"})
+    return subprocess.call(cmd, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if not has_display() and os.environ.get(IN_XVFB_ENV) != "1":
+        if args.screenshot is None:
+            out = default_headless_output()
+            print("rsmt-studio: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so no window can open.\n"
+                  "Rendering the studio headless under a private Xvfb instead (real OpenGL, software Mesa);\n"
+                  f"the screenshot will be written to {out}")
+            argv += ["--screenshot", str(out)]
+        return run_under_xvfb(argv)
+    return _run_gui(args)
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QCoreApplication, QSettings
+    from PySide6.QtWidgets import QApplication
+
+    QCoreApplication.setOrganizationName("rsmt-studio")
+    QCoreApplication.setApplicationName("rsmt-studio")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+
+    from PySide6.QtCore import QSize
+    from rsmt_studio.app.dialogs import ErrorReporter
+    from rsmt_studio.app.main_window import VIEWPORT_SHOT_SIZE, MainWindow
+
+    if args.screenshot is None:
+        window = MainWindow()
+        _open_initial(window, args.files)
+        window.show()
+        return app.exec()
+
+    # Screenshot mode: reproducible layout (fresh settings in a temp dir), errors printed, no dialogs.
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="rsmt-studio-shot-") as tmp:
+        settings = QSettings(str(Path(tmp) / "studio.ini"), QSettings.Format.IniFormat)
+        reporter = ErrorReporter(show_dialogs=False, sink=lambda e: errors.append(e.message))
+        window = MainWindow(settings=settings, error_reporter=reporter)
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        _open_initial(window, args.files)
+        if not window.wait_idle(120.0):
+            print("rsmt-studio: loading did not finish within 120 s", file=sys.stderr)
+        window.playback.seek(args.frame)
+        window.refresh_view()
+        window.viewer.frame_characters()
+        app.processEvents()
+        out = window.save_screenshot(args.screenshot, args.screenshot_what)
+        size = window.size() if args.screenshot_what == "window" else QSize(*VIEWPORT_SHOT_SIZE)
+        window.close()
+    for msg in errors:
+        print(f"rsmt-studio: {msg}", file=sys.stderr)
+    print(f"rsmt-studio: wrote {out} ({size.width()}x{size.height()}, frame {window.playback.frame}, "
+          f"{len(window.scene.characters)} clip(s))")
+    return 1 if errors else 0
+
+
+def _open_initial(window, files: list[Path]) -> None:
+    if files:
+        window.open_paths([Path(f) for f in files], replace=True)
+    else:
+        window.open_default_scene()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

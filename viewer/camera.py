@@ -122,8 +122,8 @@ class OrbitCamera:
         height = skeleton_height(positions)
         self.scale = height
         lo, hi = pts.min(axis=0), pts.max(axis=0)
-        # Frame at least one body height around the character so a still pose is not filling the screen.
-        pad = np.array([0.35, 0.0, 0.35]) * height
+        # A little floor around the feet so a still pose does not fill the screen edge to edge.
+        pad = np.array([0.12, 0.0, 0.12]) * height
         lo, hi = lo - pad, hi + pad
         lo[1] = min(lo[1], 0.0)
         self.frame_bounds(lo, hi, aspect)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from OpenGL import GL
-
 from rsmt_studio.viewer import geometry, shaders
 from rsmt_studio.viewer.camera import OrbitCamera, nice_grid_step
 
@@ -38,6 +37,7 @@ class CharacterFrame:
     alpha: float = 1.0
     radius: float = 2.0  # bone radius in world units (the app derives it from skeleton height)
     bone_mask: np.ndarray | None = None
+    joint_mask: np.ndarray | None = None  # (J,) bool: which joint spheres to draw
     trajectory: np.ndarray | None = None  # (N,3) root path to draw as a line on the ground
     contacts: np.ndarray | None = None  # (K,3) positions of feet touching the ground this frame
 
@@ -243,9 +243,10 @@ class SkeletonRenderer:
             if len(child):
                 bone_m.append(geometry.bone_matrices(pos[parents[child]], pos[child], ch.radius))
                 bone_c.append(np.tile(np.asarray(rgba, np.float32), (len(child), 1)))
-            joint_m.append(geometry.sphere_matrices(pos, ch.radius * 1.35))
+            shown = pos if ch.joint_mask is None else pos[np.asarray(ch.joint_mask, bool)]
+            joint_m.append(geometry.sphere_matrices(shown, ch.radius * 1.35))
             shade = np.asarray([*(0.8 * np.asarray(ch.colour) + 0.2), ch.alpha], np.float32)
-            joint_c.append(np.tile(shade, (len(pos), 1)))
+            joint_c.append(np.tile(shade, (len(shown), 1)))
         empty = np.zeros((0, _INSTANCE_FLOATS), np.float32)
         bones = SkeletonRenderer._instances(np.concatenate(bone_m), np.concatenate(bone_c)) if bone_m else empty
         joints = (
@@ -285,7 +286,8 @@ class SkeletonRenderer:
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDepthFunc(GL.GL_LEQUAL)
         GL.glEnable(GL.GL_BLEND)
-        GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
+        # Keep destination alpha at 1: Qt composites the widget's framebuffer with its alpha channel.
+        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
 
         if prefs.show_grid:
             step = nice_grid_step(camera.scale)

@@ -84,18 +84,23 @@ uniform vec3 u_line_colour;
 out vec4 frag;
 float grid(vec2 p, float step, float width) {
     vec2 g = p / step;
-    vec2 d = abs(fract(g - 0.5) - 0.5) / max(fwidth(g), vec2(1e-6));
-    return 1.0 - min(min(d.x, d.y) / width, 1.0);
+    vec2 fw = max(fwidth(g), vec2(1e-6));
+    vec2 d = abs(fract(g - 0.5) - 0.5) / fw;
+    // Fade lines out where cells shrink to a few pixels (towards the horizon) instead of a bright moire band.
+    float density = 1.0 - smoothstep(0.08, 0.3, max(fw.x, fw.y));
+    return (1.0 - min(min(d.x, d.y) / width, 1.0)) * density;
 }
 void main() {
     vec2 p = v_world.xz;
     float minor = grid(p, u_step, 1.0) * 0.45;
     float major = grid(p, u_step * float(u_major_every), 1.4);
-    vec2 axis_d = abs(p) / max(fwidth(p), vec2(1e-6));
+    vec2 axis_fw = max(fwidth(p), vec2(1e-6));
+    vec2 axis_d = abs(p) / axis_fw;
+    float axis_density = 1.0 - smoothstep(0.08, 0.3, max(axis_fw.x, axis_fw.y) / u_step);
     float line = max(minor, major);
     vec3 colour = mix(u_floor_colour, u_line_colour, line);
-    colour = mix(colour, vec3(0.75, 0.30, 0.28), 1.0 - min(axis_d.y / 1.5, 1.0));  // X axis (z = 0)
-    colour = mix(colour, vec3(0.30, 0.45, 0.80), 1.0 - min(axis_d.x / 1.5, 1.0));  // Z axis (x = 0)
+    colour = mix(colour, vec3(0.70, 0.36, 0.34), (1.0 - min(axis_d.y / 1.2, 1.0)) * 0.7 * axis_density);  // X axis
+    colour = mix(colour, vec3(0.36, 0.48, 0.74), (1.0 - min(axis_d.x / 1.2, 1.0)) * 0.7 * axis_density);  // Z axis
     float dist = length(v_world.xz - u_centre.xz);
     float alpha = 1.0 - smoothstep(u_fade * 0.45, u_fade, dist);
     frag = vec4(colour, alpha);

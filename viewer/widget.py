@@ -12,7 +12,6 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QImage, QMouseEvent, QSurfaceFormat, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
-
 from rsmt_studio.viewer.camera import OrbitCamera, skeleton_height
 from rsmt_studio.viewer.renderer import CharacterFrame, RenderStats, SkeletonRenderer, ViewPrefs
 
@@ -60,7 +59,7 @@ class ViewerWidget(QOpenGLWidget):
         if self.follow_root:
             self._follow()
         if not self._has_framed and self.characters:
-            self.frame_all()
+            self.frame_characters()
         self.update()
 
     def set_follow_root(self, on: bool) -> None:
@@ -80,16 +79,25 @@ class ViewerWidget(QOpenGLWidget):
         self.camera_changed.emit()
 
     def frame_all(self) -> None:
-        """Fit the camera to every character's current pose and trajectory (the F key)."""
+        """Fit the camera to every character's current pose and root trajectory (the F key)."""
+        self._frame(include_trajectories=True)
+
+    def frame_characters(self) -> None:
+        """Fit the camera to the current poses only (what a freshly opened clip gets)."""
+        self._frame(include_trajectories=False)
+
+    def _frame(self, include_trajectories: bool) -> None:
         if not self.characters:
             return
-        pts = [np.asarray(c.positions, np.float64).reshape(-1, 3) for c in self.characters]
+        pts = [np.asarray(c.positions, np.float64).reshape(-1, 3)[
+            slice(None) if c.joint_mask is None else np.asarray(c.joint_mask, bool)] for c in self.characters]
         height = float(np.median([skeleton_height(p) for p in pts]))
-        pts += [np.asarray(c.trajectory, np.float64).reshape(-1, 3) for c in self.characters if c.trajectory is not None]
-        allp = np.concatenate(pts)
-        self.camera.fit_skeleton(allp, self.width() / max(self.height(), 1))
+        if include_trajectories:
+            pts += [np.asarray(c.trajectory, np.float64).reshape(-1, 3) for c in self.characters
+                    if c.trajectory is not None]
+        self.camera.fit_skeleton(np.concatenate(pts), self.width() / max(self.height(), 1))
         self.camera.scale = height
-        self.camera.target[1] = height * 0.5 + self.prefs.ground_y
+        self.camera.target[1] = self.prefs.ground_y + height * 0.5
         self._has_framed = True
         self.camera_changed.emit()
         self.update()
@@ -105,7 +113,7 @@ class ViewerWidget(QOpenGLWidget):
         try:
             self.gl_renderer_name = GL.glGetString(GL.GL_RENDERER).decode(errors="replace")
             self.renderer.initialize()
-        except Exception as exc:  # shader/driver problems must not kill the app
+        except Exception as exc:  # noqa: BLE001 - shader/driver problems must not kill the app
             self.gl_failed.emit(f"OpenGL initialisation failed: {exc}")
             return
         self.gl_initialized.emit(self.gl_renderer_name)
@@ -118,6 +126,23 @@ class ViewerWidget(QOpenGLWidget):
         w, h = int(self.width() * ratio), int(self.height() * ratio)
         self.last_stats = self.renderer.render(self.camera, w, h, self.characters, self.prefs)
         self.last_render_s = time.perf_counter() - t0
+
+    def render_offscreen(self, width: int, height: int) -> QImage:
+        """Render the current view at any size into an off-screen framebuffer (screenshots, docs)."""
+        from PySide6.QtOpenGL import QOpenGLFramebufferObject, QOpenGLFramebufferObjectFormat
+
+        self.makeCurrent()
+        try:
+            fmt = QOpenGLFramebufferObjectFormat()
+            fmt.setAttachment(QOpenGLFramebufferObject.Attachment.CombinedDepthStencil)
+            fmt.setSamples(max(self.format().samples(), 0))
+            fbo = QOpenGLFramebufferObject(width, height, fmt)
+            fbo.bind()
+            self.renderer.render(self.camera, width, height, self.characters, self.prefs)
+            fbo.release()
+            return fbo.toImage()
+        finally:
+            self.doneCurrent()
 
     def grab_image(self) -> QImage:
         """The rendered frame as an image (repaints first so it is current)."""

@@ -1,0 +1,150 @@
+"""The clip library dock: a filter box and a tree of clips grouped dataset -> style -> content.
+
+Entries arrive in batches from the indexing thread; the tree is filled incrementally (a few hundred
+items per event-loop turn) so a folder of thousands of clips never stalls the UI.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from rsmt_studio.app.library import LibraryEntry, LibraryModel
+
+ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+ITEMS_PER_TURN = 250
+
+
+class LibraryWidget(QWidget):
+    """Shows a ``LibraryModel``. ``entries_activated`` = open (replace scene), ``entries_added_to_scene`` = add."""
+
+    entries_activated = Signal(list)  # list[LibraryEntry]
+    entries_added_to_scene = Signal(list)
+    open_files_requested = Signal()
+    open_folder_requested = Signal()
+
+    def __init__(self, model: LibraryModel, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.filter_box = QLineEdit(placeholderText="Filter: style, content, name\u2026")
+        self.filter_box.setClearButtonEnabled(True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Clip", "Clips"])
+        self.tree.setColumnWidth(0, 220)
+        self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        open_files = QPushButton("Open Files\u2026")
+        open_folder = QPushButton("Open Folder\u2026")
+        buttons = QHBoxLayout()
+        buttons.addWidget(open_files)
+        buttons.addWidget(open_folder)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.filter_box)
+        lay.addWidget(self.tree, 1)
+        lay.addLayout(buttons)
+
+        self._groups: dict[tuple[str, ...], QTreeWidgetItem] = {}
+        self._pending: list[LibraryEntry] = []
+        self._feeder = QTimer(self, interval=0)
+        self._feeder.timeout.connect(self._feed)
+        self._filter_timer = QTimer(self, singleShot=True, interval=150)
+        self._filter_timer.timeout.connect(self.rebuild)
+
+        open_files.clicked.connect(self.open_files_requested)
+        open_folder.clicked.connect(self.open_folder_requested)
+        self.filter_box.textChanged.connect(lambda _: self._filter_timer.start())
+        self.tree.itemActivated.connect(self._on_activated)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        model.entries_added.connect(self._on_entries_added)
+        model.cleared.connect(self.rebuild)
+
+    # -- filling ----------------------------------------------------------------------------------
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def _on_entries_added(self, entries: list[LibraryEntry]) -> None:
+        text = self.filter_box.text()
+        self._pending.extend(e for e in entries if e.matches(text) or not text.strip())
+        if not self._feeder.isActive():
+            self._feeder.start()
+
+    def _feed(self) -> None:
+        chunk, self._pending = self._pending[:ITEMS_PER_TURN], self._pending[ITEMS_PER_TURN:]
+        self.tree.setUpdatesEnabled(False)
+        for e in chunk:
+            self._add_item(e)
+        self.tree.setUpdatesEnabled(True)
+        if not self._pending:
+            self._feeder.stop()
+
+    def _group(self, key: tuple[str, ...]) -> QTreeWidgetItem:
+        item = self._groups.get(key)
+        if item is None:
+            parent = self.tree.invisibleRootItem() if len(key) == 1 else self._group(key[:-1])
+            item = QTreeWidgetItem(parent, [key[-1], "0"])
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsDragEnabled)
+            if len(key) == 1:
+                item.setExpanded(True)
+            self._groups[key] = item
+        return item
+
+    def _add_item(self, e: LibraryEntry) -> None:
+        parent = self._group((e.dataset, e.style, e.content))
+        item = QTreeWidgetItem(parent, [e.name, ""])
+        item.setData(0, ENTRY_ROLE, e)
+        item.setToolTip(0, str(e.path))
+        for k in range(1, 4):
+            g = self._groups[(e.dataset, e.style, e.content)[:k]]
+            g.setText(1, str(int(g.text(1)) + 1))
+
+    def rebuild(self) -> None:
+        """Refill the tree from the model with the current filter."""
+        self._feeder.stop()
+        self.tree.clear()
+        self._groups.clear()
+        self._pending = self.model.filtered(self.filter_box.text())
+        if self._pending:
+            self._feeder.start()
+
+    # -- reading ----------------------------------------------------------------------------------
+    def entry_items(self) -> list[QTreeWidgetItem]:
+        out = []
+
+        def walk(item: QTreeWidgetItem) -> None:
+            for i in range(item.childCount()):
+                child = item.child(i)
+                if child.data(0, ENTRY_ROLE) is not None:
+                    out.append(child)
+                walk(child)
+
+        walk(self.tree.invisibleRootItem())
+        return out
+
+    def selected_entries(self) -> list[LibraryEntry]:
+        return [i.data(0, ENTRY_ROLE) for i in self.tree.selectedItems() if i.data(0, ENTRY_ROLE) is not None]
+
+    def _on_activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        entry = item.data(0, ENTRY_ROLE)
+        if entry is not None:
+            chosen = self.selected_entries() or [entry]
+            self.entries_activated.emit(chosen if entry in chosen else [entry])
+
+    def _context_menu(self, pos) -> None:
+        entries = self.selected_entries()
+        if not entries:
+            return
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.entries_activated.emit(entries))
+        menu.addAction("Add to Scene", lambda: self.entries_added_to_scene.emit(entries))
+        menu.popup(self.tree.viewport().mapToGlobal(pos))
