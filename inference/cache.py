@@ -1,0 +1,98 @@
+"""Where compiled MAX models (MEF files) live, and when they are stale.
+
+A MEF holds the compiled program but no weights (weights are graph inputs, bound at load time), so the key is
+what changes the *program*: the graph module and the building blocks' source, the graph's static structure
+(joint counts, phase channels, experts, steps per call, ...), the device kind and the MAX version. Widths are
+symbolic dims, so changing layer widths or weight values reuses the same MEF; a weight set whose layout does not
+fit is caught by the graphs' run-time shape checks (`ops.rebind`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Overrides the cache folder (tests point it at a shared temporary folder; CI at a cached one).
+CACHE_ENV = "RSMT_STUDIO_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """The user's cache folder for rsmt-studio (platformdirs), or `$RSMT_STUDIO_CACHE_DIR`."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("rsmt-studio", appauthor=False))
+
+
+def mef_dir() -> Path:
+    return cache_root() / "mef"
+
+
+def max_version() -> str:
+    try:
+        return importlib.metadata.version("max")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - MAX is a hard dependency
+        return "unknown"
+
+
+def _source_hash(module_name: str) -> str:
+    """Hash of the graph module's and blocks.py's source: editing either invalidates its MEFs."""
+    h = hashlib.sha256()
+    for name in (module_name, "rsmt_studio.inference.blocks"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(name)
+        h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """Everything needed to build one graph in another process: module, static config, device kind.
+
+    `module` must expose `build_graph(config: dict, device_ref) -> max.graph.Graph`.
+    """
+
+    name: str
+    module: str
+    config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    device: str = "cpu"
+
+    def key(self) -> str:
+        payload = {
+            "name": self.name,
+            "module": self.module,
+            "config": self.config,
+            "device": self.device,
+            "max": max_version(),
+            "source": _source_hash(self.module),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+    def mef_path(self) -> Path:
+        return mef_dir() / f"{self.name}-{self.device}-{self.key()}.mef"
+
+    def is_compiled(self) -> bool:
+        return self.mef_path().is_file()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "module": self.module, "config": self.config, "device": self.device}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "GraphSpec":
+        return cls(name=data["name"], module=data["module"], config=dict(data["config"]), device=data["device"])
+
+    def build(self):
+        """Build the MAX graph (in whichever process calls this)."""
+        from rsmt_studio.inference.devices import DeviceChoice
+
+        module = importlib.import_module(self.module)
+        return module.build_graph(self.config, DeviceChoice(self.device).ref())  # type: ignore[arg-type]

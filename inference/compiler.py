@@ -1,0 +1,113 @@
+"""Make sure graphs are compiled, by a child process, with progress and cancellation.
+
+`ensure_compiled(specs)` returns at once when every MEF is in the cache; otherwise it runs
+`compile_worker` in a subprocess and relays its progress events. The calling process never compiles, so
+models it already runs keep running at full speed meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from rsmt_studio.inference.cache import GraphSpec
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+class CompileError(RuntimeError):
+    """The compile subprocess failed; the message is its last error line."""
+
+
+class CompileCancelled(RuntimeError):
+    """`cancel()` returned True while compiling; the child was stopped and nothing half-written was kept."""
+
+
+def ensure_compiled(
+    specs: Iterable[GraphSpec],
+    progress: ProgressFn | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict[str, Path]:
+    """Compile missing MEFs in a child process; return {spec name: MEF path} for all specs."""
+    specs = list(specs)
+    missing = [s for s in specs if not s.is_compiled()]
+    if missing:
+        _run_worker(missing, progress, cancel)
+    return {s.name: s.mef_path() for s in specs}
+
+
+def _run_worker(specs: list[GraphSpec], progress: ProgressFn | None, cancel: Callable[[], bool] | None) -> None:
+    env = dict(os.environ)
+    env.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rsmt_studio.inference.compile_worker"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    proc.stdin.write(json.dumps([s.to_json() for s in specs]))
+    proc.stdin.close()
+    stderr_tail: list[str] = []
+
+    def drain_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            stderr_tail.append(line)
+            del stderr_tail[:-40]
+
+    threading.Thread(target=drain_stderr, daemon=True).start()
+    error: str | None = None
+    cancelled = False
+    watcher_stop = threading.Event()
+
+    def watch_cancel() -> None:
+        nonlocal cancelled
+        while not watcher_stop.wait(0.1):
+            if cancel is not None and cancel():
+                cancelled = True
+                proc.terminate()
+                return
+
+    if cancel is not None:
+        threading.Thread(target=watch_cancel, daemon=True).start()
+    try:
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("event") == "error":
+                error = event.get("message", "unknown error")
+            if progress is not None:
+                progress(event)
+        rc = proc.wait()
+    finally:
+        watcher_stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if cancelled:
+        raise CompileCancelled("compile cancelled")
+    if rc != 0:
+        tail = "".join(stderr_tail).strip().splitlines()
+        raise CompileError(error or (tail[-1] if tail else f"compile worker exited with {rc}"))
+
+
+def print_progress(event: dict[str, Any]) -> None:
+    """A progress callback for terminals: one line per graph, a running clock while compiling."""
+    kind = event.get("event")
+    where = f"[{event.get('index', 0) + 1}/{event.get('total', 1)}] {event.get('name', '')}"
+    if kind == "start":
+        print(f"{where}: compiling (first run only; ~1 min per graph on 2 cores)...", file=sys.stderr, flush=True)
+    elif kind == "progress":
+        print(f"\r{where}: {event['elapsed_s']:.0f} s", end="", file=sys.stderr, flush=True)
+    elif kind == "done":
+        print(f"\r{where}: compiled in {event['seconds']:.1f} s", file=sys.stderr, flush=True)
+    elif kind == "cached":
+        print(f"{where}: already compiled", file=sys.stderr, flush=True)
+    elif kind == "error":
+        print(f"compile failed: {event.get('message')}", file=sys.stderr, flush=True)
