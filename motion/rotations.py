@@ -140,16 +140,23 @@ def quat_to_axis_angle(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def euler_to_quat(angles: np.ndarray, order: str = "ZXY") -> np.ndarray:
-    """Intrinsic Euler angles (radians, angles[..., i] about order[i]) to quaternions."""
+    """Intrinsic Euler angles (radians, angles[..., i] about order[i]) to quaternions.
+
+    Closed form of q_i(a0) * q_j(a1) * q_k(a2): one pass of sines and cosines, no general products.
+    """
     angles = np.asarray(angles, dtype=np.float64)
-    idx = _parse_order(order)
-    q = None
-    for k, axis in enumerate(idx):
-        half = 0.5 * angles[..., k]
-        qa = np.zeros((*angles.shape[:-1], 4))
-        qa[..., 0] = np.cos(half)
-        qa[..., 1 + axis] = np.sin(half)
-        q = qa if q is None else quat_mul(q, qa)
+    i, j, k = _parse_order(order)
+    s = 1.0 if (i, j, k) in ((0, 1, 2), (1, 2, 0), (2, 0, 1)) else -1.0
+    half = 0.5 * angles
+    c = np.cos(half)
+    sn = np.sin(half)
+    c1, c2, c3 = c[..., 0], c[..., 1], c[..., 2]
+    s1, s2, s3 = sn[..., 0], sn[..., 1], sn[..., 2]
+    q = np.empty((*angles.shape[:-1], 4))
+    q[..., 0] = c1 * c2 * c3 - s * s1 * s2 * s3
+    q[..., 1 + i] = s1 * c2 * c3 + s * c1 * s2 * s3
+    q[..., 1 + j] = c1 * s2 * c3 - s * s1 * c2 * s3
+    q[..., 1 + k] = c1 * c2 * s3 + s * s1 * s2 * c3
     return q
 
 
