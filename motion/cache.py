@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -21,8 +22,8 @@ from .clip import Clip
 from .skeleton import Skeleton
 
 ENV_VAR = "RSMT_STUDIO_CACHE_DIR"
-_MAGIC = b"RSMTCLIP\x02\n"
-_FORMAT = 2
+_MAGIC = b"RSMTCLIP\x03\n"
+_FORMAT = 3
 
 
 def default_cache_dir() -> Path:
@@ -44,7 +45,7 @@ class ClipCache:
         self.misses = 0
 
     def entry_path(self, source: Path) -> Path:
-        key = hashlib.sha1(str(Path(source).resolve()).encode("utf-8")).hexdigest()
+        key = hashlib.sha1(os.path.abspath(source).encode("utf-8")).hexdigest()  # no syscalls, unlike resolve()
         return self.directory / f"{key}.clip"
 
     def load(self, source: str | Path) -> Clip:
@@ -80,14 +81,17 @@ class ClipCache:
 
     @staticmethod
     def _arrays(clip: Clip) -> dict[str, np.ndarray]:
+        """Only translation components that differ from the OFFSET are stored (usually just the root's)."""
         sk = clip.skeleton
         ends = sorted(sk.end_sites)
+        moving = np.flatnonzero((clip.local_pos != sk.offsets[None]).any(axis=0).reshape(-1))
         return {
             "parents": sk.parents.astype("<i8"),
             "offsets": sk.offsets.astype("<f8"),
             "end_joints": np.array(ends, dtype="<i8"),
             "end_offsets": np.array([sk.end_sites[j] for j in ends], dtype="<f8").reshape(-1, 3),
-            "local_pos": clip.local_pos.astype("<f8"),
+            "pos_columns": moving.astype("<i8"),
+            "pos_values": clip.local_pos.reshape(clip.num_frames, -1)[:, moving].astype("<f8"),
             "local_rot": clip.local_rot.astype("<f8"),
         }
 
@@ -119,7 +123,9 @@ class ClipCache:
     @staticmethod
     def _read(target: Path, size: int, mtime_ns: int) -> Clip | None:
         try:
-            blob = target.read_bytes()
+            with open(target, "rb") as f:
+                blob = bytearray(os.fstat(f.fileno()).st_size)  # writable, so arrays need no copy
+                f.readinto(blob)
         except OSError:
             return None
         try:
@@ -127,22 +133,25 @@ class ClipCache:
                 return None
             (hlen,) = struct.unpack_from("<Q", blob, len(_MAGIC))
             start = len(_MAGIC) + 8
-            header = json.loads(blob[start:start + hlen])
+            header = json.loads(bytes(blob[start:start + hlen]))
             if header.get("format") != _FORMAT or header["size"] != size or header["mtime_ns"] != mtime_ns:
                 return None
             base = start + hlen
             arrays = {}
             for name, spec in header["arrays"].items():
                 dt = np.dtype(spec["dtype"])
-                count = int(np.prod(spec["shape"], dtype=np.int64))
-                arrays[name] = np.frombuffer(blob, dt, count, base + spec["offset"]).reshape(spec["shape"]).copy()
+                count = math.prod(spec["shape"])
+                arrays[name] = np.frombuffer(blob, dt, count, base + spec["offset"]).reshape(spec["shape"])
             sk = Skeleton(
                 names=header["names"], parents=arrays["parents"], offsets=arrays["offsets"],
                 channels=[tuple(c) for c in header["channels"]], rotation_orders=header["orders"],
                 end_sites={int(j): o for j, o in zip(arrays["end_joints"], arrays["end_offsets"])},
             )
             fr = header["frame_range"]
-            return Clip(skeleton=sk, fps=header["fps"], local_pos=arrays["local_pos"], local_rot=arrays["local_rot"],
+            rot = arrays["local_rot"]
+            pos = np.broadcast_to(sk.offsets, (rot.shape[0], *sk.offsets.shape)).copy()
+            pos.reshape(rot.shape[0], -1)[:, arrays["pos_columns"]] = arrays["pos_values"]
+            return Clip(skeleton=sk, fps=header["fps"], local_pos=pos, local_rot=rot,
                         name=header["name"], frame_range=tuple(fr) if fr else None)
         except (ValueError, KeyError, TypeError, struct.error):
             return None  # a damaged or foreign entry: re-parse the BVH instead

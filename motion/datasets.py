@@ -257,3 +257,15 @@ def _subdirs(root: Path) -> Iterable[Path]:
         return [p for p in root.iterdir() if p.is_dir()]
     except OSError:
         return []
+
+
+def labels_from_path(path: str | Path) -> tuple[str | None, str | None]:
+    """(style, content) read from a Bandai or 100STYLE file name, or (None, None) for other files."""
+    stem = Path(path).stem
+    m = _BANDAI_NAME.match(stem)
+    if m:
+        return m.group(3), m.group(2)
+    style, _, kind = stem.rpartition("_")
+    if style and kind in STYLE100_KINDS and Path(path).parent.name == style:
+        return style, STYLE100_KINDS[kind]
+    return None, None
