@@ -74,19 +74,16 @@ class ModelSkeleton:
         return [int(c) for c in np.flatnonzero(self.parents == j)]
 
 
-def _is_static_dummy_root(clip_or_skeleton: Clip | Skeleton, clip: Clip | None) -> bool:
-    sk = clip_or_skeleton.skeleton if isinstance(clip_or_skeleton, Clip) else clip_or_skeleton
-    if len(sk.children(0)) != 1 or sk.num_joints < 2:
-        return False
-    if clip is None:
-        return sk.names[0].lower() in ("joint_root", "root")
-    lp, lr = clip.local_pos[:, 0], clip.local_rot[:, 0]
-    return bool(np.ptp(lp, axis=0).max() < 1e-6 and np.abs(np.abs(lr[:, 0]) - 1).max() < 1e-6 and
-                np.abs(lp).max() < 1e-6)
+def _foldable_root(skeleton: Skeleton) -> bool:
+    """A root with a single child (Bandai's joint_Root) carries no pose of its own: fold it into the child.
+
+    Bandai's joint_Root is static and zero in nearly every file, but moves in a few short clips
+    (e.g. dataset-1_run_normal_001); folding its transform per frame is exact either way."""
+    return skeleton.num_joints >= 2 and len(skeleton.children(0)) == 1
 
 
 def model_skeleton(skeleton: Skeleton, clip: Clip | None = None) -> ModelSkeleton:
-    """Split the joints of `skeleton` (dropping a static dummy root) by structure:
+    """Split the joints of `skeleton` (dropping a single-child dummy root) by structure:
 
     - the root (hips) is position-represented;
     - the root's children (hip sockets and the first spine joint) are rotation joints;
@@ -97,7 +94,7 @@ def model_skeleton(skeleton: Skeleton, clip: Clip | None = None) -> ModelSkeleto
     For 100STYLE this gives exactly RSMT's split ([1,5,9,10,11,12,13,15,19] rotation); for Bandai (after dropping
     joint_Root) UpperLeg_L/R, Spine, Chest, Neck, Shoulder_L/R are rotation joints and 14 are position joints.
     """
-    drop = 1 if _is_static_dummy_root(skeleton, clip) else 0
+    drop = 1 if _foldable_root(skeleton) else 0
     names = tuple(skeleton.names[drop:])
     parents = np.array([-1 if p - drop < 0 else p - drop for p in skeleton.parents[drop:]], dtype=np.int64)
     if clip is not None:
@@ -162,14 +159,13 @@ def model_skeleton(skeleton: Skeleton, clip: Clip | None = None) -> ModelSkeleto
 
 
 def model_clip(clip: Clip) -> tuple[Clip, ModelSkeleton]:
-    """The clip on its model skeleton: a static dummy root is folded into the new root and dropped."""
+    """The clip on its model skeleton: a single-child dummy root is folded (per frame) into its child."""
     ms = model_skeleton(clip.skeleton, clip)
     drop = int(ms.source_joints[0])
     if drop == 0:
         return clip, ms
     lp = clip.local_pos[:, drop:].copy()
     lr = clip.local_rot[:, drop:].copy()
-    # Fold the (static) dummy root's transform into the new root.
     q0, t0 = clip.local_rot[:, 0], clip.local_pos[:, 0]
     lp[:, 0] = t0 + R.quat_rotate(q0, lp[:, 0])
     lr[:, 0] = R.quat_mul(q0, lr[:, 0])

@@ -1,0 +1,352 @@
+"""Data pipeline: BVH folders -> one compact preprocessed file -> in-memory arrays for the training stages.
+
+No torch here (the preprocessed file is made on the development machine and travels to the GPU machine).
+
+Layout of the preprocessed `.npz` (one file, <= 60 MiB for all of Bandai):
+- per clip: `names`, `datasets`, `styles`, `contents`, `is_test` (bool), `starts`, `lengths`, `offsets` (n,J,3)
+- per frame (concatenated): `root_pos` (T,3) float32, `local_rot` (T,J,4) float32 (model skeleton)
+- skeleton: `joint_names`, `parents`, `fps`
+Mirrored copies are NOT stored: `MotionData.load` rebuilds them with `Clip.mirror` (deterministic).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import tempfile
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rsmt_studio.motion import Clip, Skeleton, read_bvh
+from rsmt_studio.motion import features as Fe
+
+FPS = 30.0
+BANDAI_NAME = re.compile(r"^(dataset-\d+)_(.+)_([^_]+)_(\d+)$")
+STYLE100_CONTENTS = ("BR", "BW", "FR", "FW", "ID", "SR", "SW", "TR1", "TR2", "TR3")
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One source file and its labels. `key` is stable across machines (used in split lists)."""
+
+    path: Path
+    dataset: str  # "bandai-1", "bandai-2", "100style"
+    style: str
+    content: str
+    take: str
+    frame_range: tuple[int, int] | None = None  # in source frames, [start, stop)
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.path.name}"
+
+
+# ------------------------------------------------------------------------------------------------ listing
+def list_bandai(root: str | os.PathLike[str]) -> list[ClipRecord]:
+    """All BVH files of Bandai-Namco-Research-Motiondataset-1 and -2 under `root` (the `dataset` folder)."""
+    root = Path(root)
+    out = []
+    for path in sorted(root.glob("Bandai-Namco-Research-Motiondataset-*/data/*.bvh")):
+        m = BANDAI_NAME.match(path.stem)
+        if not m:
+            raise ValueError(f"{path}: name does not follow dataset-N_<content>_<style>_<take>.bvh")
+        ds, content, style, take = m.groups()
+        out.append(ClipRecord(path, f"bandai-{ds.split('-')[1]}", style, content, take))
+    if not out:
+        raise FileNotFoundError(f"{root}: no Bandai-Namco-Research-Motiondataset-*/data/*.bvh files")
+    return out
+
+
+def list_100style(root: str | os.PathLike[str]) -> list[ClipRecord]:
+    """100STYLE layout `<root>/<Style>/<Style>_<Content>.bvh`, cut by `<root>/Frame_Cuts.csv` when present
+    (STYLE_NAME, <C>_START, <C>_STOP in 60 fps frames; a content with START 'N/A'/'NA' is skipped)."""
+    root = Path(root)
+    cuts: dict[str, dict[str, str]] = {}
+    cut_file = root / "Frame_Cuts.csv"
+    if cut_file.exists():
+        with cut_file.open(newline="") as fh:
+            for lineno, row in enumerate(csv.DictReader(fh), start=2):
+                if "STYLE_NAME" not in row:
+                    raise ValueError(f"{cut_file}: line {lineno}: no STYLE_NAME column")
+                cuts[row["STYLE_NAME"]] = row
+    out = []
+    for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        style = style_dir.name
+        for path in sorted(style_dir.glob(f"{style}_*.bvh")):
+            content = path.stem[len(style) + 1 :]
+            rng = None
+            if style in cuts:
+                start, stop = cuts[style].get(f"{content}_START", ""), cuts[style].get(f"{content}_STOP", "")
+                if start.strip().upper() in ("", "N/A", "NA"):
+                    continue
+                rng = (int(float(start)), int(float(stop)))
+            out.append(ClipRecord(path, "100style", style, content, "1", rng))
+    if not out:
+        raise FileNotFoundError(f"{root}: no <Style>/<Style>_<Content>.bvh files")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ split
+def split_records(records: list[ClipRecord], test_fraction: float = 0.1) -> set[str]:
+    """Deterministic held-out set of record keys (by file, independent of listing order and machine).
+
+    Within each (dataset, content, style) group with >= 2 takes, the ceil(fraction*n) takes with the smallest
+    CRC32 of their key are held out. Then, for every style and every content of a dataset that still has no
+    held-out take, the lowest-CRC take whose (content, style) group keeps at least one other take in training is
+    held out, preferring groups already touched least. Single-take contents (e.g. Bandai-1 'kick') stay in
+    training only when holding them out would remove the content from training entirely.
+    """
+    crc = {r.key: zlib.crc32(r.key.encode()) for r in records}
+    groups: dict[tuple[str, str, str], list[ClipRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.dataset, r.content, r.style)].append(r)
+    test: set[str] = set()
+    for members in groups.values():
+        if len(members) >= 2:
+            members = sorted(members, key=lambda r: crc[r.key])
+            n = max(1, int(np.ceil(test_fraction * len(members))))
+            test.update(r.key for r in members[:n])
+    for attr in ("style", "content"):
+        by: dict[tuple[str, str], list[ClipRecord]] = defaultdict(list)
+        for r in records:
+            by[(r.dataset, getattr(r, attr))].append(r)
+        for _, members in sorted(by.items()):
+            if any(r.key in test for r in members):
+                continue
+            for r in sorted(members, key=lambda r: crc[r.key]):
+                train_left = [o for o in records if o.dataset == r.dataset and o.content == r.content
+                              and o.key not in test and o.key != r.key]
+                if train_left:
+                    test.add(r.key)
+                    break
+    return test
+
+
+def write_split_lists(records: list[ClipRecord], test: set[str], folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """training/splits/{train,test}.txt: one record key per line, sorted."""
+    folder = Path(folder)
+    paths = []
+    for name, keys in (("train", [r.key for r in records if r.key not in test]), ("test", sorted(test))):
+        path = folder / f"{name}.txt"
+        _atomic_write_bytes(path, ("\n".join(sorted(keys)) + "\n").encode())
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def read_split_list(path: str | os.PathLike[str]) -> set[str]:
+    return {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def load_record(record: ClipRecord) -> Clip:
+    """Read, cut, resample to 30 fps, make quaternions continuous; on the file's own skeleton."""
+    clip = read_bvh(record.path)
+    if record.frame_range is not None:
+        a, b = record.frame_range
+        if not (0 <= a < b <= clip.num_frames):
+            raise ValueError(f"{record.path}: frame cut [{a}, {b}) outside the clip's {clip.num_frames} frames")
+        clip = clip.slice(a, b)
+    if abs(clip.fps - FPS) > 1e-3:
+        clip = clip.resample(FPS)
+    return clip.with_continuity()
+
+
+def preprocess(
+    records: list[ClipRecord],
+    test: set[str],
+    out_path: str | os.PathLike[str],
+    progress: Callable[[int, int, str], None] | None = None,
+    min_frames: int = 0,
+) -> dict[str, object]:
+    """Read every record onto the model skeleton and write the compact file. Returns a summary."""
+    names, datasets, styles, contents, is_test, lengths, offsets = [], [], [], [], [], [], []
+    root_pos, local_rot = [], []
+    ref: Skeleton | None = None
+    ref_path = None
+    skipped = []
+    for i, rec in enumerate(records):
+        if progress:
+            progress(i, len(records), rec.key)
+        clip, ms = Fe.model_clip(load_record(rec))
+        if clip.num_frames < min_frames:
+            skipped.append(rec.key)
+            continue
+        if ref is None:
+            ref, ref_path = clip.skeleton, rec.path
+        elif not ref.same_topology(clip.skeleton):
+            raise ValueError(f"{rec.path}: skeleton differs from {ref_path} (joint names or parents)")
+        names.append(rec.key)
+        datasets.append(rec.dataset)
+        styles.append(rec.style)
+        contents.append(rec.content)
+        is_test.append(rec.key in test)
+        lengths.append(clip.num_frames)
+        offsets.append(ms.offsets.astype(np.float32))
+        root_pos.append(clip.local_pos[:, 0].astype(np.float32))
+        local_rot.append(clip.local_rot.astype(np.float32))
+    if ref is None:
+        raise ValueError("no clips to preprocess")
+    lengths_a = np.array(lengths, dtype=np.int64)
+    arrays = {
+        "names": np.array(names),
+        "datasets": np.array(datasets),
+        "styles": np.array(styles),
+        "contents": np.array(contents),
+        "is_test": np.array(is_test),
+        "lengths": lengths_a,
+        "starts": np.concatenate([[0], np.cumsum(lengths_a)[:-1]]),
+        "offsets": np.stack(offsets),
+        "root_pos": np.concatenate(root_pos),
+        "local_rot": np.concatenate(local_rot),
+        "joint_names": np.array(ref.names),
+        "parents": ref.parents,
+        "fps": np.array(FPS),
+    }
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _atomic_write_bytes(Path(out_path), buf.getvalue())
+    return {
+        "clips": len(names),
+        "frames": int(lengths_a.sum()),
+        "test_clips": int(np.sum(is_test)),
+        "bytes": len(buf.getvalue()),
+        "skipped_short": skipped,
+        "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+    }
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------------ in memory
+@dataclass
+class MotionData:
+    """Global arrays of every clip and its mirror, concatenated. Sequence i is clip i // 2, mirrored if odd."""
+
+    ms: Fe.ModelSkeleton
+    fps: float
+    clip_names: np.ndarray  # (n,)
+    styles: np.ndarray  # (2n,) style label per sequence
+    contents: np.ndarray
+    is_test: np.ndarray  # (2n,)
+    starts: np.ndarray  # (2n,)
+    lengths: np.ndarray  # (2n,)
+    offsets: np.ndarray  # (2n,J,3)
+    gpos: np.ndarray  # (F,J,3) float32
+    grot: np.ndarray  # (F,J,3,3) float32
+    pae_vel: np.ndarray  # (F,3J) float32
+    contacts: np.ndarray  # (F,4) float32
+    split_hash: str
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.starts)
+
+    @property
+    def style_names(self) -> list[str]:
+        return sorted(set(self.styles.tolist()))
+
+    def frame_sequence(self) -> np.ndarray:
+        """(F,) sequence index of every frame."""
+        return np.repeat(np.arange(self.n_sequences), self.lengths)
+
+    def sequences(self, test: bool, min_len: int = 1) -> np.ndarray:
+        return np.flatnonzero((self.is_test == test) & (self.lengths >= min_len))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], mirror: bool = True,
+             progress: Callable[[int, int, str], None] | None = None) -> MotionData:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                z = {k: npz[k] for k in npz.files}  # NpzFile re-reads a member on every access
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a preprocessed dataset ({exc})") from None
+        names = [str(n) for n in z["joint_names"]]
+        parents = z["parents"]
+        j = len(names)
+        sk = Skeleton(names=names, parents=parents, offsets=z["offsets"][0],
+                      channels=[("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")] * j,
+                      rotation_orders=["ZXY"] * j)
+        fps = float(z["fps"])
+        starts, lengths = z["starts"], z["lengths"]
+        ms = None
+        gpos, grot, vel, con, seq_off, seq_len, seq_offsets = [], [], [], [], [], [], []
+        n = len(starts)
+        pos = 0
+        for i in range(n):
+            if progress:
+                progress(i, n, str(z["names"][i]))
+            a, b = int(starts[i]), int(starts[i] + lengths[i])
+            lp = np.repeat(z["offsets"][i][None].astype(np.float64), b - a, axis=0)
+            lp[:, 0] = z["root_pos"][a:b]
+            clip = Clip(skeleton=sk, fps=fps, local_pos=lp, local_rot=z["local_rot"][a:b])
+            if ms is None:
+                ms = Fe.model_skeleton(sk, None)
+            for c in (clip, clip.mirror()) if mirror else (clip,):
+                g, r = Fe.global_arrays(c)
+                gpos.append(g.astype(np.float32))
+                grot.append(r.astype(np.float32))
+                vel.append(Fe.pae_velocities(g, ms))
+                con.append(Fe.foot_contacts(g, ms).astype(np.float32))
+                seq_off.append(pos)
+                seq_len.append(len(g))
+                seq_offsets.append(c.local_pos.mean(0))
+                pos += len(g)
+        assert ms is not None
+        k = 2 if mirror else 1
+        digest = hashlib.sha256("\n".join(f"{nm}:{int(t)}" for nm, t in zip(z["names"], z["is_test"])).encode())
+        return cls(
+            ms=ms,
+            fps=fps,
+            clip_names=z["names"],
+            styles=np.repeat(z["styles"], k),
+            contents=np.repeat(z["contents"], k),
+            is_test=np.repeat(z["is_test"], k),
+            starts=np.array(seq_off),
+            lengths=np.array(seq_len),
+            offsets=np.stack(seq_offsets).astype(np.float32),
+            gpos=np.concatenate(gpos),
+            grot=np.concatenate(grot),
+            pae_vel=np.concatenate(vel),
+            contacts=np.concatenate(con),
+            split_hash=digest.hexdigest()[:16],
+        )
+
+
+def records_for(bandai: str | None, style100: str | None) -> list[ClipRecord]:
+    out: list[ClipRecord] = []
+    if bandai:
+        out += list_bandai(bandai)
+    if style100:
+        out += list_100style(style100)
+    return out
+
+
+def subset(records: Iterable[ClipRecord], per_group: int) -> list[ClipRecord]:
+    """At most `per_group` takes of each (dataset, content, style): small deterministic datasets for tests."""
+    seen: dict[tuple[str, str, str], int] = defaultdict(int)
+    out = []
+    for r in records:
+        g = (r.dataset, r.content, r.style)
+        if seen[g] < per_group:
+            seen[g] += 1
+            out.append(r)
+    return out
