@@ -61,8 +61,10 @@ class _Tokens:
 
     @property
     def line(self) -> int:
-        """Line number of the next token (or one past the end)."""
-        return self.li if self._fill() else len(self.lines) + 1
+        """Line number of the next token (or one past the last line at the end)."""
+        if self._fill():
+            return self.li
+        return len(self.lines) + (0 if self.lines and self.lines[-1] == "" else 1)
 
     def peek(self) -> str | None:
         return self.toks[self.ti] if self._fill() else None
@@ -116,16 +118,16 @@ class _HierarchyParser:
         if (t.peek() or "").upper() != "ROOT":
             raise t.error("'ROOT'", t.peek())
         while (t.peek() or "").upper() == "ROOT":
+            line = t.line
             t.next()
-            self._joint(-1, "ROOT")
+            self._joint(-1, "ROOT", line)
         tok = t.peek()
         if tok is None or tok.upper() != "MOTION":
             extra = " (unbalanced braces)" if tok == "}" else ""
             raise t.error("'ROOT' or 'MOTION'" + extra, tok)
 
-    def _joint(self, parent: int, keyword: str) -> None:
+    def _joint(self, parent: int, keyword: str, line: int) -> None:
         t = self.t
-        line = t.line - 0
         name_toks = t.rest_of_line()
         opened = False
         if name_toks and name_toks[-1] == "{":
@@ -157,7 +159,7 @@ class _HierarchyParser:
                 seen_channels = True
                 self.channels[j] = self._channels(name)
             elif up == "JOINT":
-                self._joint(j, "JOINT")
+                self._joint(j, "JOINT", line)
             elif up in ("END", "ENDSITE"):
                 if up == "END":
                     site_line = t.line
@@ -180,7 +182,7 @@ class _HierarchyParser:
             else:
                 raise t.error("OFFSET, CHANNELS, JOINT, End Site or '}'", tok, line)
         if self.offsets[j] is None:
-            raise t.error(f"an OFFSET in joint {name!r}", "'}'", line)
+            raise t.error(f"an OFFSET in joint {name!r}", "}", line)
 
     def _channels(self, name: str) -> tuple[str, ...]:
         t = self.t
