@@ -381,6 +381,9 @@ def parse_bvh(data: bytes | str, path: str | Path | None = None) -> Clip:
 
     # Data rows: every non-blank line after Frame Time, counted before anything is parsed.
     row_lines = [k + 1 for k in range(i, len(lines)) if lines[k] and not lines[k].isspace()]
+    ncols = sum(len(c) for c in hier.channels)
+    if ncols == 0 and not row_lines:
+        row_lines = [i + 1] * frames  # no channels at all: each frame is an empty row
     if len(row_lines) < frames:
         raise BVHError(path, len(lines) + (0 if lines[-1] else -1) + 1,
                        f"{frames} rows of motion data (Frames: {frames})", f"only {len(row_lines)} rows")
@@ -395,7 +398,6 @@ def parse_bvh(data: bytes | str, path: str | Path | None = None) -> Clip:
         channels=hier.channels, rotation_orders=[rotation_order_of(c) for c in hier.channels],
         end_sites=hier.end_sites,
     )
-    ncols = sum(len(c) for c in hier.channels)
     values = _parse_rows(rows, row_lines, ncols, path)
     local_pos, local_rot = channels_to_local(skeleton, values)
     return Clip(

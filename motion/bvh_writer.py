@@ -71,9 +71,23 @@ def _fmt(values: np.ndarray, decimals: int) -> list[str]:
     return [f"{v:.{decimals}f}" for v in values]
 
 
-def _channel_matrix(clip: Clip, channels: list[tuple[str, ...]], orders: list[str]) -> np.ndarray:
+def _dfs_order(clip: Clip) -> list[int]:
+    """Joints in the order a BVH file lists them (depth-first, children in index order)."""
+    sk = clip.skeleton
+    out: list[int] = []
+    stack = list(reversed(sk.roots))
+    while stack:
+        j = stack.pop()
+        out.append(j)
+        stack.extend(reversed(sk.children(j)))
+    return out
+
+
+def _channel_matrix(clip: Clip, channels: list[tuple[str, ...]], orders: list[str], joint_order: list[int]
+                    ) -> np.ndarray:
     cols: list[np.ndarray] = []
-    for j, chans in enumerate(channels):
+    for j in joint_order:
+        chans = channels[j]
         if not chans:
             continue
         euler = None
@@ -120,7 +134,7 @@ def format_bvh(clip: Clip, *, rotation_orders: str | Sequence[str] | None = None
         emit(root, 0)
     frame_time = f"{1.0 / clip.fps:.10f}".rstrip("0")
     out += ["MOTION", f"Frames: {clip.num_frames}", f"Frame Time: {frame_time}"]
-    values = np.round(_channel_matrix(clip, channels, orders), decimals) + 0.0
+    values = np.round(_channel_matrix(clip, channels, orders, _dfs_order(clip)), decimals) + 0.0
     if values.shape[1]:
         row_fmt = " ".join([f"%.{decimals}f"] * values.shape[1])
         out.extend(row_fmt % tuple(row) for row in values.tolist())
