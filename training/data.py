@@ -11,11 +11,9 @@ Mirrored copies are NOT stored: `MotionData.load` rebuilds them with `Clip.mirro
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
-import re
 import tempfile
 import zlib
 from collections import defaultdict
@@ -24,72 +22,54 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rsmt_studio.motion import Clip, Skeleton, read_bvh
+from rsmt_studio.motion import Clip, Skeleton
 from rsmt_studio.motion import features as Fe
+from rsmt_studio.motion.datasets import ClipEntry, index_100style, index_bandai
 
 FPS = 30.0
-BANDAI_NAME = re.compile(r"^(dataset-\d+)_(.+)_([^_]+)_(\d+)$")
-STYLE100_CONTENTS = ("BR", "BW", "FR", "FW", "ID", "SR", "SW", "TR1", "TR2", "TR3")
 
 
 @dataclass(frozen=True)
 class ClipRecord:
-    """One source file and its labels. `key` is stable across machines (used in split lists)."""
+    """One labelled clip (a `motion.datasets.ClipEntry`). `key` is stable across machines (used in split lists)."""
 
-    path: Path
-    dataset: str  # "bandai-1", "bandai-2", "100style"
-    style: str
-    content: str
-    take: str
-    frame_range: tuple[int, int] | None = None  # in source frames, [start, stop)
+    entry: ClipEntry
+
+    @property
+    def dataset(self) -> str:
+        return self.entry.collection  # "dataset-1", "dataset-2", "100STYLE"
+
+    @property
+    def style(self) -> str:
+        return self.entry.style
+
+    @property
+    def content(self) -> str:
+        return self.entry.content
+
+    @property
+    def path(self) -> Path:
+        return self.entry.path
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}/{self.path.name}"
+        return f"{self.dataset}/{self.entry.name}"
 
 
 # ------------------------------------------------------------------------------------------------ listing
 def list_bandai(root: str | os.PathLike[str]) -> list[ClipRecord]:
-    """All BVH files of Bandai-Namco-Research-Motiondataset-1 and -2 under `root` (the `dataset` folder)."""
-    root = Path(root)
-    out = []
-    for path in sorted(root.glob("Bandai-Namco-Research-Motiondataset-*/data/*.bvh")):
-        m = BANDAI_NAME.match(path.stem)
-        if not m:
-            raise ValueError(f"{path}: name does not follow dataset-N_<content>_<style>_<take>.bvh")
-        ds, content, style, take = m.groups()
-        out.append(ClipRecord(path, f"bandai-{ds.split('-')[1]}", style, content, take))
+    """All BVH files of Bandai-Namco-Research-Motiondataset-1 and -2 under `root` (via motion.datasets)."""
+    out = [ClipRecord(e) for e in index_bandai(root).entries]
     if not out:
-        raise FileNotFoundError(f"{root}: no Bandai-Namco-Research-Motiondataset-*/data/*.bvh files")
+        raise FileNotFoundError(f"{root}: no dataset-N_<content>_<style>_<take>.bvh files")
     return out
 
 
 def list_100style(root: str | os.PathLike[str]) -> list[ClipRecord]:
-    """100STYLE layout `<root>/<Style>/<Style>_<Content>.bvh`, cut by `<root>/Frame_Cuts.csv` when present
-    (STYLE_NAME, <C>_START, <C>_STOP in 60 fps frames; a content with START 'N/A'/'NA' is skipped)."""
-    root = Path(root)
-    cuts: dict[str, dict[str, str]] = {}
-    cut_file = root / "Frame_Cuts.csv"
-    if cut_file.exists():
-        with cut_file.open(newline="") as fh:
-            for lineno, row in enumerate(csv.DictReader(fh), start=2):
-                if "STYLE_NAME" not in row:
-                    raise ValueError(f"{cut_file}: line {lineno}: no STYLE_NAME column")
-                cuts[row["STYLE_NAME"]] = row
-    out = []
-    for style_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        style = style_dir.name
-        for path in sorted(style_dir.glob(f"{style}_*.bvh")):
-            content = path.stem[len(style) + 1 :]
-            rng = None
-            if style in cuts:
-                start, stop = cuts[style].get(f"{content}_START", ""), cuts[style].get(f"{content}_STOP", "")
-                if start.strip().upper() in ("", "N/A", "NA"):
-                    continue
-                rng = (int(float(start)), int(float(stop)))
-            out.append(ClipRecord(path, "100style", style, content, "1", rng))
+    """100STYLE layout `<root>/<Style>/<Style>_<Kind>.bvh`, cut by `Frame_Cuts.csv` (via motion.datasets)."""
+    out = [ClipRecord(e) for e in index_100style(root).entries]
     if not out:
-        raise FileNotFoundError(f"{root}: no <Style>/<Style>_<Content>.bvh files")
+        raise FileNotFoundError(f"{root}: no <Style>/<Style>_<Kind>.bvh files")
     return out
 
 
@@ -146,13 +126,8 @@ def read_split_list(path: str | os.PathLike[str]) -> set[str]:
 
 # ------------------------------------------------------------------------------------------------ loading
 def load_record(record: ClipRecord) -> Clip:
-    """Read, cut, resample to 30 fps, make quaternions continuous; on the file's own skeleton."""
-    clip = read_bvh(record.path)
-    if record.frame_range is not None:
-        a, b = record.frame_range
-        if not (0 <= a < b <= clip.num_frames):
-            raise ValueError(f"{record.path}: frame cut [{a}, {b}) outside the clip's {clip.num_frames} frames")
-        clip = clip.slice(a, b)
+    """Read (uncached), cut, resample to 30 fps (100STYLE is 60 fps), make quaternions continuous."""
+    clip = record.entry.load(cache=None)
     if abs(clip.fps - FPS) > 1e-3:
         clip = clip.resample(FPS)
     return clip.with_continuity()

@@ -1,0 +1,180 @@
+"""Autoregressive rollouts and losses of the manifold and the sampler (torch), with the reference's bugs fixed:
+no future frames in the canonical frame, deterministic pose handling (no random `regu_pose` before the loss),
+6D re-orthonormalised every step, style caches recomputed per batch, full batch used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rsmt_studio.motion import features as Fe
+from rsmt_studio.training import networks as N
+from rsmt_studio.training.batches import WindowBatch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+def sixd_to_matrix(r: Tensor) -> Tensor:
+    """(...,6) -> (...,3,3) rows b1, b2, b1 x b2 (Gram-Schmidt; same as motion.rotations.sixd_to_matrix)."""
+    g = N.gram_schmidt_6d(r)
+    a, b = g[..., :3], g[..., 3:]
+    return torch.stack([a, b, torch.cross(a, b, dim=-1)], dim=-2)
+
+
+class Kinematics:
+    """FK of the rotation joints from position joints + global 6D: pos_j = pos_parent + M(r_parent) offset_j."""
+
+    def __init__(self, ms: Fe.ModelSkeleton):
+        self.ms = ms
+        self.pos_joints = torch.as_tensor(ms.pos_joints)
+        self.order = [(int(j), int(ms.parents[j])) for j in ms.rot_joints]
+        self.foot = torch.as_tensor(ms.feet)
+        off = ms.offsets[1:]
+        self.bone_scale = float(np.linalg.norm(off, axis=-1).mean())
+
+    def positions(self, p: Tensor, r: Tensor, offsets: Tensor) -> Tensor:
+        """p (B,T,Np,3), r (B,T,J,6), offsets (B,J,3) -> (B,T,J,3)."""
+        cols: dict[int, Tensor] = {int(j): p[..., k, :] for k, j in enumerate(self.ms.pos_joints)}
+        mats = sixd_to_matrix(r)
+        for j, par in self.order:
+            off = offsets[:, j].reshape(offsets.shape[0], *([1] * (p.dim() - 3)), 3)
+            cols[j] = cols[par] + (mats[..., par, :, :] @ off.unsqueeze(-1)).squeeze(-1)
+        return torch.stack([cols[j] for j in range(self.ms.num_joints)], dim=-2)
+
+
+def contact_loss(feet_vel: Tensor, contacts: Tensor) -> Tensor:
+    """RSMT's foot-contact term: sum contact * (|v|^2 + 1e-6) over entries with contact >= 0.01, / count."""
+    w = contacts * (contacts >= 0.01)
+    count = (contacts >= 0.01).sum().clamp(min=1)
+    return (w * ((feet_vel**2).sum(-1) + 1e-6)).sum() / count
+
+
+def to_torch(batch: WindowBatch, device: torch.device) -> dict[str, Tensor]:
+    return {k: torch.as_tensor(getattr(batch, k), device=device) for k in batch.__dataclass_fields__}
+
+
+# ------------------------------------------------------------------------------------------------ manifold
+@dataclass
+class ManifoldLosses:
+    total: Tensor
+    pos: Tensor
+    rot: Tensor
+    kl: Tensor
+    contact: Tensor
+
+
+def manifold_rollout(model: N.Manifold, kin: Kinematics, b: dict[str, Tensor], kl_weight: float,
+                     contact_weight: float) -> ManifoldLosses:
+    """Seed with GT frames 0,1; run to the end. The encoder sees (previous prediction, next GT); the hip velocity
+    and rotation of the next frame come from GT (the manifold only models the body)."""
+    p_gt, v_gt, r_gt, ph = b["p"], b["v"], b["r"], b["phase"]
+    t_len = p_gt.shape[1]
+    p, v, r = p_gt[:, 1], v_gt[:, 1], r_gt[:, 1]
+    ps, rs, kls = [], [], []
+    for t in range(1, t_len - 1):
+        nxt_p, nxt_r = p_gt[:, t + 1], r_gt[:, t + 1]
+        enc_in = torch.cat([(p - p[:, :1]).flatten(1), (nxt_p - nxt_p[:, :1]).flatten(1), v.flatten(1),
+                            (nxt_p - p).flatten(1), r.flatten(1), nxt_r.flatten(1)], -1)
+        mu, logvar = model.encoder(enc_in)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        kls.append(-0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp()))
+        hip_v = nxt_p[:, 0] - p_gt[:, t, 0]
+        hip_r = nxt_r[:, 0]
+        cond = torch.cat([(p - p[:, :1]).flatten(1), v.flatten(1), hip_v, r.flatten(1), hip_r], -1)
+        delta = model.decoder(z, cond, ph[:, t + 1])
+        p_new, r_new = N.apply_delta(torch.cat([p_gt[:, t, :1], p[:, 1:]], 1), r, delta, hip_v, hip_r)
+        v = p_new - p
+        p, r = p_new, r_new
+        ps.append(p)
+        rs.append(r)
+    p_pred, r_pred = torch.stack(ps, 1), torch.stack(rs, 1)
+    pos = kin.positions(p_pred, r_pred, b["offsets"])
+    pos_gt = b["pos"][:, 2:]
+    l_pos = F.mse_loss(pos / kin.bone_scale, pos_gt / kin.bone_scale)
+    l_rot = F.mse_loss(r_pred, r_gt[:, 2:])
+    kl = torch.stack(kls).mean()
+    full = torch.cat([b["pos"][:, 1:2], pos], 1)
+    feet_vel = (full[:, 1:] - full[:, :-1])[:, :, kin.foot]
+    l_con = contact_loss(feet_vel, b["contacts"][:, 2:])
+    total = l_pos + l_rot + kl_weight * kl + contact_weight * l_con
+    return ManifoldLosses(total, l_pos, l_rot, kl, l_con)
+
+
+# ------------------------------------------------------------------------------------------------ sampler
+@dataclass
+class SamplerOutput:
+    p: Tensor  # (B,L,Np,3) generated frames n_past .. K-1
+    r: Tensor  # (B,L,J,6)
+    phase: Tensor  # (B,L,C,2) blended phase per generated frame
+    phase_hat: Tensor
+    amplitude: Tensor
+    frequency: Tensor
+    initial_phase: Tensor  # (B,C,2) phase used for the last context frame
+    lstm_inputs: Tensor  # (B,8,D) warm-up LSTM inputs
+
+
+def sampler_rollout(sampler: N.TransitionSampler, decoder: N.MixtureDecoder, b: dict[str, Tensor],
+                    style: Tensor, length: int, z: Tensor, n_past: int = Fe.N_PAST,
+                    initial: N.InitialPhasePredictor | None = None) -> SamplerOutput:
+    """The keyframe protocol of docs/model.md §3: warm-up on context frames 1..8, start from frame 9 with its
+    phase (GT label, or the initial-phase predictor's), generate frames 10..K-1 with tta = K - state frame."""
+    p, v, r = b["p"], b["v"], b["r"]
+    bsz = p.shape[0]
+    k = n_past + length
+    cache = sampler.style_cache(style)
+    target = sampler.target(p[:, k], p[:, k + 1] - p[:, k], r[:, k])
+    hid = sampler.cfg.sampler.lstm
+    h = c = torch.zeros(bsz, hid, device=p.device)
+    xs = []
+    for s in range(1, n_past - 1):
+        tta = torch.full((bsz,), float(k - s), device=p.device)
+        x, _ = sampler.lstm_input(p[:, s], v[:, s], r[:, s], target, tta, z, cache)
+        h, c = sampler.lstm(x, (h, c))
+        xs.append(x)
+    lstm_inputs = torch.stack(xs, 1)
+    last = n_past - 1
+    phase0 = initial(lstm_inputs) if initial is not None else b["phase"][:, last]
+    state = N.SamplerState(p[:, last], v[:, last], r[:, last], phase0, h, c)
+    outs = []
+    for i in range(length):
+        tta = torch.full((bsz,), float(k - (last + i)), device=p.device)
+        state, ex = sampler.step(state, target, tta, z, cache, decoder)
+        outs.append((state, ex))
+    st = lambda f: torch.stack([f(o) for o in outs], 1)
+    return SamplerOutput(
+        p=st(lambda o: o[0].p), r=st(lambda o: o[0].r), phase=st(lambda o: o[0].phase),
+        phase_hat=st(lambda o: o[1].phase_hat), amplitude=st(lambda o: o[1].amplitude),
+        frequency=st(lambda o: o[1].frequency), initial_phase=phase0, lstm_inputs=lstm_inputs,
+    )
+
+
+@dataclass
+class SamplerLosses:
+    total: Tensor
+    pos: Tensor
+    rot: Tensor
+    last: Tensor
+    contact: Tensor
+    phase: Tensor
+
+
+def sampler_losses(out: SamplerOutput, kin: Kinematics, b: dict[str, Tensor], length: int,
+                   n_past: int = Fe.N_PAST, contact_weight: float = 0.01) -> SamplerLosses:
+    """RSMT's sampler losses on the scored frames n_past..K-1 (the keyframe itself is given, not scored)."""
+    sl = slice(n_past, n_past + length)
+    pos = kin.positions(out.p, out.r, b["offsets"])
+    pos_gt, r_gt = b["pos"][:, sl], b["r"][:, sl]
+    s = kin.bone_scale
+    l_pos = (pos - pos_gt).abs().mean() / s
+    l_rot = (out.r - r_gt).abs().mean()
+    l_last = (pos[:, -1] - pos_gt[:, -1]).abs().mean() / s + 0.5 * (out.r[:, -1] - r_gt[:, -1]).abs().mean()
+    full = torch.cat([b["pos"][:, n_past - 1 : n_past], pos], 1)
+    feet_vel = (full[:, 1:] - full[:, :-1])[:, :, kin.foot]
+    l_con = contact_loss(feet_vel, b["contacts"][:, sl])
+    ph_gt = b["phase"][:, sl]
+    amp_gt = torch.sqrt((ph_gt**2).sum(-1) + 1e-12)
+    l_phase = 0.5 * (F.mse_loss(out.phase_hat, ph_gt) + F.mse_loss(out.amplitude, amp_gt)
+                     + F.mse_loss(out.frequency, b["frequency"][:, sl]) + F.mse_loss(out.phase, ph_gt))
+    total = l_pos + l_rot + l_last + contact_weight * l_con + l_phase
+    return SamplerLosses(total, l_pos, l_rot, l_last, l_con, l_phase)

@@ -1,0 +1,424 @@
+"""The five training stages with checkpoint + resume, time boxes, progress and JSON-lines metrics.
+
+Run folder layout (everything a later stage or the MAX side needs):
+    config.json                      RSMTConfig (skeleton sizes filled from the data)
+    skeleton.json                    model skeleton: names, parents, pos/rot joints, feet, mirror
+    <stage>.ckpt                     torch checkpoint (models, optimiser, epoch, step, RNG) for --resume
+    <stage>.safetensors              weights only (names in docs/model.md)
+    <stage>.metrics.jsonl            one JSON object per epoch
+    phases.npz                       per-frame phase labels (label-phases), tied to the data's split hash
+Stages: phase -> label-phases -> manifold -> sampler -> phase-predictor.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rsmt_studio.training import batches as Bt
+from rsmt_studio.training import networks as N
+from rsmt_studio.training import rollout as Ro
+from rsmt_studio.training.config import RSMTConfig, StageConfig, atomic_write_text
+from rsmt_studio.training.data import MotionData
+from safetensors.torch import load_file, save_file
+
+STAGES = ("phase", "label-phases", "manifold", "sampler", "phase-predictor")
+LICENCE = "Trained on Bandai-Namco-Research-Motiondataset (© 2022 Bandai Namco Research Inc., CC BY-NC 4.0)"
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+class Progress:
+    """A one-line progress bar on stderr (redrawn at most 4x/s); silent when quiet."""
+
+    def __init__(self, label: str, total: int, quiet: bool = False):
+        self.label, self.total, self.quiet = label, max(total, 1), quiet
+        self.t0 = self.last = time.monotonic()
+
+    def update(self, done: int, info: str = "") -> None:
+        now = time.monotonic()
+        if self.quiet or (now - self.last < 0.25 and done < self.total):
+            return
+        self.last = now
+        frac = min(done / self.total, 1.0)
+        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
+        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{self.total} {now - self.t0:5.0f}s {info}   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if not self.quiet:
+            sys.stderr.write("\n")
+
+
+@dataclass
+class RunContext:
+    """What every stage gets: config, data, run folder, device and budget."""
+
+    cfg: RSMTConfig
+    data: MotionData
+    run_dir: Path
+    device: torch.device
+    minutes: float | None = None
+    resume: bool = False
+    quiet: bool = False
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+    t0: float = field(default_factory=time.monotonic)
+
+    def out_of_time(self) -> bool:
+        return self.minutes is not None and time.monotonic() - self.t0 > self.minutes * 60.0
+
+
+def prepare_config(cfg: RSMTConfig, data: MotionData) -> RSMTConfig:
+    """Fill skeleton-dependent sizes from the data."""
+    cfg.skeleton.n_joints = data.ms.num_joints
+    cfg.skeleton.n_pos_joints = data.ms.num_pos_joints
+    cfg.skeleton.fps = data.fps
+    return cfg
+
+
+def write_run_files(ctx: RunContext) -> None:
+    ms = ctx.data.ms
+    ctx.cfg.save(ctx.run_dir / "config.json")
+    skel = {
+        "names": list(ms.names), "parents": ms.parents.tolist(), "offsets": ms.offsets.round(5).tolist(),
+        "pos_joints": ms.pos_joints.tolist(), "rot_joints": ms.rot_joints.tolist(), "feet": ms.feet.tolist(),
+        "left_hip": ms.left_hip, "right_hip": ms.right_hip, "mirror": ms.mirror.tolist(),
+        "fps": ctx.data.fps, "split_hash": ctx.data.split_hash, "styles": ctx.data.style_names,
+        "licence": LICENCE,
+    }
+    atomic_write_text(ctx.run_dir / "skeleton.json", json.dumps(skel, indent=1) + "\n")
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def export_weights(module: torch.nn.Module, path: Path, meta: dict[str, str] | None = None) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata={"licence": LICENCE, **(meta or {})})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def load_weights(module: torch.nn.Module, path: Path) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; train that stage first")
+    module.load_state_dict(load_file(str(path)))
+
+
+def _append_metrics(path: Path, row: dict[str, object]) -> None:
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def _stage_loop(
+    ctx: RunContext,
+    name: str,
+    modules: dict[str, torch.nn.Module],
+    params: list[torch.nn.Parameter],
+    sc: StageConfig,
+    train_step: Callable[[np.random.Generator, int], dict[str, float]],
+    eval_fn: Callable[[], dict[str, float]],
+    export: Callable[[], None],
+    betas: tuple[float, float] = (0.5, 0.9),
+) -> dict[str, object]:
+    """Generic epoch loop: Adam(amsgrad), grad clipping, checkpoint every epoch and on time-out, resume."""
+    ckpt = ctx.run_dir / f"{name}.ckpt"
+    metrics = ctx.run_dir / f"{name}.metrics.jsonl"
+    opt = torch.optim.AdamW(params, lr=sc.lr, betas=betas, weight_decay=sc.weight_decay, amsgrad=True)
+    epoch, step = 0, 0
+    rng = np.random.default_rng(sc.seed)
+    torch.manual_seed(sc.seed)
+    if ctx.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
+        for k, m in modules.items():
+            m.load_state_dict(state["modules"][k])
+        opt.load_state_dict(state["optimizer"])
+        epoch, step = state["epoch"], state["step"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        ctx.log(f"{name}: resumed at epoch {epoch}, step {step}")
+    elif ckpt.exists() and not ctx.resume:
+        raise FileExistsError(f"{ckpt} exists: pass --resume to continue or choose another --run folder")
+    steps = sc.steps_per_epoch or epoch_steps(ctx, sc)
+    history: list[dict[str, object]] = []
+    stopped = "epochs"
+    while epoch < sc.epochs:
+        for m in modules.values():
+            m.train()
+        bar = Progress(f"{name} epoch {epoch + 1}/{sc.epochs}", steps, ctx.quiet)
+        sums: dict[str, float] = {}
+        done = 0
+        for i in range(steps):
+            parts = train_step(rng, epoch)
+            torch.nn.utils.clip_grad_norm_(params, sc.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            done += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(i + 1, f"loss {parts['loss']:.4f}")
+            if ctx.out_of_time():
+                break
+        bar.close()
+        epoch += 1
+        row: dict[str, object] = {"stage": name, "epoch": epoch, "step": step,
+                                  "elapsed_s": round(time.monotonic() - ctx.t0, 2)}
+        row.update({f"train_{k}": v / max(done, 1) for k, v in sums.items()})
+        if epoch % sc.eval_every == 0 or epoch == sc.epochs or ctx.out_of_time():
+            for m in modules.values():
+                m.eval()
+            with torch.no_grad():
+                row.update({f"val_{k}": v for k, v in eval_fn().items()})
+        _append_metrics(metrics, row)
+        history.append(row)
+        _atomic_torch_save({"modules": {k: m.state_dict() for k, m in modules.items()}, "optimizer": opt.state_dict(),
+                            "epoch": epoch, "step": step, "numpy_rng": rng.bit_generator.state,
+                            "torch_rng": torch.get_rng_state()}, ckpt)
+        export()
+        ctx.log(json.dumps(row))
+        if ctx.out_of_time():
+            stopped = "time"
+            break
+    return {"stage": name, "epochs": epoch, "steps": step, "stopped": stopped, "history": history}
+
+
+def epoch_steps(ctx: RunContext, sc: StageConfig) -> int:
+    """Steps in one pass over the training frames at the configured window stride."""
+    frames = int(ctx.data.lengths[ctx.data.sequences(False)].sum())
+    return max(1, frames // (ctx.cfg.train.window_stride * sc.batch))
+
+
+def _tensor(x: np.ndarray, ctx: RunContext) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(x), device=ctx.device)
+
+
+# ------------------------------------------------------------------------------------------------ stages
+def train_phase(ctx: RunContext) -> dict[str, object]:
+    cfg, md = ctx.cfg, ctx.data
+    sc = cfg.train.phase
+    model = N.DeepPhase(cfg).to(ctx.device)
+    n = cfg.phase.window
+
+    def step(rng: np.random.Generator, epoch: int) -> dict[str, float]:
+        x = _tensor(Bt.phase_batch(md, False, n, sc.batch, rng), ctx)
+        rec, _ = model(x)
+        loss = torch.nn.functional.mse_loss(rec, x - x.mean(-1, keepdim=True))
+        loss.backward()
+        return {"loss": loss.item()}
+
+    eval_rng = np.random.default_rng(1234)
+    val_x = _tensor(Bt.phase_batch(md, True, n, 256, eval_rng), ctx)
+
+    def evaluate() -> dict[str, float]:
+        rec, _ = model(val_x)
+        return {"loss": float(torch.nn.functional.mse_loss(rec, val_x - val_x.mean(-1, keepdim=True)))}
+
+    return _stage_loop(ctx, "phase", {"model": model}, list(model.parameters()), sc, step, evaluate,
+                       lambda: export_weights(model, ctx.run_dir / "phase.safetensors"), betas=(0.9, 0.999))
+
+
+def label_phases(ctx: RunContext, batch: int = 2048) -> dict[str, object]:
+    """Run the trained DeepPhase on a window centred at EVERY frame (edges clamped) and save P and F."""
+    cfg, md = ctx.cfg, ctx.data
+    model = N.DeepPhase(cfg).to(ctx.device)
+    load_weights(model, ctx.run_dir / "phase.safetensors")
+    model.eval()
+    total = len(md.pae_vel)
+    phase = np.zeros((total, cfg.phase.n_phases, 2), np.float32)
+    freq = np.zeros((total, cfg.phase.n_phases), np.float32)
+    bar = Progress("label-phases", total, ctx.quiet)
+    done = 0
+    with torch.no_grad():
+        for s in range(md.n_sequences):
+            a, ln = int(md.starts[s]), int(md.lengths[s])
+            for f0 in range(0, ln, batch):
+                frames = np.arange(f0, min(f0 + batch, ln))
+                x = _tensor(Bt.Fe.pae_windows(md.pae_vel[a : a + ln], cfg.phase.window, frames), ctx)
+                out = model.encode(x)
+                phase[a + frames] = out.phase.cpu().numpy()
+                freq[a + frames] = out.frequency.cpu().numpy()
+                done += len(frames)
+            bar.update(done)
+    bar.close()
+    path = ctx.run_dir / "phases.npz"
+    buf = io.BytesIO()
+    np.savez_compressed(buf, phase=phase, frequency=freq, split_hash=np.array(md.split_hash))
+    tmp = path.with_name(".phases.npz.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+    amp = np.linalg.norm(phase, axis=-1)
+    summary = {"stage": "label-phases", "frames": total, "amplitude_mean": float(amp.mean()),
+               "frequency_mean_hz": float(freq.mean())}
+    _append_metrics(ctx.run_dir / "label-phases.metrics.jsonl", summary)
+    ctx.log(json.dumps(summary))
+    return summary
+
+
+def load_labels(ctx: RunContext) -> Bt.PhaseLabels:
+    path = ctx.run_dir / "phases.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run `rsmt-studio train label-phases` first")
+    with np.load(path) as z:
+        if str(z["split_hash"]) != ctx.data.split_hash:
+            raise ValueError(f"{path}: labels were made for another dataset (split hash differs)")
+        return Bt.PhaseLabels(z["phase"], z["frequency"])
+
+
+def train_manifold(ctx: RunContext) -> dict[str, object]:
+    cfg, md = ctx.cfg, ctx.data
+    sc, tc = cfg.train.manifold, cfg.train
+    labels = load_labels(ctx)
+    model = N.Manifold(cfg).to(ctx.device)
+    kin = Ro.Kinematics(md.ms)
+    length = tc.manifold_clip
+
+    def step(rng: np.random.Generator, epoch: int) -> dict[str, float]:
+        b = Ro.to_torch(Bt.manifold_batch(md, labels, False, length, sc.batch, rng), ctx.device)
+        losses = Ro.manifold_rollout(model, kin, b, tc.kl_weight, tc.contact_weight if epoch >= 1 else 0.0)
+        losses.total.backward()
+        return {"loss": losses.total.item(), "pos": losses.pos.item(), "rot": losses.rot.item(),
+                "kl": losses.kl.item(), "contact": losses.contact.item()}
+
+    val = Ro.to_torch(Bt.manifold_batch(md, labels, True, length, 128, np.random.default_rng(99)), ctx.device)
+
+    def evaluate() -> dict[str, float]:
+        torch.manual_seed(0)
+        ls = Ro.manifold_rollout(model, kin, val, tc.kl_weight, tc.contact_weight)
+        return {"loss": ls.total.item(), "pos": ls.pos.item(), "rot": ls.rot.item()}
+
+    return _stage_loop(ctx, "manifold", {"model": model}, list(model.parameters()), sc, step, evaluate,
+                       lambda: export_weights(model, ctx.run_dir / "manifold.safetensors"))
+
+
+def _transition_length(tc, epoch: int, rng: np.random.Generator) -> int:
+    p = min(epoch / max(tc.curriculum_epochs, 1), 1.0)
+    hi = tc.min_transition + round((tc.max_transition - tc.min_transition) * p)
+    return int(rng.integers(tc.min_transition, hi + 1))
+
+
+def _sampler_setup(ctx: RunContext) -> tuple[N.TransitionSampler, N.MixtureDecoder, Bt.PhaseLabels, Ro.Kinematics]:
+    cfg = ctx.cfg
+    labels = load_labels(ctx)
+    manifold = N.Manifold(cfg)
+    load_weights(manifold, ctx.run_dir / "manifold.safetensors")
+    decoder = manifold.decoder.to(ctx.device)
+    for prm in decoder.parameters():
+        prm.requires_grad_(False)
+    decoder.eval()
+    sampler = N.TransitionSampler(cfg).to(ctx.device)
+    return sampler, decoder, labels, Ro.Kinematics(ctx.data.ms)
+
+
+def _sampler_val(ctx: RunContext, labels: Bt.PhaseLabels) -> list[tuple[dict[str, torch.Tensor], torch.Tensor, int]]:
+    """Fixed held-out problems at the longest training length (one batch per style that has test data)."""
+    cfg, md = ctx.cfg, ctx.data
+    length = cfg.train.max_transition
+    rng = np.random.default_rng(7)
+    out = []
+    styles = Bt.sampler_styles(md, True, Bt.Fe.KeyframeProtocol(length).window, cfg.sampler.style_frames)
+    for s in styles[:8]:
+        b = Bt.sampler_batch(md, labels, True, length, cfg.sampler.style_frames, 16, rng, style=s)
+        out.append((Ro.to_torch(b.window, ctx.device), _tensor(b.style, ctx), length))
+    return out
+
+
+def train_sampler(ctx: RunContext) -> dict[str, object]:
+    cfg, md = ctx.cfg, ctx.data
+    sc, tc = cfg.train.sampler, cfg.train
+    sampler, decoder, labels, kin = _sampler_setup(ctx)
+    mean, std = Bt.style_statistics(md, cfg.sampler.style_frames, np.random.default_rng(5))
+    with torch.no_grad():
+        sampler.style_encoder.input_mean.copy_(torch.as_tensor(mean))
+        sampler.style_encoder.input_std.copy_(torch.as_tensor(std))
+    zdim = 2 * cfg.sampler.latent
+
+    def step(rng: np.random.Generator, epoch: int) -> dict[str, float]:
+        length = _transition_length(tc, epoch, rng)
+        b = Bt.sampler_batch(md, labels, False, length, cfg.sampler.style_frames, sc.batch, rng)
+        w = Ro.to_torch(b.window, ctx.device)
+        z = torch.randn(sc.batch, zdim, device=ctx.device) * cfg.sampler.noise_std
+        out = Ro.sampler_rollout(sampler, decoder, w, _tensor(b.style, ctx), length, z)
+        ls = Ro.sampler_losses(out, kin, w, length)
+        ls.total.backward()
+        return {"loss": ls.total.item(), "pos": ls.pos.item(), "rot": ls.rot.item(), "last": ls.last.item(),
+                "contact": ls.contact.item(), "phase": ls.phase.item(), "length": float(length)}
+
+    val = _sampler_val(ctx, labels)
+
+    def evaluate() -> dict[str, float]:
+        tot: dict[str, float] = {}
+        for w, style, length in val:
+            z = torch.zeros(w["p"].shape[0], zdim, device=ctx.device)
+            ls = Ro.sampler_losses(Ro.sampler_rollout(sampler, decoder, w, style, length, z), kin, w, length)
+            for k in ("total", "pos", "rot", "last", "phase"):
+                tot[k] = tot.get(k, 0.0) + float(getattr(ls, k)) / len(val)
+        tot["loss"] = tot.pop("total")
+        return tot
+
+    return _stage_loop(ctx, "sampler", {"model": sampler}, [p for p in sampler.parameters()], sc, step, evaluate,
+                       lambda: export_weights(sampler, ctx.run_dir / "sampler.safetensors"))
+
+
+def train_phase_predictor(ctx: RunContext) -> dict[str, object]:
+    """Train only the initial-phase predictor through the frozen sampler's rollout, plus a direct phase loss."""
+    cfg, md = ctx.cfg, ctx.data
+    sc, tc = cfg.train.phase_predictor, cfg.train
+    sampler, decoder, labels, kin = _sampler_setup(ctx)
+    load_weights(sampler, ctx.run_dir / "sampler.safetensors")
+    for prm in sampler.parameters():
+        prm.requires_grad_(False)
+    sampler.eval()
+    pred = N.InitialPhasePredictor(cfg).to(ctx.device)
+    zdim = 2 * cfg.sampler.latent
+
+    def losses(w: dict[str, torch.Tensor], style: torch.Tensor, length: int, z: torch.Tensor):
+        out = Ro.sampler_rollout(sampler, decoder, w, style, length, z, initial=pred)
+        ls = Ro.sampler_losses(out, kin, w, length)
+        direct = torch.nn.functional.mse_loss(out.initial_phase, w["phase"][:, Bt.Fe.N_PAST - 1])
+        return ls.total + 0.5 * direct, ls, direct
+
+    def step(rng: np.random.Generator, epoch: int) -> dict[str, float]:
+        length = _transition_length(tc, tc.curriculum_epochs, rng)
+        b = Bt.sampler_batch(md, labels, False, length, cfg.sampler.style_frames, sc.batch, rng)
+        w = Ro.to_torch(b.window, ctx.device)
+        z = torch.zeros(sc.batch, zdim, device=ctx.device)
+        total, ls, direct = losses(w, _tensor(b.style, ctx), length, z)
+        total.backward()
+        return {"loss": total.item(), "phase_direct": direct.item(), "pos": ls.pos.item()}
+
+    val = _sampler_val(ctx, labels)
+
+    def evaluate() -> dict[str, float]:
+        tot = {"loss": 0.0, "phase_direct": 0.0, "pos": 0.0}
+        for w, style, length in val:
+            total, ls, direct = losses(w, style, length, torch.zeros(w["p"].shape[0], zdim, device=ctx.device))
+            tot["loss"] += total.item() / len(val)
+            tot["phase_direct"] += direct.item() / len(val)
+            tot["pos"] += ls.pos.item() / len(val)
+        return tot
+
+    return _stage_loop(ctx, "phase-predictor", {"model": pred}, list(pred.parameters()), sc, step, evaluate,
+                       lambda: export_weights(pred, ctx.run_dir / "phase-predictor.safetensors"))
+
+
+RUNNERS: dict[str, Callable[[RunContext], dict[str, object]]] = {
+    "phase": train_phase,
+    "label-phases": label_phases,
+    "manifold": train_manifold,
+    "sampler": train_sampler,
+    "phase-predictor": train_phase_predictor,
+}
