@@ -11,35 +11,26 @@ import numpy as np
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 
-# Name patterns for left/right partners, tried in order; each is (regex, replacement for L->R, for R->L).
-_MIRROR_PATTERNS: list[tuple[str, str]] = [
-    ("Left", "Right"), ("left", "right"), ("LEFT", "RIGHT"),
-]
-_MIRROR_AFFIXES: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"^(.*)([_.\-\s])([LlRr])$"), "suffix", ""),       # Hand_L, hand.r, Foot-L
-    (re.compile(r"^([LlRr])([_.\-\s])(.*)$"), "prefix", ""),       # L_Hand, r.foot
-    (re.compile(r"^(.*[:_.\-\s]|)([LR])([A-Z0-9].*)$"), "camel", ""),  # LHand, mixamo:RFoot
-]
+# Left/right partner names: whole words, and single L/R letters standing alone between delimiters
+# (Hand_L, hand.r, L_Foot, Bip01 L Calf) or leading a CamelCase word (LThigh, mixamo:RFoot).
+_WORDS = [("Left", "Right"), ("left", "right"), ("LEFT", "RIGHT")]
+_LONE_LETTER = re.compile(r"(?<![A-Za-z0-9])([LlRr])(?=[_.\-\s:]|$)")
+_CAMEL_LETTER = re.compile(r"(?:(?<=^)|(?<=[_.\-\s:]))([LR])(?=[A-Z0-9])")
 _SWAP_LETTER = {"L": "R", "R": "L", "l": "r", "r": "l"}
 
 
 def _partner_names(name: str) -> list[str]:
     """Candidate names of the mirror partner of `name` (may include names that do not exist)."""
     out = []
-    for a, b in _MIRROR_PATTERNS:
+    for a, b in _WORDS:
         if a in name:
             out.append(name.replace(a, b))
         if b in name:
             out.append(name.replace(b, a))
-    m = _MIRROR_AFFIXES[0][0].match(name)
-    if m:
-        out.append(m.group(1) + m.group(2) + _SWAP_LETTER[m.group(3)])
-    m = _MIRROR_AFFIXES[1][0].match(name)
-    if m:
-        out.append(_SWAP_LETTER[m.group(1)] + m.group(2) + m.group(3))
-    m = _MIRROR_AFFIXES[2][0].match(name)
-    if m:
-        out.append(m.group(1) + _SWAP_LETTER[m.group(2)] + m.group(3))
+    for pattern in (_LONE_LETTER, _CAMEL_LETTER):
+        swapped = pattern.sub(lambda m: _SWAP_LETTER[m.group(1)], name)
+        if swapped != name:
+            out.append(swapped)
     return out
 
 
