@@ -115,7 +115,7 @@ class LibraryModel:
         """Add entries not seen before; returns (and announces) the new ones."""
         new = []
         for e in entries:
-            key = (e.path.resolve(), e.frame_range)
+            key = (Path(os.path.abspath(e.path)), e.frame_range)  # no syscalls: thousands arrive at once
             if key not in self._paths:
                 self._paths.add(key)
                 new.append(e)

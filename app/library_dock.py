@@ -26,8 +26,8 @@ ITEMS_PER_TURN = 250
 class LibraryWidget(QWidget):
     """Shows a ``LibraryModel``. ``entries_activated`` = open (replace scene), ``entries_added_to_scene`` = add."""
 
-    entries_activated = Signal(list)  # list[LibraryEntry]
-    entries_added_to_scene = Signal(list)
+    entries_activated = Signal(object)  # list[LibraryEntry]
+    entries_added_to_scene = Signal(object)
     open_files_requested = Signal()
     open_folder_requested = Signal()
 

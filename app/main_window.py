@@ -340,7 +340,8 @@ class MainWindow(QMainWindow):
         self.jobs.append(job)
         job.progress.connect(self._on_progress)
         self.statusBar().showMessage(message)
-        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
         self.progress_bar.show()
         self.cancel_button.show()
         job.start()
@@ -349,8 +350,9 @@ class MainWindow(QMainWindow):
         if total > 0:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
-        else:
-            self.progress_bar.setRange(0, 0)
+        else:  # unknown total: a static count (a busy animation would repaint the window all the time)
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
             self.progress_bar.setFormat(f"{done} clips")
 
     def _job_done(self, job: BackgroundJob) -> None:

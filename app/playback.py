@@ -83,7 +83,7 @@ class PlaybackModel:
         self.seek(f)
 
     def play(self) -> None:
-        if self.playing or self.num_frames < 2:
+        if self.playing or self.out_frame <= self.in_frame:  # nothing to play through
             return
         if self.frame >= self.out_frame or self.frame < self.in_frame:
             self.seek(self.in_frame)

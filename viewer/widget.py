@@ -59,7 +59,7 @@ class ViewerWidget(QOpenGLWidget):
         if self.follow_root:
             self._follow()
         if not self._has_framed and self.characters:
-            self.frame_characters()
+            self.frame_all()  # the whole motion stays in view when it plays
         self.update()
 
     def set_follow_root(self, on: bool) -> None:

@@ -1,0 +1,50 @@
+"""`rsmt-studio compile`: build the MAX models into the cache ahead of time, with progress.
+
+Compiling happens in a child process (as it always does); later starts load the MEFs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
+    parser.add_argument("--assets", type=Path, default=None, help="model folder (default: the shipped assets)")
+    parser.add_argument("--steps-per-call", type=int, nargs="+", default=None,
+                        help="sampler steps per graph call to compile (default: the engine's)")
+    parser.add_argument("--list", action="store_true", help="show the cache entries and whether each is built")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rsmt_studio.inference.cache import mef_dir
+    from rsmt_studio.inference.compiler import CompileError, ensure_compiled, print_progress
+    from rsmt_studio.inference.devices import DeviceUnavailableError, select_device
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir, model_specs
+    from rsmt_studio.inference.weights import AssetError, load_assets
+
+    try:
+        assets = load_assets(args.assets or default_assets_dir())
+        device = select_device(args.device)
+    except (AssetError, DeviceUnavailableError) as exc:
+        print(f"rsmt-studio compile: {exc}", file=sys.stderr)
+        return 2
+    specs = {}
+    for k in args.steps_per_call or [DEFAULT_STEPS_PER_CALL]:
+        specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k).values()})
+    if args.list:
+        for path, spec in specs.items():
+            print(f"{'built  ' if spec.is_compiled() else 'missing'} {spec.name:10s} {path}")
+        return 0
+    print(f"cache: {mef_dir()}", file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        ensure_compiled(specs.values(), progress=print_progress)
+    except CompileError as exc:
+        print(f"rsmt-studio compile: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(specs)} graphs ready in {time.perf_counter() - t0:.1f} s ({device.label})")
+    return 0

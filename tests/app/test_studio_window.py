@@ -1,0 +1,198 @@
+"""The studio window end to end under Xvfb with real OpenGL, through the same code paths as a user."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from rsmt_studio.viewer.pixels import distance_to_segments, hue_mask, image_to_rgb
+
+pytestmark = pytest.mark.gui
+
+
+def _open(window, qtbot, paths):
+    """File > Open / drag-and-drop / command line all end in open_paths."""
+    with qtbot.waitSignal(window.loading_finished, timeout=30000):
+        window.open_paths([Path(p) for p in paths])
+
+
+def test_open_bandai_clip_play_pause_scrub_speed(window, qtbot, bandai_clip):
+    _open(window, qtbot, [bandai_clip])
+    assert len(window.scene.characters) == 1
+    ch = window.scene.characters[0]
+    assert ch.positions.shape[1] == 22 and window.playback.num_frames == ch.num_frames
+    assert window.properties_widget.value(0, "Frames") == str(ch.num_frames)
+    assert window.properties_widget.value(0, "Style") == "normal"
+    assert "Loaded" in window.statusBar().currentMessage()
+
+    # Space plays (the window-level shortcut), Space pauses.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Space)
+    assert window.playback.playing
+    qtbot.waitUntil(lambda: window.playback.frame >= 5, timeout=5000)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Space)
+    assert not window.playback.playing
+    paused_at = window.playback.frame
+    qtbot.wait(150)
+    assert window.playback.frame == paused_at
+    assert window.timeline.frame_box.value() == paused_at
+
+    # Right / Left step one frame.
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    assert window.playback.frame == paused_at + 1
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Left)
+    assert window.playback.frame == paused_at
+
+    # Scrub: click the middle of the scrubber.
+    scrubber = window.timeline.scrubber
+    qtbot.mouseClick(scrubber, Qt.MouseButton.LeftButton, pos=QPoint(scrubber.width() // 2, 10))
+    mid = (window.playback.num_frames - 1) / 2
+    assert abs(window.playback.frame - mid) <= 2
+
+    # Speed 2x from the combo box doubles the playhead rate (measured against the wall clock).
+    window.timeline.speed_box.setCurrentIndex(window.timeline.speed_box.findData(2.0))
+    assert window.playback.speed == 2.0
+    window.playback.seek(0)
+    t0 = time.perf_counter()
+    window.playback.play()
+    qtbot.waitUntil(lambda: window.playback.frame >= 60, timeout=5000)
+    elapsed = time.perf_counter() - t0
+    window.playback.pause()
+    rate = window.playback.frame / elapsed
+    assert 1.4 * 30 < rate < 2.6 * 30, rate  # about 60 frames/s of a 30 fps clip
+
+
+def test_rendered_frame_shows_skeleton_near_projected_joints_only(window, qtbot, bandai_clip):
+    _open(window, qtbot, [bandai_clip])
+    # Turn the orange trajectory line and the contact discs off through the View menu actions.
+    window.actions["show_trajectory"].setChecked(False)
+    window.actions["show_contacts"].setChecked(False)
+    window.playback.seek(30)
+    viewer = window.viewer
+    viewer.camera.zoom(0.3)  # a close view...
+    viewer.setFocus()
+    qtbot.keyClick(viewer, Qt.Key.Key_F)  # ...then F frames everything again
+    img = image_to_rgb(viewer.grab_image())
+    h, w = img.shape[:2]
+    ch = window.scene.characters[0]
+    pos = ch.positions[30]
+    shown = np.nonzero(ch.joint_mask)[0]
+    px = viewer.camera.project(pos, w, h)
+    assert ((px >= 0) & (px < [w, h])).all(), "frame-all left joints off screen"
+    mask = hue_mask(img, ch.colour)
+    ys, xs = np.nonzero(mask)
+    assert len(xs) > 200
+    for j in shown:
+        assert (np.hypot(xs - px[j, 0], ys - px[j, 1]) < 8).any(), ch.joint_names[j]
+    child = np.array([j for j in shown if ch.parents[j] >= 0 and ch.bone_mask[j]])
+    dist = distance_to_segments(np.stack([xs, ys], 1), px[ch.parents[child]], px[child])
+    assert dist.max() < 10
+
+
+def test_recent_files_persist_across_sessions(make_window, qtbot, bandai_clip):
+    first = make_window()
+    _open(first, qtbot, [bandai_clip])
+    assert first.library.recent[0] == bandai_clip.resolve()
+    first.actions["show_grid"].setChecked(False)
+    first.close()  # saves settings
+    second = make_window()
+    assert second.library.recent[0] == bandai_clip.resolve()
+    assert not second.viewer.prefs.show_grid and not second.actions["show_grid"].isChecked()
+    actions = [a for a in second.recent_menu.actions() if a.text().endswith(bandai_clip.name)]
+    assert actions
+    # Reopening from the Recent menu loads the clip again.
+    with qtbot.waitSignal(second.clip_loaded, timeout=30000):
+        actions[0].trigger()
+    assert len(second.scene.characters) == 1
+
+
+def test_broken_file_shows_error_dialog_and_app_stays_usable(window, qtbot, tmp_path, bandai_clip):
+    bad = tmp_path / "broken.bvh"
+    bad.write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n  CHANNELS 3 Xposition Yposition\n")
+    with qtbot.waitSignal(window.clip_failed, timeout=30000) as sig:
+        window.open_paths([bad])
+    path, message = sig.args
+    assert path == str(bad) and "broken.bvh" in message and ":" in message
+    dialog = window.errors.last_dialog
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    assert "broken.bvh" in dialog.text()
+    # The app keeps working: a good clip opens and plays while the dialog is still up.
+    _open(window, qtbot, [bandai_clip])
+    assert len(window.scene.characters) == 1
+    window.playback.play()
+    qtbot.waitUntil(lambda: window.playback.frame > 3, timeout=5000)
+    window.playback.pause()
+    dialog.close()
+
+
+TINY_BVH = """HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Head
+  {
+    OFFSET 0 10 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 0 5 0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.033333
+0 90 0 0 0 0 0 0 0
+1 90 0 0 0 0 0 0 0
+"""
+
+
+def test_opening_a_folder_of_1000_clips_never_freezes_the_ui(window, qtbot, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(1000):
+        (folder / f"dataset-1_walk_style{i % 10}_{i:03d}.bvh").write_text(TINY_BVH)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    probe = QTimer()
+    probe.setInterval(5)
+    probe.timeout.connect(tick)
+    probe.start()
+    qtbot.wait(50)
+    gaps.clear()
+    with qtbot.waitSignal(window.folder_indexed, timeout=60000) as sig:
+        window.open_folder(folder)  # what File > Open Folder calls
+    qtbot.waitUntil(lambda: window.library_widget.pending_count == 0, timeout=60000)
+    qtbot.wait(50)
+    probe.stop()
+    assert sig.args == [1000]
+    assert len(window.library_widget.entry_items()) == 1000
+    assert len(window.library.grouped()["Bandai"]) == 10
+    assert max(gaps) < 0.100, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+    # Opening one of them from the tree is a normal load.
+    item = window.library_widget.entry_items()[0]
+    with qtbot.waitSignal(window.clip_loaded, timeout=30000):
+        window.library_widget.tree.itemActivated.emit(item, 0)
+    assert window.scene.characters[0].num_frames == 2
+
+
+def test_about_dialog_names_data_licence(window):
+    from PySide6.QtWidgets import QTextBrowser
+
+    window.actions["about"].trigger()
+    text = window.about.findChild(QTextBrowser).toPlainText()
+    assert window.about.isVisible()
+    assert "© 2022 Bandai Namco Research Inc., CC BY-NC 4.0" in text
+    window.about.close()
