@@ -11,6 +11,13 @@ from .errors import BVHError
 from .skeleton import Skeleton
 
 __all__ = [
-    "BVHError", "Clip", "Skeleton", "forward_kinematics", "format_bvh", "parse_bvh", "read_bvh", "rotations",
+    "BVHError",
+    "Clip",
+    "Skeleton",
+    "format_bvh",
+    "forward_kinematics",
+    "parse_bvh",
+    "read_bvh",
+    "rotations",
     "write_bvh",
 ]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rsmt_studio.motion import read_bvh, write_bvh
 
 BANDAI_JOINTS = [

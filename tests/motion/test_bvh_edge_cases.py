@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-
 from rsmt_studio.motion import BVHError, read_bvh
 from rsmt_studio.motion import rotations as R
 

@@ -14,7 +14,7 @@ import pytest
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", "info", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          check=False, capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_info_on_valid_files(bvh_file, tiny_bvh):

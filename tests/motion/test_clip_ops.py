@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rsmt_studio.motion import Clip, Skeleton, parse_bvh
 from rsmt_studio.motion import rotations as R
 

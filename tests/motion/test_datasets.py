@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rsmt_studio.motion import BVHError
 from rsmt_studio.motion.cache import ClipCache, default_cache_dir
 from rsmt_studio.motion.datasets import (

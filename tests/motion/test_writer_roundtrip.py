@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rsmt_studio.motion import Clip, Skeleton, format_bvh, parse_bvh, read_bvh, write_bvh
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.bvh_reader import channels_to_local
