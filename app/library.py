@@ -24,12 +24,15 @@ class LibraryEntry:
     dataset: str  # 'Bandai', '100STYLE' or 'Files'
     style: str
     content: str
-    frame_range: tuple[int, int] | None = None
+    frame_range: tuple[int, int | None] | None = None  # [start, stop) of the file; stop None = to the end
 
     @property
     def name(self) -> str:
         stem = self.path.stem
-        return stem if self.frame_range is None else f"{stem} [{self.frame_range[0]}-{self.frame_range[1]}]"
+        if self.frame_range is None:
+            return stem
+        start, stop = self.frame_range
+        return f"{stem} [{start}\u2013{'end' if stop is None else stop}]"
 
     def matches(self, text: str) -> bool:
         """Case-insensitive match of every word of ``text`` against name, style, content or dataset."""
@@ -38,17 +41,16 @@ class LibraryEntry:
 
 
 def entry_for_file(path: Path) -> LibraryEntry:
-    """Labels from the file's name/location: Bandai ``dataset-1_walk-left_tired_001.bvh``, 100STYLE
-    ``Style/Style_Content.bvh``; anything else is grouped by its folder."""
+    """Labels from the file's name/location via the motion core (Bandai ``dataset-1_walk-left_tired_001.bvh``,
+    100STYLE ``Style/Style_FW.bvh``); anything else is grouped by its folder."""
+    from rsmt_studio.motion.datasets import labels_from_path
+
     path = Path(path)
-    stem = path.stem
-    parts = stem.split("_")
-    if len(parts) >= 4 and parts[0].startswith("dataset-") and parts[-1].isdigit():
-        return LibraryEntry(path, "Bandai", style="_".join(parts[2:-1]), content=parts[1])
-    parent = path.parent.name
-    if parent and stem.startswith(parent + "_") and len(parts) == 2:
-        return LibraryEntry(path, "100STYLE", style=parent, content=parts[1])
-    return LibraryEntry(path, "Files", style=parent or UNLABELLED, content=UNLABELLED)
+    style, content = labels_from_path(path)
+    if style is not None:
+        dataset = "Bandai" if path.stem.startswith("dataset-") else "100STYLE"
+        return LibraryEntry(path, dataset, style=style, content=content or UNLABELLED)
+    return LibraryEntry(path, "Files", style=path.parent.name or UNLABELLED, content=UNLABELLED)
 
 
 def index_folder(
@@ -96,8 +98,14 @@ def index_folder(
 
 
 def _index_with_motion_datasets(folder: Path, cancelled: Callable[[], bool] | None) -> list[LibraryEntry] | None:
-    """Hook for ``rsmt_studio.motion.datasets`` (Bandai / 100STYLE layouts); None where it does not apply."""
-    return None
+    """A 100STYLE folder goes through the motion core's indexer (it applies Frame_Cuts.csv); None otherwise."""
+    from rsmt_studio.motion import datasets
+
+    if not ((folder / "Frame_Cuts.csv").is_file()
+            or any((d / f"{d.name}_FW.bvh").is_file() for d in folder.iterdir() if d.is_dir())):
+        return None
+    ds = datasets.index_100style(folder)
+    return [LibraryEntry(e.path, "100STYLE", e.style, e.content, e.frame_range) for e in ds.entries]
 
 
 class LibraryModel:

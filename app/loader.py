@@ -108,12 +108,13 @@ class LoadClipsJob(BackgroundJob):
     clip_loaded = Signal(object, object, object)  # LibraryEntry, Clip, global positions (T,J,3)
     load_failed = Signal(str, str)  # path, message naming file and problem
 
-    def __init__(self, entries: list[library.LibraryEntry]) -> None:
+    def __init__(self, entries: list[library.LibraryEntry], cache=None) -> None:
         super().__init__("Loading clips")
         self.entries = list(entries)
+        self.cache = cache  # motion.cache.ClipCache, or None to parse every time
 
     def work(self) -> None:
-        from rsmt_studio.motion import read_bvh
+        from rsmt_studio.motion.datasets import ClipEntry
 
         total = len(self.entries)
         for i, entry in enumerate(self.entries):
@@ -121,23 +122,15 @@ class LoadClipsJob(BackgroundJob):
                 return
             self.post("progress", i, total, entry.path.name)
             try:
-                clip = read_bvh(entry.path)
-                if entry.frame_range is not None:
-                    clip = _cut(clip, entry.frame_range)
+                # The motion core parses (through its on-disk cache), cuts the frame range and labels the clip.
+                clip = ClipEntry(name=entry.name, path=entry.path, style=entry.style, content=entry.content,
+                                 frame_range=entry.frame_range, collection=entry.dataset).load(self.cache)
                 positions = clip.fk()[0]
             except Exception as exc:  # noqa: BLE001 - BVHError, OSError, ValueError from odd files
                 self.post("load_failed", str(entry.path), describe_error(entry.path, exc))
                 continue
             self.post("clip_loaded", entry, clip, positions)
         self.post("progress", total, total, "done")
-
-
-def _cut(clip, frame_range: tuple[int, int]):
-    """Frames [start, end) of a clip, via the motion core's slicing where it has one."""
-    start, end = frame_range
-    if hasattr(clip, "slice"):
-        return clip.slice(start, end)
-    return clip[start:end]
 
 
 class IndexFolderJob(BackgroundJob):

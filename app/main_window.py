@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
     folder_indexed = Signal(int)  # number of entries
 
     def __init__(self, settings: QSettings | None = None, error_reporter: ErrorReporter | None = None,
-                 samples: int = 4) -> None:
+                 samples: int = 4, clip_cache=None) -> None:
         super().__init__()
         self.setWindowTitle("rsmt-studio")
         self.setAcceptDrops(True)
@@ -69,6 +69,11 @@ class MainWindow(QMainWindow):
         self.playback = PlaybackModel()
         self.library = LibraryModel()
         self.jobs: list[BackgroundJob] = []
+        if clip_cache is None:
+            from rsmt_studio.motion.cache import ClipCache
+
+            clip_cache = ClipCache()  # parsed clips on disk ($RSMT_STUDIO_CACHE_DIR): reopening skips parsing
+        self.clip_cache = clip_cache
         self.menus: dict[str, object] = {}
         self.actions: dict[str, QAction] = {}
         self._replace_on_next_load = False
@@ -296,7 +301,7 @@ class MainWindow(QMainWindow):
     def load_entries(self, entries: list[LibraryEntry], replace: bool = True) -> LoadClipsJob:
         """Load clips off the GUI thread; each appears as soon as it is read (first one framed)."""
         self._replace_on_next_load = replace
-        job = LoadClipsJob(entries)
+        job = LoadClipsJob(entries, cache=self.clip_cache)
         job.clip_loaded.connect(self._on_clip_loaded)
         job.load_failed.connect(self._on_clip_failed)
         job.finished.connect(lambda cancelled, j=job: self._on_load_finished(j, cancelled))

@@ -69,10 +69,11 @@ def test_library_labels_grouping_filter(tmp_path: Path):
     style.mkdir()
     for f in files:
         (tmp_path / f).write_text("x")
-    (style / "Aeroplane_BR.bvh").write_text("x")
+    (style / "Aeroplane_BR.bvh").write_text("x")  # 100STYLE name, but no 100STYLE layout (no _FW, no cuts)
     (tmp_path / "notes.txt").write_text("x")
     e = entry_for_file(tmp_path / files[0])
     assert (e.dataset, e.style, e.content) == ("Bandai", "tired", "walk-left")
+    assert entry_for_file(tmp_path / "other" / "run.bvh").dataset == "Files"
     batches = []
     found = index_folder(tmp_path, batch=batches.append, batch_size=2)
     assert len(found) == 3 and sum(map(len, batches)) == 3
@@ -80,7 +81,7 @@ def test_library_labels_grouping_filter(tmp_path: Path):
     lib.add_entries(found)
     assert lib.add_entries(found) == []  # no duplicates
     tree = lib.grouped()
-    assert tree["100STYLE"]["Aeroplane"]["BR"][0].path.name == "Aeroplane_BR.bvh"
+    assert tree["100STYLE"]["Aeroplane"]["backward-run"][0].path.name == "Aeroplane_BR.bvh"
     assert [x.path.name for x in lib.filtered("run act")] == ["dataset-2_run_active_003.bvh"]
 
 
@@ -90,3 +91,15 @@ def test_recent_files_most_recent_first_without_duplicates(tmp_path):
         lib.add_recent(tmp_path / f"{i}.bvh")
     lib.add_recent(tmp_path / "5.bvh")
     assert len(lib.recent) == 10 and lib.recent[0].name == "5.bvh" and lib.recent[1].name == "11.bvh"
+
+
+def test_100style_layout_uses_frame_cuts(tmp_path: Path):
+    for style in ("Aeroplane", "Zombie"):
+        (tmp_path / style).mkdir()
+        for kind in ("FW", "ID"):
+            (tmp_path / style / f"{style}_{kind}.bvh").write_text("x")
+    (tmp_path / "Frame_Cuts.csv").write_text(
+        "STYLE_NAME,FW_START,FW_STOP,ID_START,ID_STOP\nAeroplane,10,200,NA,NA\nZombie,5,NA,0,50\n")
+    found = {e.name: e for e in index_folder(tmp_path)}
+    assert set(found) == {"Aeroplane_FW [10\u2013200]", "Zombie_FW [5\u2013end]", "Zombie_ID [0\u201350]"}
+    assert found["Zombie_ID [0\u201350]"].content == "idle" and found["Zombie_ID [0\u201350]"].dataset == "100STYLE"
