@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -277,13 +278,12 @@ def _parse_rows(rows: list[str], row_lines: list[int], ncols: int, path: Path | 
         return np.zeros((len(rows), ncols))
     import pandas as pd  # imported lazily: only readers of real motion data pay for it
 
-    rows = [r.strip() for r in rows]  # trailing spaces are common (bvhio, Bandai)
+    rows = list(map(str.strip, rows))  # trailing spaces are common (bvhio, Bandai)
     block = "\n".join(rows)
     if "\t" in block or "  " in block or "\x0b" in block or "\x0c" in block:
         rows = [_ODD_SPACE.sub(" ", r) for r in rows]
         block = "\n".join(rows)
-    want = ncols - 1
-    if any(r.count(" ") != want for r in rows):
+    if set(map(str.count, rows, repeat(" "))) != {ncols - 1}:  # single-spaced: values = spaces + 1
         return _slow_rows(rows, row_lines, ncols, path)
     try:
         frame = pd.read_csv(
