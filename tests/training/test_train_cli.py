@@ -1,0 +1,94 @@
+"""`rsmt-studio train`: every stage end to end on CPU with the tiny config, in real subprocesses.
+
+Losses must fall (held-out loss of the last epoch below the first), checkpoints resume, time boxes stop
+cleanly, weights are exported under the documented names."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.numpy import load_file
+
+from .test_networks import SAMPLER_KEYS
+
+CLI = [sys.executable, "-m", "rsmt_studio.app.cli", "train"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _run(*args: str, ok: bool = True, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=ENV)
+    if ok:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _metrics(run: Path, stage: str) -> list[dict]:
+    return [json.loads(line) for line in (run / f"{stage}.metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_tiny_config_trains_every_stage_and_losses_fall(bandai_root, tmp_path):
+    data, run = tmp_path / "bandai-sub.npz", tmp_path / "run"
+    _run("preprocess", "--bandai", str(bandai_root), "--out", str(data), "--per-group", "1", "--quiet")
+    common = ["--data", str(data), "--run", str(run), "--quiet", "--threads", "1"]
+    _run("phase", "--preset", "tiny", *common)
+    _run("label-phases", *common)
+    for stage in ("manifold", "sampler", "phase-predictor"):
+        _run(stage, *common)
+    for stage in ("phase", "manifold", "sampler", "phase-predictor"):
+        rows = _metrics(run, stage)
+        assert len(rows) >= 3
+        assert rows[-1]["val_loss"] < rows[0]["val_loss"], (stage, [r["val_loss"] for r in rows])
+        assert rows[-1]["train_loss"] < rows[0]["train_loss"], (stage, [r["train_loss"] for r in rows])
+    assert set(load_file(str(run / "sampler.safetensors"))) == set(SAMPLER_KEYS)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["name"] == "tiny" and cfg["skeleton"]["n_joints"] == 21
+    skel = json.loads((run / "skeleton.json").read_text())
+    assert skel["pos_joints"][0] == 0 and len(skel["pos_joints"]) == 14
+
+    # a finished stage refuses to start over silently; --resume continues where it stopped
+    again = _run("sampler", *common, ok=False)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    before = len(_metrics(run, "sampler"))
+    _run("sampler", *common, "--resume", "--epochs", str(before + 1))
+    rows = _metrics(run, "sampler")
+    assert len(rows) == before + 1 and rows[-1]["epoch"] == before + 1
+
+    # a time box stops after the first step, checkpoints, and reports why it stopped
+    boxed = _run("manifold", "--data", str(data), "--run", str(tmp_path / "boxed"), "--preset", "tiny",
+                 "--quiet", "--threads", "1", "--minutes", "0.0001", "--epochs", "50", "--no-mirror", ok=False)
+    assert boxed.returncode == 2 and "phases.npz" in boxed.stderr  # no labels in a fresh run folder
+    (tmp_path / "boxed").mkdir(exist_ok=True)
+    for name in ("phase.safetensors", "phases.npz", "config.json"):
+        (tmp_path / "boxed" / name).write_bytes((run / name).read_bytes())
+    boxed = _run("manifold", "--data", str(data), "--run", str(tmp_path / "boxed"), "--quiet", "--threads", "1",
+                 "--minutes", "0.0001", "--epochs", "50")
+    result = json.loads(boxed.stdout.strip().splitlines()[-1])
+    assert result["stopped"] == "time" and result["epochs"] == 1
+    assert (tmp_path / "boxed" / "manifold.ckpt").exists()
+
+
+def test_cost_command_prints_the_table():
+    out = _run("cost").stdout
+    assert "| full |" in out and "| small |" in out and "| tiny |" in out
+    full = json.loads([line for line in out.splitlines() if line.startswith('{"config": "full"')][0])
+    assert full["step_macs"]["LSTM"] == 8_388_608
+
+
+def test_missing_torch_gives_a_clear_message(tmp_path):
+    code = ("import sys; sys.modules['torch'] = None; from rsmt_studio.app.cli import main; "
+            f"sys.exit(main(['train', 'phase', '--data', '{tmp_path}/x.npz', '--run', '{tmp_path}/r']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "needs PyTorch" in proc.stderr
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path):
+    proc = _run("phase", "--data", str(tmp_path / "none.npz"), "--run", str(tmp_path / "r"), ok=False)
+    assert proc.returncode == 2 and "no such preprocessed dataset" in proc.stderr
+    proc = _run("preprocess", "--out", str(tmp_path / "x.npz"), ok=False)
+    assert proc.returncode == 2 and "--bandai" in proc.stderr
