@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rsmt_studio.motion import Clip, Skeleton, write_bvh
 from rsmt_studio.motion import rotations as R
 

@@ -6,7 +6,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from rsmt_studio.training import data as D
 
 REPO = Path(__file__).resolve().parents[2]

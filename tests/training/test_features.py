@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from rsmt_studio.motion import read_bvh
 from rsmt_studio.motion import features as Fe
+from rsmt_studio.motion import read_bvh
 
 from .conftest import style100_skeleton, synthetic_walk
 

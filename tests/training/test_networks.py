@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from rsmt_studio.training import networks as N
 from rsmt_studio.training.config import RSMTConfig, preset
 from rsmt_studio.training.cost import cost
@@ -41,7 +40,7 @@ def test_config_json_round_trip_and_errors(tmp_path):
 def test_cost_model_counts_match_torch(name):
     c = preset(name)
     k = cost(c)
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     man = N.Manifold(c)
     assert k.params["sampler_total"] == count(N.TransitionSampler(c))
     assert k.params["decoder"] == count(man.decoder)
