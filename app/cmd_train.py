@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--resume", action="store_true", help="continue from the stage's checkpoint")
     t.add_argument("--epochs", type=int, default=None, help="override the stage's epoch count")
     t.add_argument("--steps", type=int, default=None, help="override the stage's steps per epoch")
+    t.add_argument("--batch", type=int, default=None, help="override the stage's batch size")
+    t.add_argument("--lr", type=float, default=None, help="override the stage's learning rate")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-mirror", action="store_true", help="skip mirrored copies (faster loading)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -124,6 +126,10 @@ def _train(args: argparse.Namespace) -> int:
             sc.epochs = args.epochs
         if args.steps is not None:
             sc.steps_per_epoch = args.steps
+        if args.batch is not None:
+            sc.batch = args.batch
+        if args.lr is not None:
+            sc.lr = args.lr
     args.run.mkdir(parents=True, exist_ok=True)
 
     def progress(i: int, n: int, key: str) -> None:

@@ -89,9 +89,9 @@ class SamplerBatch:
 
 
 def style_windows(md: MotionData, seqs: np.ndarray, frames: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, frames-1, C) style-encoder inputs: rows of the per-frame table equal style_features of the window."""
     idx = _frames(md, seqs, frames, rng, n)
-    return np.stack([Fe.style_features(md.gpos[i].astype(np.float64), md.grot[i].astype(np.float64), md.ms)
-                     for i in idx])
+    return md.style_feat[idx[:, :-1]]
 
 
 def sampler_styles(md: MotionData, test: bool, window: int, style_frames: int) -> list[str]:

@@ -228,6 +228,7 @@ class MotionData:
     grot: np.ndarray  # (F,J,3,3) float32
     pae_vel: np.ndarray  # (F,3J) float32
     contacts: np.ndarray  # (F,4) float32
+    style_feat: np.ndarray  # (F,12(J-1)) float32 per-frame style-encoder features (motion.features.style_features)
     split_hash: str
 
     @property
@@ -263,7 +264,7 @@ class MotionData:
         fps = float(z["fps"])
         starts, lengths = z["starts"], z["lengths"]
         ms = None
-        gpos, grot, vel, con, seq_off, seq_len, seq_offsets = [], [], [], [], [], [], []
+        gpos, grot, vel, con, sty, seq_off, seq_len, seq_offsets = [], [], [], [], [], [], [], []
         n = len(starts)
         pos = 0
         for i in range(n):
@@ -281,6 +282,8 @@ class MotionData:
                 grot.append(r.astype(np.float32))
                 vel.append(Fe.pae_velocities(g, ms))
                 con.append(Fe.foot_contacts(g, ms).astype(np.float32))
+                sf = Fe.style_features(g, r, ms)  # row t uses frames t, t+1; the last row repeats
+                sty.append(np.concatenate([sf, sf[-1:]], axis=0))
                 seq_off.append(pos)
                 seq_len.append(len(g))
                 seq_offsets.append(c.local_pos.mean(0))
@@ -302,6 +305,7 @@ class MotionData:
             grot=np.concatenate(grot),
             pae_vel=np.concatenate(vel),
             contacts=np.concatenate(con),
+            style_feat=np.concatenate(sty),
             split_hash=digest.hexdigest()[:16],
         )
 

@@ -95,3 +95,16 @@ def test_protocol_rejects_wrong_window():
     g, r, ms = _world(synthetic_walk("Happy", "FW", frames=60, fps=30.0))
     with pytest.raises(ValueError, match="protocol needs 32"):
         Fe.make_problem(g[:31], r[:31], ms, Fe.KeyframeProtocol(20))
+
+
+def test_precomputed_style_rows_equal_window_features(style100_root, tmp_path):
+    from rsmt_studio.training import data as D
+
+    records = D.list_100style(style100_root)[:2]
+    out = tmp_path / "two.npz"
+    D.preprocess(records, set(), out)
+    md = D.MotionData.load(out, mirror=False)
+    a = int(md.starts[1]) + 7
+    idx = np.arange(a, a + 40)
+    direct = Fe.style_features(md.gpos[idx].astype(np.float64), md.grot[idx].astype(np.float64), md.ms)
+    np.testing.assert_allclose(md.style_feat[idx[:-1]], direct, atol=1e-3)
