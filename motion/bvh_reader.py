@@ -31,6 +31,7 @@ _TEXT_BYTES = bytes(b for b in range(256) if not (b < 9 or 13 < b < 32 or b == 1
 _FRAMES = re.compile(r"^frames\s*:\s*(.*)$", re.IGNORECASE)
 _FRAME_TIME = re.compile(r"^frame\s*time\s*:\s*(.*)$", re.IGNORECASE)
 _MAX_CHANNELS_PER_JOINT = 6
+_MAX_DEPTH = 400
 
 
 def _show(token: str | None) -> str:
@@ -112,6 +113,7 @@ class _HierarchyParser:
         self.offsets: list[np.ndarray | None] = []
         self.channels: list[tuple[str, ...]] = []
         self.end_sites: dict[int, np.ndarray] = {}
+        self.depth = 0  # nesting of the joint being parsed (recursion is bounded well below Python's limit)
 
     def parse(self) -> None:
         t = self.t
@@ -160,7 +162,11 @@ class _HierarchyParser:
                 seen_channels = True
                 self.channels[j] = self._channels(name)
             elif up == "JOINT":
+                if self.depth >= _MAX_DEPTH:
+                    raise t.error(f"at most {_MAX_DEPTH} nested joints", "deeper nesting", line)
+                self.depth += 1
                 self._joint(j, "JOINT", line)
+                self.depth -= 1
             elif up in ("END", "ENDSITE"):
                 if up == "END":
                     site_line = t.line
@@ -383,7 +389,9 @@ def parse_bvh(data: bytes | str, path: str | Path | None = None) -> Clip:
     row_lines = [k + 1 for k in range(i, len(lines)) if lines[k] and not lines[k].isspace()]
     ncols = sum(len(c) for c in hier.channels)
     if ncols == 0 and not row_lines:
-        row_lines = [i + 1] * frames  # no channels at all: each frame is an empty row
+        # No channels at all: each frame is an empty line (there must be that many, so memory stays bounded).
+        remaining = len(lines) - i - (1 if lines[-1] == "" else 0)
+        row_lines = list(range(i + 1, i + 1 + min(frames, remaining)))
     if len(row_lines) < frames:
         raise BVHError(path, len(lines) + (0 if lines[-1] else -1) + 1,
                        f"{frames} rows of motion data (Frames: {frames})", f"only {len(row_lines)} rows")

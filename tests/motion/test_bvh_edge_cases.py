@@ -236,3 +236,22 @@ def test_error_is_picklable_and_one_line(tmp_path):
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == str(err) == f"{tmp_path / 'a.bvh'}:7: expected a number, found 'x'"
     assert isinstance(err, ValueError)
+
+
+def test_absurd_nesting_is_an_error_not_a_crash(bvh_file):
+    depth = 5000
+    text = "HIERARCHY\nROOT J0\n{\nOFFSET 0 0 0\nCHANNELS 0\n"
+    text += "".join(f"JOINT J{i}\n{{\nOFFSET 0 1 0\nCHANNELS 0\n" for i in range(1, depth))
+    text += "}\n" * depth + "MOTION\nFrames: 1\nFrame Time: 0.1\n\n"
+    with pytest.raises(BVHError, match="nested joints"):
+        read_bvh(bvh_file(text))
+
+
+def test_channel_less_file_cannot_claim_billions_of_frames(bvh_file):
+    text = "HIERARCHY\nROOT A\n{\nOFFSET 0 0 0\nCHANNELS 0\n}\nMOTION\nFrames: 2000000000\nFrame Time: 0.1\n\n\n"
+    t0 = time.perf_counter()
+    with pytest.raises(BVHError, match="only 2 rows"):
+        read_bvh(bvh_file(text))
+    assert time.perf_counter() - t0 < 2.0
+    clip = read_bvh(bvh_file(text.replace("2000000000", "2")))
+    assert clip.num_frames == 2 and clip.local_rot.shape == (2, 1, 4)
