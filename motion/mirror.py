@@ -35,7 +35,7 @@ def _procrustes_reflection(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Orthogonal A with det -1 minimising ||A src_i - dst_i||."""
     u, _, vt = np.linalg.svd(dst.T @ src)
     d = np.eye(3)
-    d[2, 2] = -np.sign(np.linalg.det(u @ vt)) or -1.0
+    d[2, 2] = -1.0 if np.linalg.det(u @ vt) > 0 else 1.0  # flip the weakest axis so that det(A) = -1
     return u @ d @ vt
 
 
@@ -64,8 +64,7 @@ def joint_reflections(clip: Clip, perm: np.ndarray, axis: int = 0) -> np.ndarray
         cands = [inherited, _reflection(0), _reflection(1), _reflection(2)]
         if src:
             s, d = np.array(src), np.array(dst)
-            if len(src) >= 2:
-                cands.append(_procrustes_reflection(s, d))
+            cands.append(_procrustes_reflection(s, d))  # exact for one vector too (rank-1 SVD)
             scores = [float(np.sum((s @ a.T - d) ** 2)) for a in cands]
             best = min(scores)
             out[p] = next(a for a, sc in zip(cands, scores) if sc <= best + tol)

@@ -107,3 +107,30 @@ def test_continuity_keeps_pose():
     cont = flipped.with_continuity()
     assert (np.sum(cont.local_rot[1:] * cont.local_rot[:-1], -1) >= 0).all()
     np.testing.assert_allclose(cont.global_positions(), clip.global_positions(), atol=1e-9)
+
+
+def test_mirror_rig_with_arbitrary_rest_frames():
+    """Each joint's frame turned by a random fixed rotation (like Maya joint orients, but not axis-aligned)."""
+    base = _style100_like(seed=3)
+    sk0 = base.skeleton
+    rng = np.random.default_rng(7)
+    q_frame = R.quat_normalize(rng.normal(size=(sk0.num_joints, 4)))  # new frame j = old frame j * q_frame[j]
+    offsets = sk0.offsets.copy()
+    rot = base.local_rot.copy()
+    pos = base.local_pos.copy()
+    for j, p in enumerate(sk0.parents):
+        if p >= 0:
+            offsets[j] = R.quat_rotate(R.quat_conj(q_frame[p]), sk0.offsets[j])
+            pos[:, j] = R.quat_rotate(R.quat_conj(q_frame[p]), base.local_pos[:, j])
+            rot[:, j] = R.quat_mul(R.quat_mul(R.quat_conj(q_frame[p]), base.local_rot[:, j]), q_frame[j])
+        else:
+            rot[:, j] = R.quat_mul(base.local_rot[:, j], q_frame[j])
+    sk = Skeleton(names=sk0.names, parents=sk0.parents, offsets=offsets, channels=sk0.channels,
+                  rotation_orders=sk0.rotation_orders)
+    clip = Clip(skeleton=sk, fps=base.fps, local_pos=pos, local_rot=rot)
+    np.testing.assert_allclose(clip.global_positions(), base.global_positions(), atol=1e-9)
+    perm = sk.mirror_indices()
+    mirrored = clip.mirror()
+    np.testing.assert_allclose(mirrored.global_positions(), clip.global_positions()[:, perm] * [-1, 1, 1],
+                               atol=1e-9)
+    np.testing.assert_allclose(mirrored.local_pos[:, 1:], clip.local_pos[:, 1:], atol=1e-9)
