@@ -25,6 +25,13 @@ def unit_sphere(stacks: int = 12, slices: int = 18) -> tuple[np.ndarray, np.ndar
     return verts, np.asarray(idx, np.uint32)
 
 
+def impostor_quad() -> tuple[np.ndarray, np.ndarray]:
+    """Two triangles over [-1,1]^2: the sphere shader ray-traces a joint sphere inside it."""
+    pos = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32)
+    verts = np.concatenate([pos, np.tile([0.0, 0.0, 1.0], (4, 1))], axis=1).astype(np.float32)
+    return verts, np.array([0, 1, 2, 0, 2, 3], np.uint32)
+
+
 def unit_cylinder(slices: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Open cylinder of radius 1 along +Z from z=0 to z=1 (caps come from the joint spheres)."""
     theta = np.linspace(0.0, 2.0 * np.pi, slices + 1)

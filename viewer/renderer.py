@@ -54,7 +54,6 @@ class ViewPrefs:
     show_shadows: bool = True
     show_trajectory: bool = True
     show_contacts: bool = True
-    show_backdrop: bool = True
     ground_y: float = 0.0
     backdrop_top: tuple[float, float, float] = (0.20, 0.22, 0.26)
     backdrop_bottom: tuple[float, float, float] = (0.42, 0.44, 0.47)
@@ -157,22 +156,16 @@ class SkeletonRenderer:
     # -- set-up -----------------------------------------------------------------------------------
     def initialize(self) -> None:
         self.mesh_prog = _Program(shaders.MESH_VERT, shaders.MESH_FRAG)
-        self.ground_prog = _Program(shaders.GROUND_VERT, shaders.GROUND_FRAG)
+        self.sphere_prog = _Program(shaders.SPHERE_VERT, shaders.SPHERE_FRAG)
+        self.sky_prog = _Program(shaders.SKY_VERT, shaders.SKY_FRAG)
+        self.floor_prog = _Program(shaders.FLOOR_VERT, shaders.FLOOR_FRAG)
+        self.grid_prog = _Program(shaders.GRID_VERT, shaders.GRID_FRAG)
         self.line_prog = _Program(shaders.LINE_VERT, shaders.LINE_FRAG)
-        self.backdrop_prog = _Program(shaders.BACKDROP_VERT, shaders.BACKDROP_FRAG)
-        self.sphere = self._make_mesh(*geometry.unit_sphere())
-        self.cylinder = self._make_mesh(*geometry.unit_cylinder())
+        self.sphere = self._make_mesh(*geometry.impostor_quad())
+        self.cylinder = self._make_mesh(*geometry.unit_cylinder(12))
         self.disc = self._make_mesh(*geometry.unit_disc())
-        quad = np.array([[-1, 0, -1], [1, 0, -1], [1, 0, 1], [-1, 0, -1], [1, 0, 1], [-1, 0, 1]], np.float32)
-        self.ground_vao = GL.glGenVertexArrays(1)
-        GL.glBindVertexArray(self.ground_vao)
-        self.ground_vbo = GL.glGenBuffers(1)
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self.ground_vbo)
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, quad.nbytes, quad, GL.GL_STATIC_DRAW)
-        GL.glEnableVertexAttribArray(0)
-        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 12, ctypes.c_void_p(0))
         self.empty_vao = GL.glGenVertexArrays(1)
-        # Dynamic line buffer for trajectories (re-filled only when the path array changes).
+        # Dynamic line buffer for trajectories.
         self.line_vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.line_vao)
         self.line_vbo = GL.glGenBuffers(1)
@@ -229,6 +222,67 @@ class SkeletonRenderer:
         self.stats.draw_calls += 1
         self.stats.instances += count
 
+    def _draw_environment(self, camera: OrbitCamera, view_proj: np.ndarray, prefs: ViewPrefs) -> None:
+        """Sky gradient, then the floor and its grid (no depth written: the floor hides nothing)."""
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glBindVertexArray(self.empty_vao)
+        sky = self.sky_prog
+        GL.glUseProgram(sky.id)
+        sky.vec3("u_top", prefs.backdrop_top)
+        sky.vec3("u_bottom", prefs.backdrop_bottom)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        self.stats.draw_calls += 1
+        if not prefs.show_grid:
+            return
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
+        GL.glEnable(GL.GL_DEPTH_TEST)  # lines behind nothing yet, but keeps the floor below the near plane sane
+        GL.glDepthMask(GL.GL_FALSE)
+        fade = max(camera.scale * 6.0, camera.distance * 2.0)
+        centre = (float(camera.target[0]), prefs.ground_y, float(camera.target[2]))
+        floor = self.floor_prog
+        cells = 24
+        GL.glUseProgram(floor.id)
+        floor.mat4("u_view_proj", view_proj)
+        floor.vec3("u_centre", centre)
+        floor.f("u_extent", fade * 1.02)
+        floor.i("u_cells", cells)
+        floor.f("u_fade", fade)
+        floor.vec3("u_colour", prefs.floor_colour)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, cells * cells * 6)
+        step = nice_grid_step(camera.scale)
+        major = 5.0
+        half_lines = min(int(np.ceil(fade * 0.9 / step)), 120)
+        lines, segments = 2 * half_lines + 1, 32
+        origin = np.round(np.array([centre[0], centre[2]]) / (step * major)) * step * major
+        grid = self.grid_prog
+        GL.glUseProgram(grid.id)
+        grid.mat4("u_view_proj", view_proj)
+        grid.vec3("u_centre", centre)
+        GL.glUniform2f(grid.loc("u_origin"), float(origin[0]), float(origin[1]))
+        grid.f("u_step", step)
+        grid.f("u_major_every", major)
+        grid.i("u_lines", lines)
+        grid.i("u_segments", segments)
+        grid.f("u_fade", fade)
+        grid.vec3("u_line_colour", prefs.line_colour)
+        grid.vec3("u_floor_colour", prefs.floor_colour)
+        GL.glDrawArrays(GL.GL_LINES, 0, 2 * lines * 2 * segments)
+        GL.glDepthMask(GL.GL_TRUE)
+        self.stats.draw_calls += 2
+
+    def _draw_spheres(self, count: int) -> None:
+        """Joint spheres as impostors (their own program; leaves it bound)."""
+        if count == 0:
+            return
+        sp = self.sphere_prog
+        GL.glUseProgram(sp.id)
+        sp.mat4("u_view", self._view)
+        sp.mat4("u_proj", self._proj)
+        sp.vec3("u_light_dir", self._light)
+        self._draw(self.sphere, count)
+
     @staticmethod
     def _character_instances(chars: list[CharacterFrame]) -> tuple[np.ndarray, np.ndarray]:
         """Bone and joint instance arrays for a group of characters (vectorised per character)."""
@@ -266,48 +320,24 @@ class SkeletonRenderer:
         prefs = prefs or ViewPrefs()
         self.stats = RenderStats()
         GL.glViewport(0, 0, width, height)
-        GL.glClearColor(*prefs.backdrop_bottom, 1.0)
         GL.glClearStencil(0)
+        GL.glClearDepth(1.0)
         GL.glDepthMask(GL.GL_TRUE)
-        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
+        # Colour needs no clear: the sky covers every pixel.
+        GL.glClear(GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
         aspect = width / max(height, 1)
-        view_proj = camera.view_projection(aspect)
+        view = camera.view_matrix()
+        proj = camera.projection_matrix(aspect)
+        view_proj = proj @ view
         eye = camera.eye
-
-        if prefs.show_backdrop:
-            GL.glDisable(GL.GL_DEPTH_TEST)
-            GL.glUseProgram(self.backdrop_prog.id)
-            self.backdrop_prog.vec3("u_top", prefs.backdrop_top)
-            self.backdrop_prog.vec3("u_bottom", prefs.backdrop_bottom)
-            GL.glBindVertexArray(self.empty_vao)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
-            self.stats.draw_calls += 1
+        self._draw_environment(camera, view_proj, prefs)
 
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDepthFunc(GL.GL_LEQUAL)
         GL.glEnable(GL.GL_BLEND)
         # Keep destination alpha at 1: Qt composites the widget's framebuffer with its alpha channel.
         GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
-
-        if prefs.show_grid:
-            step = nice_grid_step(camera.scale)
-            GL.glUseProgram(self.ground_prog.id)
-            self.ground_prog.mat4("u_view_proj", view_proj)
-            centre = np.array([camera.target[0], prefs.ground_y, camera.target[2]])
-            fade = max(camera.scale * 6.0, camera.distance * 2.0)
-            self.ground_prog.vec3("u_centre", centre)
-            self.ground_prog.f("u_extent", fade * 1.05)
-            self.ground_prog.f("u_ground_y", prefs.ground_y)
-            self.ground_prog.f("u_step", step)
-            self.ground_prog.i("u_major_every", 5)
-            self.ground_prog.f("u_fade", fade)
-            self.ground_prog.vec3("u_floor_colour", prefs.floor_colour)
-            self.ground_prog.vec3("u_line_colour", prefs.line_colour)
-            GL.glDepthMask(GL.GL_FALSE)  # the floor never hides what stands on it
-            GL.glBindVertexArray(self.ground_vao)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 6)
-            GL.glDepthMask(GL.GL_TRUE)
-            self.stats.draw_calls += 1
+        self._view, self._proj, self._light = view, proj, prefs.light_dir
 
         solid = [c for c in characters if not c.is_ghost]
         ghosts = [c for c in characters if c.is_ghost]
@@ -321,8 +351,9 @@ class SkeletonRenderer:
         self._upload(self.cylinder, bones)
         self._upload(self.sphere, joints)
 
-        if prefs.show_shadows and (len(bones) or len(joints)):
+        if prefs.show_shadows and len(bones):
             # Stencil: each floor pixel darkens at most once however many limbs overlap there.
+            # (Bones only: joint spheres add little to the shadow's shape.)
             GL.glEnable(GL.GL_STENCIL_TEST)
             GL.glStencilFunc(GL.GL_EQUAL, 0, 0xFF)
             GL.glStencilOp(GL.GL_KEEP, GL.GL_KEEP, GL.GL_INCR)
@@ -330,13 +361,12 @@ class SkeletonRenderer:
             self.mesh_prog.i("u_shadow_pass", 1)
             self.mesh_prog.vec4("u_shadow_colour", (0.05, 0.06, 0.08, 0.35))
             self._draw(self.cylinder, len(bones))
-            self._draw(self.sphere, len(joints))
             GL.glDepthMask(GL.GL_TRUE)
             GL.glDisable(GL.GL_STENCIL_TEST)
 
         self.mesh_prog.i("u_shadow_pass", 0)
         self._draw(self.cylinder, len(bones))
-        self._draw(self.sphere, len(joints))
+        self._draw_spheres(len(joints))
 
         self._draw_overlays(characters, view_proj, prefs)
 
@@ -348,13 +378,15 @@ class SkeletonRenderer:
             self._upload(self.sphere, gj)
             # Depth pre-pass, then colour where depth matches: a ghost reads as a single translucent shell.
             GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+            GL.glUseProgram(self.mesh_prog.id)
             self._draw(self.cylinder, len(gb))
-            self._draw(self.sphere, len(gj))
+            self._draw_spheres(len(gj))
             GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
             GL.glDepthMask(GL.GL_FALSE)
             GL.glDepthFunc(GL.GL_EQUAL)
+            GL.glUseProgram(self.mesh_prog.id)
             self._draw(self.cylinder, len(gb))
-            self._draw(self.sphere, len(gj))
+            self._draw_spheres(len(gj))
             GL.glDepthFunc(GL.GL_LEQUAL)
             GL.glDepthMask(GL.GL_TRUE)
 

@@ -1,6 +1,30 @@
-"""GLSL 3.30 core sources for the skeleton viewer: instanced lit meshes, the ground grid, lines, backdrop."""
+"""GLSL 3.30 core sources for the skeleton viewer.
+
+- ``MESH``: instanced lit meshes (bone cylinders, contact discs) and their planar shadows.
+- ``SPHERE``: instanced joint spheres as ray-traced impostors (one quad each, exact silhouette and depth):
+  a mesh sphere costs hundreds of triangles, which software GL (llvmpipe) pays for on the CPU.
+- ``SKY`` / ``FLOOR`` / ``GRID``: backdrop gradient, a faded floor patch and grid lines, all generated from
+  gl_VertexID with trivial fragment shaders: software GL (llvmpipe) is short of fill rate, and a per-pixel
+  procedural grid cost ~15x a plain full-screen pass there.
+- ``LINE``: plain lines (root trajectories).
+"""
 
 from __future__ import annotations
+
+# Shared lighting: key light + fill + hemisphere ambient + a little specular and rim. All vectors in one space.
+_SHADE = """
+vec3 shade(vec3 n, vec3 v, vec3 l, vec3 up, vec3 base) {
+    if (dot(n, v) < 0.0) n = -n;
+    float key = max(dot(n, l), 0.0);
+    vec3 fill_dir = normalize(-l + 1.3 * up * dot(l, up));
+    float fill = max(dot(n, fill_dir), 0.0) * 0.25;
+    float hemi = 0.5 + 0.5 * dot(n, up);
+    vec3 ambient = base * mix(vec3(0.22, 0.21, 0.20), vec3(0.42, 0.45, 0.50), hemi);
+    float spec = pow(max(dot(n, normalize(l + v)), 0.0), 40.0) * 0.35;
+    float rim = pow(1.0 - max(dot(n, v), 0.0), 3.0) * 0.25;
+    return ambient + base * (0.75 * key + fill) + vec3(spec + rim);
+}
+"""
 
 MESH_VERT = """
 #version 330 core
@@ -29,7 +53,8 @@ void main() {
 }
 """
 
-MESH_FRAG = """
+MESH_FRAG = (
+    """
 #version 330 core
 in vec3 v_normal;
 in vec3 v_world;
@@ -39,72 +64,165 @@ uniform vec3 u_light_dir;     // towards the light
 uniform int u_shadow_pass;
 uniform vec4 u_shadow_colour;
 out vec4 frag;
+"""
+    + _SHADE
+    + """
 void main() {
     if (u_shadow_pass == 1) { frag = u_shadow_colour; return; }
-    vec3 n = normalize(v_normal);
-    vec3 v = normalize(u_eye - v_world);
-    if (dot(n, v) < 0.0) n = -n;
-    vec3 l = normalize(u_light_dir);
-    float key = max(dot(n, l), 0.0);
-    float fill = max(dot(n, normalize(vec3(-l.x, 0.3, -l.z))), 0.0) * 0.25;
-    float hemi = 0.5 + 0.5 * n.y;
-    vec3 base = v_colour.rgb;
-    vec3 ambient = base * mix(vec3(0.22, 0.21, 0.20), vec3(0.42, 0.45, 0.50), hemi);
-    float spec = pow(max(dot(n, normalize(l + v)), 0.0), 40.0) * 0.35;
-    float rim = pow(1.0 - max(dot(n, v), 0.0), 3.0) * 0.25;
-    vec3 colour = ambient + base * (0.75 * key + fill) + vec3(spec + rim);
+    vec3 colour = shade(normalize(v_normal), normalize(u_eye - v_world), normalize(u_light_dir),
+                        vec3(0.0, 1.0, 0.0), v_colour.rgb);
     frag = vec4(colour, v_colour.a);
 }
 """
+)
 
-GROUND_VERT = """
+SPHERE_VERT = """
 #version 330 core
-layout(location = 0) in vec3 a_pos;
-uniform mat4 u_view_proj;
-uniform vec3 u_centre;
-uniform float u_extent;
-uniform float u_ground_y;
-out vec3 v_world;
+layout(location = 0) in vec3 a_pos;      // quad corner in [-1, 1]^2
+layout(location = 2) in vec4 i_m0;
+layout(location = 3) in vec4 i_m1;
+layout(location = 4) in vec4 i_m2;
+layout(location = 5) in vec4 i_m3;
+layout(location = 6) in vec4 i_colour;
+uniform mat4 u_view;
+uniform mat4 u_proj;
+out vec3 v_view_pos;       // this fragment's point on the camera-facing quad, view space
+flat out vec3 v_centre;    // sphere centre, view space
+flat out float v_radius;
+flat out vec4 v_colour;
 void main() {
-    vec3 world = vec3(u_centre.x + a_pos.x * u_extent, u_ground_y, u_centre.z + a_pos.z * u_extent);
-    v_world = world;
-    gl_Position = u_view_proj * vec4(world, 1.0);
+    float r = length(i_m0.xyz);
+    vec3 c = (u_view * vec4(i_m3.xyz, 1.0)).xyz;
+    // Quad in front of the sphere, large enough to cover its perspective silhouette.
+    float grow = 1.0 + 1.5 * r / max(-c.z, 1e-4);
+    vec3 p = c + vec3(a_pos.xy * r * grow, r);
+    v_view_pos = p;
+    v_centre = c;
+    v_radius = r;
+    v_colour = i_colour;
+    gl_Position = u_proj * vec4(p, 1.0);
 }
 """
 
-GROUND_FRAG = """
+SPHERE_FRAG = (
+    """
 #version 330 core
-in vec3 v_world;
-uniform float u_step;        // minor grid cell in world units
-uniform int u_major_every;
-uniform vec3 u_centre;
-uniform float u_fade;        // distance at which the floor fades into the backdrop
-uniform vec3 u_floor_colour;
-uniform vec3 u_line_colour;
+in vec3 v_view_pos;
+flat in vec3 v_centre;
+flat in float v_radius;
+flat in vec4 v_colour;
+uniform mat4 u_view;
+uniform mat4 u_proj;
+uniform vec3 u_light_dir;
 out vec4 frag;
-float grid(vec2 p, float step, float width) {
-    vec2 g = p / step;
-    vec2 fw = max(fwidth(g), vec2(1e-6));
-    vec2 d = abs(fract(g - 0.5) - 0.5) / fw;
-    // Fade lines out where cells shrink to a few pixels (towards the horizon) instead of a bright moire band.
-    float density = 1.0 - smoothstep(0.08, 0.3, max(fw.x, fw.y));
-    return (1.0 - min(min(d.x, d.y) / width, 1.0)) * density;
-}
+"""
+    + _SHADE
+    + """
 void main() {
-    vec2 p = v_world.xz;
-    float minor = grid(p, u_step, 1.0) * 0.45;
-    float major = grid(p, u_step * float(u_major_every), 1.4);
-    vec2 axis_fw = max(fwidth(p), vec2(1e-6));
-    vec2 axis_d = abs(p) / axis_fw;
-    float axis_density = 1.0 - smoothstep(0.08, 0.3, max(axis_fw.x, axis_fw.y) / u_step);
-    float line = max(minor, major);
-    vec3 colour = mix(u_floor_colour, u_line_colour, line);
-    colour = mix(colour, vec3(0.70, 0.36, 0.34), (1.0 - min(axis_d.y / 1.2, 1.0)) * 0.7 * axis_density);  // X axis
-    colour = mix(colour, vec3(0.36, 0.48, 0.74), (1.0 - min(axis_d.x / 1.2, 1.0)) * 0.7 * axis_density);  // Z axis
-    float dist = length(v_world.xz - u_centre.xz);
-    float alpha = 1.0 - smoothstep(u_fade * 0.45, u_fade, dist);
-    frag = vec4(colour, alpha);
+    vec3 d = normalize(v_view_pos);          // ray from the eye (view-space origin)
+    float b = dot(d, v_centre);
+    float h = b * b - dot(v_centre, v_centre) + v_radius * v_radius;
+    if (h < 0.0) discard;
+    vec3 hit = d * (b - sqrt(h));
+    vec3 n = (hit - v_centre) / v_radius;
+    vec4 clip = u_proj * vec4(hit, 1.0);
+    gl_FragDepth = clip.z / clip.w * 0.5 + 0.5;
+    mat3 rot = mat3(u_view);
+    vec3 colour = shade(n, -d, normalize(rot * u_light_dir), rot * vec3(0.0, 1.0, 0.0), v_colour.rgb);
+    frag = vec4(colour, v_colour.a);
 }
+"""
+)
+
+SKY_VERT = """
+#version 330 core
+const vec2 corners[3] = vec2[3](vec2(-1.0, -1.0), vec2(3.0, -1.0), vec2(-1.0, 3.0));
+out float v_y;
+void main() {
+    vec2 c = corners[gl_VertexID];
+    v_y = c.y * 0.5 + 0.5;
+    gl_Position = vec4(c, 0.0, 1.0);
+}
+"""
+
+SKY_FRAG = """
+#version 330 core
+in float v_y;
+uniform vec3 u_top;
+uniform vec3 u_bottom;
+out vec4 frag;
+void main() { frag = vec4(mix(u_bottom, u_top, clamp(v_y, 0.0, 1.0)), 1.0); }
+"""
+
+# The floor: a u_cells x u_cells patch generated from gl_VertexID (no buffers), faded towards its rim per
+# vertex so the fragment shader is trivial (software GL pays per pixel, not per vertex).
+FLOOR_VERT = """
+#version 330 core
+uniform mat4 u_view_proj;
+uniform vec3 u_centre;
+uniform float u_extent;
+uniform int u_cells;
+uniform float u_fade;
+out float v_alpha;
+const ivec2 corner[6] = ivec2[6](ivec2(0, 0), ivec2(1, 0), ivec2(1, 1), ivec2(0, 0), ivec2(1, 1), ivec2(0, 1));
+void main() {
+    int cell = gl_VertexID / 6;
+    ivec2 ij = ivec2(cell % u_cells, cell / u_cells) + corner[gl_VertexID % 6];
+    vec2 p = u_centre.xz + (vec2(ij) / float(u_cells) * 2.0 - 1.0) * u_extent;
+    v_alpha = 1.0 - smoothstep(u_fade * 0.45, u_fade, length(p - u_centre.xz));
+    gl_Position = u_view_proj * vec4(p.x, u_centre.y, p.y, 1.0);
+}
+"""
+
+FLOOR_FRAG = """
+#version 330 core
+in float v_alpha;
+uniform vec3 u_colour;
+out vec4 frag;
+void main() { frag = vec4(u_colour, v_alpha); }
+"""
+
+# Grid lines from gl_VertexID: u_lines lines per direction, each cut into u_segments pieces so the fade
+# with distance is per vertex. Lines sit on world multiples of u_step (u_origin is snapped by the caller).
+GRID_VERT = """
+#version 330 core
+uniform mat4 u_view_proj;
+uniform vec3 u_centre;
+uniform vec2 u_origin;
+uniform float u_step;
+uniform float u_major_every;
+uniform int u_lines;
+uniform int u_segments;
+uniform float u_fade;
+uniform vec3 u_line_colour;
+uniform vec3 u_floor_colour;
+out vec4 v_colour;
+void main() {
+    int per_line = 2 * u_segments;
+    int line = gl_VertexID / per_line;
+    int k = gl_VertexID % per_line;
+    int dir = line / u_lines;                 // 0: x = const (runs along z), 1: z = const (runs along x)
+    float half_n = float(u_lines - 1) * 0.5;
+    float across = (float(line % u_lines) - half_n) * u_step;
+    float along = (float(k / 2 + k % 2) / float(u_segments) * 2.0 - 1.0) * half_n * u_step;
+    vec2 p = u_origin + (dir == 0 ? vec2(across, along) : vec2(along, across));
+    float coord = dir == 0 ? p.x : p.y;
+    float cells = coord / u_step;
+    bool major = abs(cells / u_major_every - round(cells / u_major_every)) < 1e-3;
+    bool axis = abs(coord) < u_step * 1e-3;
+    vec3 c = major ? u_line_colour : mix(u_floor_colour, u_line_colour, 0.5);
+    if (axis) c = dir == 0 ? vec3(0.46, 0.53, 0.68) : vec3(0.68, 0.47, 0.45);  // Z axis, X axis (muted)
+    float a = 1.0 - smoothstep(u_fade * 0.3, u_fade * 0.9, length(p - u_centre.xz));
+    v_colour = vec4(c, a * (major || axis ? 0.9 : 0.55));
+    gl_Position = u_view_proj * vec4(p.x, u_centre.y, p.y, 1.0);
+}
+"""
+
+GRID_FRAG = """
+#version 330 core
+in vec4 v_colour;
+out vec4 frag;
+void main() { frag = v_colour; }
 """
 
 LINE_VERT = """
@@ -119,24 +237,4 @@ LINE_FRAG = """
 uniform vec4 u_colour;
 out vec4 frag;
 void main() { frag = u_colour; }
-"""
-
-BACKDROP_VERT = """
-#version 330 core
-const vec2 corners[3] = vec2[3](vec2(-1.0, -1.0), vec2(3.0, -1.0), vec2(-1.0, 3.0));
-out vec2 v_uv;
-void main() {
-    vec2 c = corners[gl_VertexID];
-    v_uv = c * 0.5 + 0.5;
-    gl_Position = vec4(c, 1.0, 1.0);
-}
-"""
-
-BACKDROP_FRAG = """
-#version 330 core
-in vec2 v_uv;
-uniform vec3 u_top;
-uniform vec3 u_bottom;
-out vec4 frag;
-void main() { frag = vec4(mix(u_bottom, u_top, smoothstep(0.0, 1.0, v_uv.y)), 1.0); }
 """
