@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from max.dtype import DType
-from max.graph import Graph, TensorType, ops
-
+from max.graph import Graph, TensorType
 from rsmt_studio.inference import blocks
 
 N_EXPERTS = 4

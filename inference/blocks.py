@@ -153,7 +153,7 @@ def mean(x: TensorValue, axis: int) -> TensorValue:
     return ops.mean(x, axis=axis)
 
 
-def sum(x: TensorValue, axis: int) -> TensorValue:  # noqa: A001 - mirrors numpy's name
+def sum(x: TensorValue, axis: int) -> TensorValue:
     return ops.sum(x, axis=axis)
 
 

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 
 def _emit(**event) -> None:
@@ -29,7 +30,7 @@ class _Lock:
         self.path = path
         self.fd: int | None = None
 
-    def __enter__(self) -> "_Lock":
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
@@ -48,7 +49,6 @@ class _Lock:
 def compile_one(spec, index: int, total: int) -> float:
     """Compile `spec` into its MEF path unless it already exists; returns seconds spent compiling."""
     from max.engine import InferenceSession
-
     from rsmt_studio.inference.cache import max_version
 
     path = spec.mef_path()

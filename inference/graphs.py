@@ -14,11 +14,12 @@ order of `weight_inputs(graph)`.
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 from max.dtype import DType
 from max.graph import Graph, TensorType
-
 from rsmt_studio.inference import blocks as K
 from rsmt_studio.inference import nets
 from rsmt_studio.inference.nets import Dims
@@ -39,7 +40,7 @@ def _film_step(prefix: str) -> list[tuple[str, int]]:
 
 
 def _film_cache(prefix: str) -> list[tuple[str, int]]:
-    return sum((_linear(f"{prefix}.{n}") for n in ("ada_fc1", "ada_fc2", "key", "value")), [])
+    return functools.reduce(operator.iadd, (_linear(f"{prefix}.{n}") for n in ("ada_fc1", "ada_fc2", "key", "value")), [])
 
 
 def _lstm_input_weights() -> list[tuple[str, int]]:
@@ -61,9 +62,9 @@ def weight_inputs(graph: str) -> list[tuple[str, int]]:
         pp = [(f"phase_predictor.conv{i}.{k}", 3 if k == "w" else 1) for i in range(1, 4) for k in ("w", "b")]
         return _mlp2("target_encoder") + _lstm_input_weights() + pp + _linear("phase_predictor.fc")
     if graph == "steps":
-        predictor = sum((_linear(f"predictor_fc{i}") for i in range(1, 5)), []) + _film_step("predictor_film")
-        decoder = sum((_linear(f"decoder.gate_fc{i}") for i in range(1, 4)), [])
-        decoder += sum((_linear(f"decoder.expert{i}") for i in range(1, 4)), [])
+        predictor = functools.reduce(operator.iadd, (_linear(f"predictor_fc{i}") for i in range(1, 5)), []) + _film_step("predictor_film")
+        decoder = functools.reduce(operator.iadd, (_linear(f"decoder.gate_fc{i}") for i in range(1, 4)), [])
+        decoder += functools.reduce(operator.iadd, (_linear(f"decoder.expert{i}") for i in range(1, 4)), [])
         return _lstm_input_weights() + predictor + decoder
     raise ValueError(f"unknown graph {graph!r}; expected one of {GRAPHS}")
 

@@ -31,7 +31,7 @@ class Dims:
     n_warmup: int = 8
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> "Dims":
+    def from_config(cls, cfg: dict[str, Any]) -> Dims:
         """From the training config JSON (training/config.py's RSMTConfig.to_dict())."""
         return cls(
             n_joints=int(cfg["skeleton"]["n_joints"]),

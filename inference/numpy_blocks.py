@@ -96,7 +96,7 @@ def mean(x: np.ndarray, axis: int) -> np.ndarray:
     return x.mean(axis=axis, keepdims=True)
 
 
-def sum(x: np.ndarray, axis: int) -> np.ndarray:  # noqa: A001
+def sum(x: np.ndarray, axis: int) -> np.ndarray:
     return x.sum(axis=axis, keepdims=True)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.devices import DeviceChoice
 

@@ -7,9 +7,10 @@ What the adapter does, once at load time, so no graph transposes or folds anythi
 - Mixture-of-experts layers (E, out, in) -> (in, E*out) so each layer is one matmul.
 - Fixed tables derived from the config (DFT bases, bin frequencies, positional-encoding tables, 1/sqrt(width)).
 
-Assets: a folder with `manifest.json` (at least {"config": RSMTConfig dict}) and safetensors holding the four
-state_dicts, either one file with prefixes `phase.`, `manifold.`, `sampler.`, `phase_predictor.` or one file
-per network (`phase.safetensors`, ...). Nothing here imports torch.
+Assets: a folder with `manifest.json` ({"config": RSMTConfig dict, optional "weights": {network: file}}) or a
+training run folder (`config.json`), and safetensors holding the four state_dicts: one file per network
+(`phase`, `manifold`, `sampler`, `phase_predictor` or `phase-predictor` + `.safetensors`, as training/stages.py
+writes them) or one file with those prefixes. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from rsmt_studio.inference.nets import NORM_EPS, Dims
 
 NETWORKS = ("phase", "manifold", "sampler", "phase_predictor")
@@ -56,18 +56,22 @@ class ModelAssets:
 
 
 def load_assets(folder: str | Path) -> ModelAssets:
-    """Read `manifest.json` + safetensors from `folder` (see the module docstring for the layouts)."""
+    """Read a model folder: the shipped assets (`manifest.json` with a "config" object) or a training run
+    folder (`config.json`), plus the weights (see the module docstring for the layouts)."""
     from safetensors.numpy import load_file
 
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise AssetError(f"{manifest_path}: not found")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise AssetError(f"{manifest_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
-    config = manifest.get("config")
+    config_path = folder / "config.json"
+    if manifest_path.is_file():
+        manifest = _read_json(manifest_path)
+        config = manifest.get("config")
+        if not isinstance(config, dict) and config_path.is_file():
+            config = _read_json(config_path)
+    elif config_path.is_file():
+        manifest, config = {}, _read_json(config_path)
+    else:
+        raise AssetError(f"{folder}: no manifest.json or config.json (not a model folder)")
     if not isinstance(config, dict):
         raise AssetError(f"{manifest_path}: no 'config' object")
     state: dict[str, dict[str, np.ndarray]] = {n: {} for n in NETWORKS}
@@ -77,15 +81,18 @@ def load_assets(folder: str | Path) -> ModelAssets:
             if net in state:
                 state[net] = dict(load_file(folder / name))
     else:
-        per_net = {n: folder / f"{n}.safetensors" for n in NETWORKS}
-        if any(p.is_file() for p in per_net.values()):
-            for net, path in per_net.items():
-                if path.is_file():
-                    state[net] = dict(load_file(path))
+        per_net = {n: [folder / f"{n}.safetensors", folder / f"{n.replace('_', '-')}.safetensors"]
+                   for n in NETWORKS}
+        if any(p.is_file() for paths in per_net.values() for p in paths):
+            for net, paths in per_net.items():
+                for path in paths:
+                    if path.is_file():
+                        state[net] = dict(load_file(path))
+                        break
         else:
             single = folder / (files if isinstance(files, str) else "rsmt.safetensors")
             if not single.is_file():
-                raise AssetError(f"{folder}: no weights (expected rsmt.safetensors or <network>.safetensors)")
+                raise AssetError(f"{folder}: no weights (expected <network>.safetensors or rsmt.safetensors)")
             for key, arr in load_file(single).items():
                 net, _, name = key.partition(".")
                 if net not in state:
@@ -95,6 +102,13 @@ def load_assets(folder: str | Path) -> ModelAssets:
         if not state[net]:
             raise AssetError(f"{folder}: no weights for the {net} network")
     return ModelAssets(config=config, state=state, manifest=manifest, source=folder)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise AssetError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
 
 
 # ------------------------------------------------------------------------------------------------ adapters

@@ -1,0 +1,484 @@
+"""Inference benchmark: MAX vs PyTorch eager vs ONNX Runtime vs numpy, same machine, same weights, one run.
+
+    python bench/inference.py [--quick] [--preset full|small|tiny | --assets DIR] [--gpu] --json OUT.json
+
+What is timed (medians over interleaved rounds, style caches precomputed for every engine):
+- frame: one sampler step (state encoders, FiLM, LSTM, phase predictor, phase update, MoE decoder);
+- transition: a 40-frame transition = target latent + 8-frame LSTM warm-up + 40 sampler steps. MAX runs it as
+  1 + 40/k calls (k steps unrolled per graph; k = 1 is reported too); the others call their step 40 times.
+Also: the floor (weight bytes read per frame / measured memory bandwidth), peak RSS of the engine process, idle
+CPU of the engine process with and without the worker's idle stop, and (`--gpu`) MAX vs torch on the GPU.
+Post-processing (numpy FK/IK, identical for every engine) is reported once, separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+LENGTH = 40
+
+
+def _load_rsmt_torch():
+    spec = importlib.util.spec_from_file_location("rsmt_torch", REPO / "tests" / "inference" / "rsmt_torch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def median_ms(fn, reps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def interleaved(fns: dict, reps: int, rounds: int) -> dict[str, float]:
+    """Median per engine over `rounds` interleaved rounds of `reps` calls (noise from other load is shared)."""
+    for fn in fns.values():
+        fn()
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                fn()
+                samples[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: round(statistics.median(v), 4) for k, v in samples.items()}
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def random_problem(cfg, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    np_, j, c = cfg.skeleton.n_pos_joints, cfg.skeleton.n_joints, cfg.phase.n_phases
+    f = np.float32
+    return {
+        "ctx_p": (rng.normal(0, 20, (batch, 8, np_, 3))).astype(f), "ctx_v": rng.normal(0, 1, (batch, 8, np_, 3)).astype(f),
+        "ctx_r": rng.normal(0, 1, (batch, 8, j, 6)).astype(f),
+        "p9": rng.normal(0, 20, (batch, np_, 3)).astype(f), "v9": rng.normal(0, 1, (batch, np_, 3)).astype(f),
+        "r9": rng.normal(0, 1, (batch, j, 6)).astype(f), "phase9": rng.normal(0, 1, (batch, c, 2)).astype(f),
+        "tgt_p": rng.normal(0, 20, (batch, np_, 3)).astype(f), "tgt_v": rng.normal(0, 1, (batch, np_, 3)).astype(f),
+        "tgt_r": rng.normal(0, 1, (batch, j, 6)).astype(f),
+        "z": rng.normal(0, 0.5, (batch, 2 * cfg.sampler.latent)).astype(f),
+        "style": rng.normal(0, 1, (batch, cfg.sampler.style_frames - 1, cfg.style_channels)).astype(f),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ engines
+class MaxRunner:
+    def __init__(self, engine, x):
+        from rsmt_studio.inference.engine import Problem
+
+        self.engine = engine
+        self.caches = [np.ascontiguousarray(np.broadcast_to(a, (x["p9"].shape[0], *a.shape[1:])))
+                       for a in engine.runners["style"](x["style"])]
+        self.problem = Problem(frame=None, ms=None, ctx_p=x["ctx_p"], ctx_v=x["ctx_v"], ctx_r=x["ctx_r"],
+                               p9=x["p9"], v9=x["v9"], r9=x["r9"], tgt_p=x["tgt_p"], tgt_v=x["tgt_v"],
+                               tgt_r=x["tgt_r"])
+        self.x = x
+
+    def transition(self):
+        e, x = self.engine, self.x
+        h, c, lat, _ = e.prepare(self.problem, LENGTH, x["z"], self.caches)
+        state = (x["p9"], x["v9"], x["r9"], x["phase9"], h, c)
+        for _ in e.rollout_chunks(state, self.problem, lat, x["z"], self.caches, LENGTH):
+            pass
+
+    def frame(self):
+        e, x = self.engine, self.x
+        b = x["p9"].shape[0]
+        k = e.steps_per_call
+        h = np.zeros((b, e.lstm_width), np.float32)
+        tta = np.full((b, k), 20, np.int64)
+        e.runners["steps"](x["p9"], x["v9"], x["r9"], x["phase9"], h, h, x["tgt_p"], x["tgt_r"],
+                           np.zeros((b, e.z_width // 2), np.float32), tta, x["z"], *self.caches)
+
+
+class TorchRunner:
+    def __init__(self, mods, x, device="cpu"):
+        import torch
+        from rsmt_studio.training import networks as N
+
+        self.torch, self.N, self.dev = torch, N, device
+        self.samp = mods["sampler"].to(device)
+        self.dec = mods["manifold"].decoder.to(device)
+        t = {k: torch.from_numpy(v).to(device) for k, v in x.items()}
+        self.t = t
+        with torch.no_grad():
+            self.cache = self.samp.style_cache(t["style"])
+        self.b = x["p9"].shape[0]
+
+    def sync(self):
+        if self.dev != "cpu":
+            self.torch.cuda.synchronize()
+
+    def transition(self):
+        torch, N, t, samp = self.torch, self.N, self.t, self.samp
+        with torch.no_grad():
+            tgt = samp.target(t["tgt_p"], t["tgt_v"], t["tgt_r"])
+            h = c = torch.zeros(self.b, samp.lstm.hidden_size, device=self.dev)
+            k = 10 + LENGTH
+            for s in range(1, 9):
+                x, _ = samp.lstm_input(t["ctx_p"][:, s - 1], t["ctx_v"][:, s - 1], t["ctx_r"][:, s - 1], tgt,
+                                       torch.full((self.b,), k - s, device=self.dev), t["z"], self.cache)
+                h, c = samp.lstm(x, (h, c))
+            state = N.SamplerState(t["p9"], t["v9"], t["r9"], t["phase9"], h, c)
+            for i in range(LENGTH):
+                state, _ = samp.step(state, tgt, torch.full((self.b,), LENGTH + 1 - i, device=self.dev), t["z"],
+                                     self.cache, self.dec)
+        self.sync()
+
+    def frame(self):
+        torch, N, t, samp = self.torch, self.N, self.t, self.samp
+        with torch.no_grad():
+            tgt = N.Target(t["tgt_p"], t["tgt_r"], torch.zeros(self.b, t["z"].shape[1] // 2, device=self.dev))
+            h = torch.zeros(self.b, samp.lstm.hidden_size, device=self.dev)
+            samp.step(N.SamplerState(t["p9"], t["v9"], t["r9"], t["phase9"], h, h), tgt,
+                      torch.full((self.b,), 20, device=self.dev), t["z"], self.cache, self.dec)
+        self.sync()
+
+
+class NumpyRunner:
+    def __init__(self, weights, dims, x):
+        from rsmt_studio.inference import nets
+        from rsmt_studio.inference import numpy_blocks as K
+
+        self.nets, self.K, self.W, self.d, self.x = nets, K, weights, dims, x
+        self.caches = nets.style_caches(K, weights, x["style"])
+        self.b = x["p9"].shape[0]
+        self.hsz = weights["lstm.w"].shape[1] // 4
+
+    def transition(self):
+        nets, K, W, d, x = self.nets, self.K, self.W, self.d, self.x
+        b = self.b
+        tta = np.broadcast_to(np.array([10 + LENGTH - s for s in range(1, 9)]), (b, 8))
+        zeros = np.zeros((b, self.hsz), np.float32)
+        h, c, lat, _ = nets.prepare(K, W, d, x["ctx_p"], x["ctx_v"], x["ctx_r"], x["tgt_p"], x["tgt_v"], x["tgt_r"],
+                                    tta, x["z"], self.caches[:4], zeros, zeros)
+        p, v, r, ph = x["p9"], x["v9"], x["r9"], x["phase9"]
+        for i in range(LENGTH):
+            p, v, r, ph, h, c = nets.sampler_step(K, W, d, p, v, r, ph, h, c, x["tgt_p"], x["tgt_r"], lat,
+                                                  np.full(b, LENGTH + 1 - i), x["z"], self.caches)
+
+    def frame(self):
+        nets, K, W, d, x = self.nets, self.K, self.W, self.d, self.x
+        h = np.zeros((self.b, self.hsz), np.float32)
+        nets.sampler_step(K, W, d, x["p9"], x["v9"], x["r9"], x["phase9"], h, h, x["tgt_p"], x["tgt_r"],
+                          np.zeros((self.b, x["z"].shape[1] // 2), np.float32), np.full(self.b, 20), x["z"],
+                          self.caches)
+
+
+class OnnxRunner:
+    """ONNX Runtime on the torch modules exported with the TorchScript exporter (one step; one warm-up)."""
+
+    def __init__(self, mods, x):
+        import onnxruntime as ort
+        import torch
+        from rsmt_studio.training import networks as N
+
+        samp, dec = mods["sampler"], mods["manifold"].decoder
+
+        class Step(torch.nn.Module):
+            def forward(self, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, *cache):
+                cache = N.StyleCache(N.FilmCache(*cache[:4]), N.FilmCache(*cache[4:]))
+                st, _ = samp.step(N.SamplerState(p, v, r, phase, h, c), N.Target(tgt_p, tgt_r, tgt_latent), tta, z,
+                                  cache, dec)
+                return st.p, st.v, st.r, st.phase, st.h, st.c
+
+        class Prepare(torch.nn.Module):
+            def forward(self, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, g, b, k, v):
+                cache = N.StyleCache(N.FilmCache(g, b, k, v), N.FilmCache(g, b, k, v))
+                tgt = samp.target(tgt_p, tgt_v, tgt_r)
+                h = c = torch.zeros(ctx_p.shape[0], samp.lstm.hidden_size)
+                for s in range(8):
+                    xi, _ = samp.lstm_input(ctx_p[:, s], ctx_v[:, s], ctx_r[:, s], tgt, tta[:, s], z, cache)
+                    h, c = samp.lstm(xi, (h, c))
+                return h, c, tgt.latent
+
+        t = {k: torch.from_numpy(v) for k, v in x.items()}
+        b = x["p9"].shape[0]
+        with torch.no_grad():
+            cache = samp.style_cache(t["style"])
+        self.cache = [a.numpy() for a in (*cache.embedding, *cache.predictor)]
+        lat = np.zeros((b, x["z"].shape[1] // 2), np.float32)
+        hsz = samp.lstm.hidden_size
+        zeros = np.zeros((b, hsz), np.float32)
+        step_in = [x["p9"], x["v9"], x["r9"], x["phase9"], zeros, zeros, x["tgt_p"], x["tgt_r"], lat,
+                   np.full(b, 20, np.int64), x["z"], *self.cache]
+        names = ["p", "v", "r", "phase", "h", "c", "tgt_p", "tgt_r", "tgt_latent", "tta", "z"] + [
+            f"cache{i}" for i in range(8)]
+        self.step_sess = self._export(Step(), step_in, names, ort)
+        self.step_names = names
+        tta8 = np.broadcast_to(np.array([10 + LENGTH - s for s in range(1, 9)], np.int64), (b, 8)).copy()
+        prep_in = [x["ctx_p"], x["ctx_v"], x["ctx_r"], x["tgt_p"], x["tgt_v"], x["tgt_r"], tta8, x["z"], *self.cache[:4]]
+        prep_names = ["ctx_p", "ctx_v", "ctx_r", "tgt_p", "tgt_v", "tgt_r", "tta", "z", "g", "b", "k", "v"]
+        self.prep_sess = self._export(Prepare(), prep_in, prep_names, ort)
+        self.prep_feed = dict(zip(prep_names, prep_in))
+        self.x, self.b, self.zeros, self.lat = x, b, zeros, lat
+
+    @staticmethod
+    def _export(module, inputs, names, ort):
+        import torch
+
+        buf = io.BytesIO()
+        with torch.no_grad():
+            torch.onnx.export(module, tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in inputs), buf,
+                              input_names=names, dynamo=False, opset_version=17)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+
+    def transition(self):
+        x = self.x
+        h, c, lat = self.prep_sess.run(None, self.prep_feed)
+        p, v, r, ph = x["p9"], x["v9"], x["r9"], x["phase9"]
+        for i in range(LENGTH):
+            feed = dict(zip(self.step_names, [p, v, r, ph, h, c, x["tgt_p"], x["tgt_r"], lat,
+                                              np.full(self.b, LENGTH + 1 - i, np.int64), x["z"], *self.cache]))
+            p, v, r, ph, h, c = self.step_sess.run(None, feed)
+
+    def frame(self):
+        x = self.x
+        feed = dict(zip(self.step_names, [x["p9"], x["v9"], x["r9"], x["phase9"], self.zeros, self.zeros,
+                                          x["tgt_p"], x["tgt_r"], self.lat, np.full(self.b, 20, np.int64), x["z"],
+                                          *self.cache]))
+        self.step_sess.run(None, feed)
+
+
+# ------------------------------------------------------------------------------------------------ extras
+def memory_bandwidth_gbs() -> float:
+    a = np.ones(200 * 2**20 // 8)
+    a.sum()
+    t = median_ms(lambda: a.sum(), 7, 1)
+    return a.nbytes / (t / 1e3) / 1e9
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker_figures(assets: Path, clip_pair, quick: bool) -> dict:
+    """Peak RSS of the engine process, and its idle CPU after a transition, with and without idle stop."""
+    from rsmt_studio.inference.worker import EngineWorker
+
+    out = {}
+    window = 2.0 if quick else 5.0
+    for label, stop in (("spinning", None), ("idle_stopped", 0.3)):
+        with EngineWorker(assets, device="cpu", idle_stop_s=stop) as w:
+            src, tgt = clip_pair
+            for _ in range(3):
+                w.generate(src, 60, tgt, 80, w.styles[0], LENGTH, seed=0)
+            time.sleep(0.6)
+            c0 = cpu_seconds(w.pid)
+            time.sleep(window)
+            out[label] = round((cpu_seconds(w.pid) - c0) / window, 4)
+            out["peak_rss_mb"] = round(vm_hwm_mb(w.pid), 1)
+            t0 = time.perf_counter()
+            w.generate(src, 60, tgt, 80, w.styles[0], LENGTH, seed=0)
+            out[f"first_transition_after_idle_ms_{label}"] = round((time.perf_counter() - t0) * 1e3, 2)
+    return out
+
+
+def synthetic_clips(cfg):
+    """A source and a target clip on a 21-joint Bandai-like rig, when the data is not there."""
+    from rsmt_studio.motion.bvh_reader import read_bvh
+
+    data = REPO.parent / "shared" / "data" / "bandai" / "dataset" / "Bandai-Namco-Research-Motiondataset-1" / "data"
+    return read_bvh(data / "dataset-1_run_active_001.bvh"), read_bvh(data / "dataset-1_bow_angry_001.bvh")
+
+
+def weight_bytes(weights: dict[str, np.ndarray], names) -> int:
+    return int(sum(weights[n].nbytes for n, _ in names))
+
+
+# ------------------------------------------------------------------------------------------------ main
+def run_cpu(args, cfg, mods, assets: Path) -> dict:
+    from rsmt_studio.inference import graphs
+    from rsmt_studio.inference.compiler import print_progress
+    from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.weights import adapt_all, load_assets
+
+    engines = {k: TransitionEngine(assets, device="cpu", steps_per_call=k, progress=print_progress)
+               for k in args.steps}
+    a = load_assets(assets)
+    weights = adapt_all(a)
+    reps, rounds = (3, 3) if args.quick else (5, 6)
+    result: dict = {"widths": cfg.to_dict()["sampler"] | {"manifold": cfg.to_dict()["manifold"]},
+                    "preset": cfg.name, "steps_per_call": args.steps}
+    for batch in (1, 64):
+        x = random_problem(cfg, batch)
+        runners = {f"max_k{k}": MaxRunner(e, x) for k, e in engines.items()}
+        runners["torch"] = TorchRunner(mods, x)
+        runners["onnxruntime"] = OnnxRunner(mods, x)
+        runners["numpy"] = NumpyRunner(weights, a.dims, x)
+        trans = interleaved({k: r.transition for k, r in runners.items()}, 1 if batch > 1 else reps, rounds)
+        frame = interleaved({k: r.frame for k, r in runners.items() if k != f"max_k{max(args.steps)}"
+                             or max(args.steps) == 1}, reps, rounds)
+        best = min((k for k in runners if k.startswith("max_k")), key=lambda k: trans[k])
+        trans["max"] = trans[best]
+        # One MAX step call at k > 1 runs k frames: per generated frame = call time / k.
+        kmax = max(args.steps)
+        frame[f"max_k{kmax}"] = round(interleaved({"m": runners[f"max_k{kmax}"].frame}, reps, rounds)["m"] / kmax, 4)
+        frame["max"] = frame[best]
+        block = {"transition_ms": trans, "frame_ms": frame, "max_best": best}
+        if batch == 1:
+            result.update(block)
+        else:
+            result[f"batch{batch}"] = block
+    bw = memory_bandwidth_gbs()
+    step_bytes = weight_bytes(weights, graphs.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
+        "pe_film"].nbytes
+    prep_bytes = weight_bytes(weights, graphs.weight_inputs("prepare"))
+    floor_frame = step_bytes / (bw * 1e9) * 1e3
+    result["floor"] = {
+        "bandwidth_gbs": round(bw, 2), "weight_bytes_per_frame": step_bytes,
+        "frame_ms": round(floor_frame, 4),
+        "transition_ms": round(LENGTH * floor_frame + prep_bytes / (bw * 1e9) * 1e3, 4),
+        "note": "weights read once per step; at batch 1 they exceed no cache only if > L3 (32 MiB here)",
+    }
+    result["floor"]["max_over_floor"] = round(result["transition_ms"]["max"] / result["floor"]["transition_ms"], 2)
+    result["compile"] = {k: {n: json.loads(s.mef_path().with_suffix(".json").read_text()).get("compile_s")
+                             for n, s in e.specs.items() if s.mef_path().with_suffix(".json").is_file()}
+                         for k, e in engines.items()}
+    result["load_ms"] = {f"max_k{k}": round(e.load_ms, 1) for k, e in engines.items()}
+    # Post-processing and a real transition through the public API (numpy FK/IK; same for every engine).
+    clips = synthetic_clips(cfg)
+    e = engines[max(args.steps)]
+    tr = e.generate(clips[0], 60, clips[1], 80, e.styles[0], LENGTH, seed=0)
+    result["engine_generate"] = tr.timings.as_dict()
+    if not args.skip_worker:
+        result.update(worker_figures(assets, clips, args.quick))
+    result["rss_bench_process_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+def run_gpu(args, cfg, mods, assets: Path) -> dict:
+    import torch
+    from rsmt_studio.inference.compiler import print_progress
+    from rsmt_studio.inference.engine import TransitionEngine
+
+    k = max(args.steps)
+    engine = TransitionEngine(assets, device="gpu", steps_per_call=k, progress=print_progress)
+    out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {}}
+    reps, rounds = (3, 3) if args.quick else (5, 5)
+    for batch in (1, 64, 1024):
+        x = random_problem(cfg, batch)
+        runners = {"max": MaxRunner(engine, x), "torch": TorchRunner(mods, x, device="cuda")}
+        trans = interleaved({n: r.transition for n, r in runners.items()}, 1, rounds if batch > 1 else reps)
+        key = "" if batch == 1 else f"_batch{batch}"
+        out["transition_ms"].update({f"{n}{key}": v for n, v in trans.items()})
+        if batch == 1024:
+            out["transitions_per_s_batch1024"] = {n: round(1024 / (v / 1e3), 1) for n, v in trans.items()}
+    mods["sampler"].cpu()
+    mods["manifold"].cpu()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (CI smoke)")
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--preset", default="full", help="random weights of this width preset (default full)")
+    ap.add_argument("--assets", type=Path, default=None, help="use these weights instead of random ones")
+    ap.add_argument("--steps", type=int, nargs="+", default=[1, 8], help="MAX steps per call to compare")
+    ap.add_argument("--gpu", action="store_true", help="also MAX vs torch on the GPU")
+    ap.add_argument("--cpu-only-skip", action="store_true", help="with --gpu: skip the CPU section")
+    ap.add_argument("--skip-worker", action="store_true", help="skip peak-RSS / idle measurements")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
+    import torch
+    from rsmt_studio.training.config import RSMTConfig, preset
+
+    rt = _load_rsmt_torch()
+    tmp = Path(tempfile.mkdtemp(prefix="rsmt-bench-"))
+    if args.assets:
+        manifest = json.loads((args.assets / "manifest.json").read_text())
+        cfg = RSMTConfig.from_dict(manifest["config"])
+        from rsmt_studio.inference.weights import load_assets
+
+        st = load_assets(args.assets).state
+        mods = rt.random_modules(cfg)
+        for name, m in mods.items():
+            if st.get(name):
+                m.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in st[name].items()})
+        assets = args.assets
+    else:
+        cfg = preset(args.preset)
+        mods = rt.random_modules(cfg, seed=0)
+        assets = rt.save_assets(mods, cfg, tmp / "assets", note=f"random {args.preset} weights for the benchmark")
+        from rsmt_studio.inference.style_bank import StyleBank
+
+        rng = np.random.default_rng(0)
+        StyleBank({"bench": rng.normal(0, 1, (cfg.sampler.style_frames - 1, cfg.style_channels))}).save(assets)
+    torch.set_num_threads(os.cpu_count() or 1)
+    report: dict = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                                "python": platform.python_version()},
+                    "params_per_frame": sum(p.numel() for n, p in mods["sampler"].named_parameters()
+                                            if not n.startswith("style_encoder") and "ada_fc" not in n
+                                            and ".key." not in n and ".value." not in n
+                                            and "target_encoder" not in n)
+                    + sum(p.numel() for p in mods["manifold"].decoder.parameters())}
+    if not args.cpu_only_skip:
+        report["cpu"] = run_cpu(args, cfg, mods, assets)
+    if args.gpu:
+        report["gpu"] = run_gpu(args, cfg, mods, assets)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    tmp_json = args.json.with_name(f".{args.json.name}.tmp")
+    tmp_json.write_text(json.dumps(report, indent=1))
+    os.replace(tmp_json, args.json)
+    print_table(report)
+    return 0
+
+
+def print_table(report: dict) -> None:
+    for dev in ("cpu", "gpu"):
+        r = report.get(dev)
+        if not r:
+            continue
+        print(f"\n== {dev.upper()} ==")
+        for key in ("transition_ms", "frame_ms"):
+            if key in r:
+                print(f"{key:16s}" + "  ".join(f"{k}={v}" for k, v in r[key].items()))
+            if "batch64" in r and key in r["batch64"]:
+                print(f"{key + ' b64':16s}" + "  ".join(f"{k}={v}" for k, v in r["batch64"][key].items()))
+        for key in ("floor", "transitions_per_s_batch1024"):
+            if key in r:
+                print(f"{key:16s}{r[key]}")
+        for key in ("spinning", "idle_stopped", "peak_rss_mb"):
+            if key in r:
+                print(f"{key:16s}{r[key]}")
+    if "cpu" in report:
+        t = report["cpu"]["transition_ms"]
+        print(f"\nCPU 40-frame transition, batch 1: MAX {t['max']} ms, torch {t['torch']} ms "
+              f"({t['torch'] / t['max']:.2f}x), ONNX Runtime {t['onnxruntime']} ms "
+              f"({t['onnxruntime'] / t['max']:.2f}x), numpy {t['numpy']} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""From the sampler's canonical state (p, 6D r) back to a BVH-ready clip on the source skeleton.
+
+Steps, per generated frame (vectorised over frames):
+1. rotation joints placed by FK from their parents' predicted rotations (`fk_positions`);
+2. canonical -> world (inverse of the canonical frame of the last context frame);
+3. bone lengths restored root-outward (each joint moved along its bone to the rest length);
+4. rotations from positions: every joint with exactly one child gets the shortest swing that turns its
+   predicted bone direction onto the actual one (twist kept from the prediction);
+5. local rotations = parent⁻¹ · global, root translation = world hips; a dropped dummy root is put back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from rsmt_studio.motion import rotations as R
+from rsmt_studio.motion.clip import Clip
+from rsmt_studio.motion.features import CanonicalFrame, ModelSkeleton, fk_positions
+
+
+def project_bone_lengths(pos: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
+    """Move joints root-outward so each bone has its rest length (directions kept). pos (..., J, 3)."""
+    out = pos.copy()
+    lengths = np.linalg.norm(ms.offsets, axis=-1)
+    for j in range(1, ms.num_joints):
+        par = ms.parents[j]
+        bone = pos[..., j, :] - pos[..., par, :]
+        n = np.linalg.norm(bone, axis=-1, keepdims=True)
+        rest = ms.offsets[j] / max(lengths[j], 1e-9)  # used only if the two joints coincide
+        direction = np.where(n > 1e-9, bone / np.maximum(n, 1e-9), rest)
+        out[..., j, :] = out[..., par, :] + direction * lengths[j]
+    return out
+
+
+def rotations_from_positions(pos: np.ndarray, grot_m: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
+    """Global rotation matrices whose single-child bones point where the positions say. (..., J, 3, 3)."""
+    out = grot_m.copy()
+    for j in range(ms.num_joints):
+        kids = ms.children(j)
+        if len(kids) != 1 or np.linalg.norm(ms.offsets[kids[0]]) < 1e-6:
+            continue
+        k = kids[0]
+        predicted = np.einsum("...ij,j->...i", grot_m[..., j, :, :], ms.offsets[k])
+        actual = pos[..., k, :] - pos[..., j, :]
+        swing = R.quat_to_matrix(R.quat_from_two_vectors(predicted, actual))
+        out[..., j, :, :] = swing @ grot_m[..., j, :, :]
+    return out
+
+
+def local_from_global(gpos_root: np.ndarray, grot_m: np.ndarray, ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
+    """(T, J, 3) local translations (root = world, others = rest offsets) and (T, J, 4) local quaternions."""
+    gq = R.matrix_to_quat(grot_m)
+    lq = gq.copy()
+    for j in range(1, ms.num_joints):
+        lq[:, j] = R.quat_mul(R.quat_conj(gq[:, ms.parents[j]]), gq[:, j])
+    lq = R.quat_continuity(R.quat_normalize(lq), axis=0)
+    lp = np.broadcast_to(ms.offsets, (len(gpos_root), ms.num_joints, 3)).copy()
+    lp[:, 0] = gpos_root
+    return lp, lq
+
+
+def to_world_clip(
+    p: np.ndarray,
+    r: np.ndarray,
+    frame: CanonicalFrame,
+    ms: ModelSkeleton,
+    source: Clip,
+    fps: float,
+) -> Clip:
+    """Generated canonical p (T, Np, 3) and r (T, J, 6) -> a clip on `source`'s file skeleton at `fps`.
+
+    `source` is the user's clip as loaded (with a dummy root, if its file has one): the dummy root keeps
+    `source`'s first-frame transform and the hips are expressed under it.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    r = np.asarray(r, dtype=np.float64)
+    cpos = fk_positions(p, r, ms)  # (T, J, 3) canonical
+    crot = R.sixd_to_matrix(r)  # (T, J, 3, 3)
+    gpos = frame.inverse_positions(cpos[None])[0]
+    grot = frame.inverse_rotations(crot[None])[0]
+    gpos = project_bone_lengths(gpos, ms)
+    grot = rotations_from_positions(gpos, grot, ms)
+    lp, lq = local_from_global(gpos[:, 0], grot, ms)
+    drop = int(ms.source_joints[0])
+    if drop:
+        # Put the static dummy root back: hips_local = dummy^-1 * hips_world.
+        n = len(lp)
+        q0 = np.broadcast_to(source.local_rot[0, 0], (n, 4))
+        t0 = np.broadcast_to(source.local_pos[0, 0], (n, 3))
+        hips_pos = R.quat_rotate(R.quat_conj(q0), lp[:, 0] - t0)
+        hips_rot = R.quat_mul(R.quat_conj(q0), lq[:, 0])
+        lp = np.concatenate([t0[:, None], lp], axis=1)
+        lq = np.concatenate([q0[:, None], lq], axis=1)
+        lp[:, drop] = hips_pos
+        lq[:, drop] = hips_rot
+    # Joints of the file that carry position channels keep the source's offsets (already in ms.offsets).
+    return replace(source, fps=float(fps), local_pos=lp, local_rot=lq, name=f"{source.name}-transition",
+                   frame_range=None)

@@ -1,0 +1,269 @@
+"""`EngineWorker`: the `TransitionEngine` in a child process that is stopped while the user is idle.
+
+Why: once MAX has executed anything, its runtime threads keep spinning at ~0.1-0.15 CPU-s per second even
+when nothing runs (measured in docs/performance.md), and no runtime option turns that off in MAX 26.7 (the
+thread-count and busy-wait settings abort the process). So the engine lives in its own process, and when no
+request has arrived for `idle_stop_s` the parent sends it SIGSTOP; the next request sends SIGCONT first
+(microseconds), so latency is unchanged while the idle cost drops to zero. Where SIGSTOP does not exist
+(Windows) the worker simply runs (the idle cost remains there).
+
+The proxy has the engine's API: `clip_phases`, `style_code`, `generate`, `stream` (chunks cross the pipe as they
+are made), with cancellation through a `CancelToken` checked between chunks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any, Self
+
+from rsmt_studio.inference.compiler import ProgressFn
+from rsmt_studio.inference.engine import (
+    CancelToken,
+    GenerationCancelled,
+    PhaseTrack,
+    StyleCode,
+    Transition,
+    TransitionChunk,
+    TransitionError,
+)
+
+_CAN_STOP = hasattr(signal, "SIGSTOP")
+_ERRORS = {"TransitionError": TransitionError, "GenerationCancelled": GenerationCancelled}
+
+
+class WorkerError(RuntimeError):
+    """The worker process failed (its own error message is included)."""
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL us when the parent dies (works even while we are stopped)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _serve(conn, assets, device: str | None, steps_per_call: int) -> None:
+    """Child main loop: build the engine, then answer calls until told to quit."""
+    _die_with_parent()
+    os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
+    from rsmt_studio.inference.engine import TransitionEngine
+
+    try:
+        engine = TransitionEngine(assets, device=device, steps_per_call=steps_per_call,
+                                  progress=lambda ev: conn.send(("progress", ev)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", type(exc).__name__, str(exc)))
+        return
+    conn.send(("ready", {"device": engine.device.label, "styles": engine.styles, "load_ms": engine.load_ms,
+                         "dims": engine.dims.to_json()}))
+    while True:
+        msg = conn.recv()
+        if msg[0] == "quit":
+            return
+        _, method, args, kwargs = msg
+        try:
+            if method == "stream":
+                token = _PipeCancel(conn)
+                for item in engine.stream(*args, cancel=token, **kwargs):
+                    conn.send(("chunk", item) if isinstance(item, TransitionChunk) else ("result", item))
+            else:
+                conn.send(("result", getattr(engine, method)(*args, **kwargs)))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent
+            conn.send(("error", type(exc).__name__, str(exc)))
+
+
+class _PipeCancel(CancelToken):
+    """In the child: cancelled once the parent sends ("cancel",) on the pipe."""
+
+    def __init__(self, conn) -> None:
+        super().__init__()
+        self._conn = conn
+
+    @property
+    def cancelled(self) -> bool:
+        if not self._event.is_set() and self._conn.poll():
+            msg = self._conn.recv()
+            if msg[0] == "cancel":
+                self._event.set()
+        return self._event.is_set()
+
+
+class EngineWorker:
+    """A `TransitionEngine` in a child process (see the module docstring). Use as a context manager."""
+
+    def __init__(self, assets=None, device: str | None = None, steps_per_call: int | None = None,
+                 idle_stop_s: float = 0.5, progress: ProgressFn | None = None) -> None:
+        from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
+
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, name="rsmt-engine", daemon=True,
+                                 args=(child, assets if assets is None else str(getattr(assets, "source", assets)),
+                                       device, steps_per_call or DEFAULT_STEPS_PER_CALL))
+        self._proc.start()
+        child.close()
+        self.idle_stop_s = idle_stop_s
+        self._lock = threading.Lock()  # may be released by another thread (generators)
+        self._busy = 0
+        self._stopped = False
+        self._timer: threading.Timer | None = None
+        with self._lock:
+            self._busy += 1
+            try:
+                _, payload = self._wait_for(("ready",), progress)
+            finally:
+                self._busy -= 1
+        self.info: dict[str, Any] = payload
+        self._schedule_stop()
+
+    # ------------------------------------------------------------------------------------------ engine API
+    @property
+    def pid(self) -> int:
+        return int(self._proc.pid or 0)
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.info["styles"])
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    def clip_phases(self, clip) -> PhaseTrack:
+        return self._call("clip_phases", clip)
+
+    def style_code(self, style) -> StyleCode:
+        return self._call("style_code", style)
+
+    def generate(self, *args, cancel: CancelToken | None = None, **kwargs) -> Transition:
+        result = None
+        for item in self.stream(*args, cancel=cancel, **kwargs):
+            if isinstance(item, Transition):
+                result = item
+        assert result is not None
+        return result
+
+    def stream(self, *args, cancel: CancelToken | None = None, **kwargs) -> Iterator[TransitionChunk | Transition]:
+        """Same arguments as `TransitionEngine.stream`; chunks arrive as the child makes them."""
+        with self._lock:
+            self._begin()
+            try:
+                self._conn.send(("call", "stream", args, kwargs))
+                sent_cancel = False
+                finished = False
+                while not finished:
+                    if cancel is not None and cancel.cancelled and not sent_cancel:
+                        self._conn.send(("cancel",))
+                        sent_cancel = True
+                    if not self._conn.poll(0.01):
+                        self._check_alive()
+                        continue
+                    msg = self._conn.recv()
+                    if msg[0] == "chunk":
+                        yield msg[1]
+                    elif msg[0] == "result":
+                        finished = True
+                        yield msg[1]
+                    elif msg[0] == "error":
+                        finished = True
+                        raise _ERRORS.get(msg[1], WorkerError)(msg[2])
+            finally:
+                if not finished:  # abandoned mid-stream: stop the child and drain its last messages
+                    self._drain_after_cancel(sent_cancel)
+                self._end()
+
+    def _drain_after_cancel(self, sent_cancel: bool) -> None:
+        try:
+            if not sent_cancel:
+                self._conn.send(("cancel",))
+            while self._proc.is_alive():
+                if self._conn.poll(0.05) and self._conn.recv()[0] in ("result", "error"):
+                    return
+        except (BrokenPipeError, EOFError, OSError):
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._proc.is_alive():
+                self._resume()
+                try:
+                    self._conn.send(("quit",))
+                except (BrokenPipeError, OSError):
+                    pass
+                self._proc.join(5)
+                if self._proc.is_alive():
+                    self._proc.kill()
+                    self._proc.join(5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _call(self, method: str, *args, **kwargs):
+        with self._lock:
+            self._begin()
+            try:
+                self._conn.send(("call", method, args, kwargs))
+                return self._wait_for(("result",))[1]
+            finally:
+                self._end()
+
+    def _wait_for(self, kinds: tuple[str, ...], progress: ProgressFn | None = None):
+        while True:
+            if not self._conn.poll(0.05):
+                self._check_alive()
+                continue
+            msg = self._conn.recv()
+            if msg[0] in kinds:
+                return msg
+            if msg[0] == "progress" and progress is not None:
+                progress(msg[1])
+            elif msg[0] == "error":
+                raise _ERRORS.get(msg[1], WorkerError)(msg[2])
+
+    def _check_alive(self) -> None:
+        if not self._proc.is_alive():
+            raise WorkerError(f"engine worker exited with code {self._proc.exitcode}")
+
+    def _begin(self) -> None:
+        self._busy += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._resume()
+
+    def _end(self) -> None:
+        self._busy -= 1
+        self._schedule_stop()
+
+    def _resume(self) -> None:
+        if self._stopped and _CAN_STOP:
+            os.kill(self.pid, signal.SIGCONT)
+            self._stopped = False
+
+    def _schedule_stop(self) -> None:
+        if not _CAN_STOP or self.idle_stop_s is None:
+            return
+        self._timer = threading.Timer(self.idle_stop_s, self._stop_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _stop_if_idle(self) -> None:
+        with self._lock:
+            if self._busy == 0 and not self._stopped and self._proc.is_alive():
+                os.kill(self.pid, signal.SIGSTOP)
+                self._stopped = True

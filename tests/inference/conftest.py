@@ -1,0 +1,84 @@
+"""Session fixtures for the inference tests: every graph is compiled at most once per run.
+
+The MEF cache lives in one folder shared by all tests and the subprocesses they start (CLI, worker); it
+persists between local runs (`$RSMT_STUDIO_TEST_CACHE_DIR`, else <tmp>/rsmt-studio-test-mef), which is safe
+because cache keys include the graph sources and the MAX version.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load_rsmt_torch():
+    spec = importlib.util.spec_from_file_location("rsmt_torch", HERE / "rsmt_torch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def rsmt_torch():
+    """tests/inference/rsmt_torch.py (torch reference helpers)."""
+    return _load_rsmt_torch()
+
+
+@pytest.fixture(scope="session")
+def mef_cache_dir() -> Path:
+    path = Path(os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")
+    path.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("RSMT_STUDIO_CACHE_DIR")
+    os.environ["RSMT_STUDIO_CACHE_DIR"] = str(path)  # inherited by CLI / worker subprocesses
+    yield path
+    if old is None:
+        os.environ.pop("RSMT_STUDIO_CACHE_DIR", None)
+    else:
+        os.environ["RSMT_STUDIO_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def test_cfg(rsmt_torch):
+    return rsmt_torch.test_config()
+
+
+@pytest.fixture(scope="session")
+def torch_modules(rsmt_torch, test_cfg):
+    return rsmt_torch.random_modules(test_cfg, seed=7)
+
+
+@pytest.fixture(scope="session")
+def test_assets(tmp_path_factory, rsmt_torch, torch_modules, test_cfg) -> Path:
+    """Random weights of the test config saved like the shipped assets, plus a two-style bank of synthetic
+    style features (a random-weight model has no meaningful styles to draw from real clips)."""
+    from rsmt_studio.inference.style_bank import StyleBank
+
+    folder = rsmt_torch.save_assets(torch_modules, test_cfg, tmp_path_factory.mktemp("assets"),
+                                    note="random initialisation for tests")
+    rng = np.random.default_rng(3)
+    c = test_cfg.style_channels
+    StyleBank({"calm": rng.normal(0, 1, (39, c)), "bouncy": rng.normal(0.5, 2, (59, c))}).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def engine(mef_cache_dir, test_assets):
+    from rsmt_studio.inference.engine import TransitionEngine
+
+    return TransitionEngine(test_assets, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def bandai_clips(bandai_root):
+    """Two real clips of different content and style (read once)."""
+    from rsmt_studio.motion.bvh_reader import read_bvh
+
+    data = bandai_root / "Bandai-Namco-Research-Motiondataset-1" / "data"
+    return read_bvh(data / "dataset-1_run_active_001.bvh"), read_bvh(data / "dataset-1_bow_angry_001.bvh")

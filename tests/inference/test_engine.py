@@ -1,0 +1,108 @@
+"""TransitionEngine end to end on CPU with random weights: shapes, timings, streaming, cancellation, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rsmt_studio.inference.engine import CancelToken, GenerationCancelled, TransitionError
+
+
+def test_generate_returns_transition_on_source_skeleton(engine, bandai_clips):
+    source, target = bandai_clips
+    result = engine.generate(source, 60, target, 80, "calm", 40, seed=1)
+    clip = result.clip
+    assert clip.num_frames == 40
+    assert clip.fps == pytest.approx(source.fps)
+    assert clip.skeleton.names == source.skeleton.names
+    assert np.isfinite(clip.local_pos).all() and np.isfinite(clip.local_rot).all()
+    assert np.allclose(np.linalg.norm(clip.local_rot, axis=-1), 1.0, atol=1e-6)
+    # Bone lengths are the source's (post-processing projects positions onto them).
+    gpos = clip.global_positions()
+    src_pos = source.global_positions()
+    for j in range(2, source.num_joints):
+        par = source.skeleton.parents[j]
+        got = np.linalg.norm(gpos[:, j] - gpos[:, par], axis=-1)
+        want = np.linalg.norm(src_pos[0, j] - src_pos[0, par])
+        assert np.allclose(got, want, atol=1e-3)
+    t = result.timings
+    assert t.calls == 1 + -(-40 // engine.steps_per_call)
+    assert t.sampler_ms > 0 and t.prepare_ms > 0 and t.total_ms >= t.sampler_ms
+    assert len(t.per_frame) == 40
+    assert result.phase.shape == (40, 10, 2)
+
+
+def test_generate_is_deterministic_per_seed(engine, bandai_clips):
+    source, target = bandai_clips
+    a = engine.generate(source, 60, target, 80, "calm", 12, seed=5).clip.local_rot
+    b = engine.generate(source, 60, target, 80, "calm", 12, seed=5).clip.local_rot
+    c = engine.generate(source, 60, target, 80, "calm", 12, seed=6).clip.local_rot
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_style_changes_the_transition(engine, bandai_clips):
+    source, target = bandai_clips
+    a = engine.generate(source, 60, target, 80, "calm", 16, seed=None).clip.global_positions()
+    b = engine.generate(source, 60, target, 80, "bouncy", 16, seed=None).clip.global_positions()
+    c = engine.generate(source, 60, target, 80, target, 16, seed=None).clip.global_positions()  # style of a clip
+    assert np.abs(a - b).max() > 1e-3 and np.abs(a - c).max() > 1e-3
+
+
+def test_stream_yields_frames_in_order_and_matches_generate(engine, bandai_clips):
+    source, target = bandai_clips
+    items = list(engine.stream(source, 60, target, 80, "calm", 20, seed=2))
+    chunks, final = items[:-1], items[-1]
+    assert [ch.start for ch in chunks] == list(range(0, 20, engine.steps_per_call))
+    assert sum(ch.clip.num_frames for ch in chunks) == 20
+    streamed = np.concatenate([ch.clip.local_pos for ch in chunks])
+    assert np.allclose(streamed, final.clip.local_pos, atol=1e-6)
+
+
+def test_cancel_stops_between_chunks(engine, bandai_clips):
+    source, target = bandai_clips
+    token = CancelToken()
+    got = []
+    with pytest.raises(GenerationCancelled):
+        for item in engine.stream(source, 60, target, 80, "calm", 40, seed=0, cancel=token):
+            got.append(item)
+            token.cancel()
+    assert len(got) == 1
+
+
+def test_clip_phases_cover_every_frame(engine, bandai_clips):
+    source, _ = bandai_clips
+    track = engine.clip_phases(source)
+    assert track.phase.shape == (source.num_frames, 10, 2)
+    assert np.allclose(np.linalg.norm(track.phase, axis=-1), track.amplitude, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source_frame": 3}, "source frame 3 out of range"),
+        ({"target_frame": 10**6}, "target frame 1000000 out of range"),
+        ({"style": "no-such-style"}, "unknown style 'no-such-style'"),
+        ({"length": 0}, "transition length must be"),
+    ],
+)
+def test_bad_requests_raise_one_line_errors(engine, bandai_clips, kwargs, message):
+    source, target = bandai_clips
+    args = {"source_frame": 60, "target_frame": 80, "style": "calm", "length": 10} | kwargs
+    with pytest.raises(TransitionError, match=message) as info:
+        engine.generate(source, args["source_frame"], target, args["target_frame"], args["style"], args["length"])
+    assert "\n" not in str(info.value)
+
+
+def test_incompatible_skeleton_is_rejected(engine, bandai_clips):
+    from dataclasses import replace
+
+    from rsmt_studio.motion.skeleton import Skeleton
+
+    source, target = bandai_clips
+    sk = target.skeleton
+    keep = 19  # cut the last joints: a different rig
+    small = Skeleton(names=sk.names[:keep], parents=sk.parents[:keep], offsets=sk.offsets[:keep],
+                     channels=sk.channels[:keep], rotation_orders=sk.rotation_orders[:keep])
+    other = replace(target, skeleton=small, local_pos=target.local_pos[:, :keep], local_rot=target.local_rot[:, :keep])
+    with pytest.raises(TransitionError, match="skeleton"):
+        engine.generate(source, 60, other, 80, "calm", 10)
