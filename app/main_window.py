@@ -37,7 +37,7 @@ from rsmt_studio.app.scene import SceneCharacter, SceneModel
 from rsmt_studio.app.settings import load_dataclass, save_dataclass, studio_settings
 from rsmt_studio.app.timeline import TimelineWidget
 from rsmt_studio.viewer.renderer import CharacterFrame
-from rsmt_studio.viewer.widget import ViewerWidget
+from rsmt_studio.viewer.widget import ViewerWidget, default_samples
 
 VERSION = "0.1.0"
 VIEWPORT_SHOT_SIZE = (1280, 720)
@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
     folder_indexed = Signal(int)  # number of entries
 
     def __init__(self, settings: QSettings | None = None, error_reporter: ErrorReporter | None = None,
-                 samples: int = 4, clip_cache=None) -> None:
+                 samples: int | None = None, clip_cache=None) -> None:
         super().__init__()
         self.setWindowTitle("rsmt-studio")
         self.setAcceptDrops(True)
@@ -78,6 +78,8 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}
         self._replace_on_next_load = False
 
+        if samples is None:
+            samples = default_samples()
         self.viewer = ViewerWidget(self, samples=samples)
         self.setCentralWidget(self.viewer)
         self.library_widget = LibraryWidget(self.library)

@@ -27,6 +27,38 @@ def surface_format(samples: int = 4) -> QSurfaceFormat:
     return fmt
 
 
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software")
+
+
+def probe_gl_renderer() -> str:
+    """GL_RENDERER of a throwaway 3.3 core context ('' if none): lets the app choose MSAA before the viewer
+    exists (multisampling costs software GL several times the frame time)."""
+    from OpenGL import GL
+    from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
+
+    ctx = QOpenGLContext()
+    ctx.setFormat(surface_format(0))
+    if not ctx.create():
+        return ""
+    surface = QOffscreenSurface()
+    surface.setFormat(ctx.format())
+    surface.create()
+    try:
+        if not ctx.makeCurrent(surface):
+            return ""
+        name = GL.glGetString(GL.GL_RENDERER)
+        return name.decode(errors="replace") if name else ""
+    finally:
+        ctx.doneCurrent()
+        surface.destroy()
+
+
+def default_samples() -> int:
+    """4x MSAA on a real GPU, none on software rasterisers."""
+    name = probe_gl_renderer().lower()
+    return 0 if any(s in name for s in SOFTWARE_RENDERERS) else 4
+
+
 class ViewerWidget(QOpenGLWidget):
     """Skeleton viewport. Signals say what happened; the camera and prefs are plain objects."""
 
