@@ -149,8 +149,13 @@ class ClipCache:
             )
             fr = header["frame_range"]
             rot = arrays["local_rot"]
-            pos = np.broadcast_to(sk.offsets, (rot.shape[0], *sk.offsets.shape)).copy()
-            pos.reshape(rot.shape[0], -1)[:, arrays["pos_columns"]] = arrays["pos_values"]
+            t, nj = rot.shape[:2]
+            cols = arrays["pos_columns"]
+            if len(cols) == nj * 3:  # every component animated (Bandai): the stored block is the array
+                pos = arrays["pos_values"].reshape(t, nj, 3)
+            else:
+                pos = np.broadcast_to(sk.offsets, (t, nj, 3)).copy()
+                pos.reshape(t, -1)[:, cols] = arrays["pos_values"]
             return Clip(skeleton=sk, fps=header["fps"], local_pos=pos, local_rot=rot,
                         name=header["name"], frame_range=tuple(fr) if fr else None)
         except (ValueError, KeyError, TypeError, struct.error):
