@@ -100,6 +100,8 @@ def _run_gui(args: argparse.Namespace) -> int:
         if not window.wait_idle(120.0):
             print("rsmt-studio: loading did not finish within 120 s", file=sys.stderr)
         window.playback.seek(args.frame)
+        if window.scene.characters and window.scene.characters[0].clip is not None:
+            window.library_widget.reveal(window.scene.characters[0].clip.source_path)
         window.refresh_view()
         window.viewer.frame_characters()
         app.processEvents()

@@ -38,7 +38,10 @@ class LibraryWidget(QWidget):
         self.filter_box.setClearButtonEnabled(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Clip", "Clips"])
-        self.tree.setColumnWidth(0, 220)
+        self.tree.setColumnWidth(0, 250)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, self.tree.header().ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, self.tree.header().ResizeMode.ResizeToContents)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.tree.setUniformRowHeights(True)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -130,6 +133,22 @@ class LibraryWidget(QWidget):
 
         walk(self.tree.invisibleRootItem())
         return out
+
+    def reveal(self, path) -> bool:
+        """Expand to, select and scroll to the entry of ``path`` (a just-opened clip); False if not listed."""
+        from pathlib import Path
+
+        target = Path(path).resolve()
+        for item in self.entry_items():
+            if Path(item.data(0, ENTRY_ROLE).path).resolve() == target:
+                parent = item.parent()
+                while parent is not None:
+                    parent.setExpanded(True)
+                    parent = parent.parent()
+                self.tree.setCurrentItem(item)
+                self.tree.scrollToItem(item, QTreeWidget.ScrollHint.PositionAtCenter)
+                return True
+        return False
 
     def selected_entries(self) -> list[LibraryEntry]:
         return [i.data(0, ENTRY_ROLE) for i in self.tree.selectedItems() if i.data(0, ENTRY_ROLE) is not None]

@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
                                              Qt.DockWidgetArea.LeftDockWidgetArea)
         self.timeline_dock = self.add_dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resize(1280, 720)
+        self.resizeDocks([self.library_dock], [330], Qt.Orientation.Horizontal)
 
         self._play_timer = QTimer(self)
         self._play_timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -322,6 +323,7 @@ class MainWindow(QMainWindow):
         ch = self.scene.add_clip(clip, positions=positions, labels=labels)
         path = entry.path
         self.library.add_recent(path)
+        QTimer.singleShot(0, lambda p=path: self.library_widget.reveal(p))
         self.statusBar().showMessage(
             f"Loaded {Path(path).name}: {ch.positions.shape[1]} joints, {ch.num_frames} frames at {ch.fps:g} fps", 5000)
         self.clip_loaded.emit(ch)
@@ -462,7 +464,7 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QApplication
 
         deadline = time.monotonic() + timeout_s
-        while self.jobs and time.monotonic() < deadline:
+        while (self.jobs or self.library_widget.pending_count) and time.monotonic() < deadline:
             QApplication.processEvents()
             time.sleep(0.005)
         QApplication.processEvents()

@@ -41,7 +41,7 @@ class PropertiesWidget(QTreeWidget):
         super().__init__(parent)
         self.scene = scene
         self.setHeaderLabels(["Property", "Value"])
-        self.setColumnWidth(0, 110)
+        self.setColumnWidth(0, 120)
         self.setRootIsDecorated(True)
         for ev in (scene.character_added, scene.character_removed, scene.character_changed, scene.cleared):
             ev.connect(lambda *_: self.refresh())
@@ -50,6 +50,8 @@ class PropertiesWidget(QTreeWidget):
         self.clear()
         for ch in self.scene.characters:
             top = QTreeWidgetItem(self, [ch.name, ""])
+            top.setFirstColumnSpanned(True)
+            top.setToolTip(0, ch.name)
             r, g, b = (int(c * 255) for c in ch.colour)
             top.setForeground(0, QBrush(QColor(r, g, b)))
             for label, value in character_rows(ch):
