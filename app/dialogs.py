@@ -21,12 +21,13 @@ see assets/LICENSE-ASSETS.md and https://creativecommons.org/licenses/by-nc/4.0/
 </ul>
 <h3>Built with</h3>
 <ul>
-<li>Qt for Python (PySide6) &mdash; LGPL-3.0</li>
-<li>PyOpenGL &mdash; BSD-style licence</li>
-<li>NumPy &mdash; BSD-3-Clause</li>
-<li>bvhio &mdash; MIT</li>
-<li>pyqtgraph &mdash; MIT</li>
-<li>Modular MAX &mdash; Modular's licence terms (see the <i>max</i> package)</li>
+<li>Qt 6 and Qt for Python (PySide6) &mdash; LGPL-3.0</li>
+<li>PyOpenGL &mdash; BSD</li>
+<li>NumPy, pandas &mdash; BSD-3-Clause</li>
+<li>bvhio, pyqtgraph, platformdirs &mdash; MIT</li>
+<li>safetensors &mdash; Apache-2.0</li>
+<li>Modular MAX &mdash; MAX Platform Software License (see the <i>max</i> package)</li>
+<li>Mesa (software OpenGL used for headless runs) &mdash; MIT</li>
 </ul>
 <p>Method: Tang et al., <i>RSMT: Real-time Stylized Motion Transition for Characters</i>, SIGGRAPH 2023.</p>
 """
@@ -67,14 +68,24 @@ class ErrorReporter:
         self.sink = sink
         self.reports: list[ReportedError] = []
         self.last_dialog: QMessageBox | None = None
+        self._pending: list[str] = []
 
     def report(self, title: str, message: str) -> None:
         err = ReportedError(title, message)
         self.reports.append(err)
         if self.sink is not None:
             self.sink(err)
-        if self.show_dialogs:
-            box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.parent)
-            box.setModal(False)
-            box.show()
-            self.last_dialog = box
+        if not self.show_dialogs:
+            return
+        box = self.last_dialog
+        if box is not None and box.isVisible():
+            # One dialog per burst (e.g. a folder of broken files): count them, list them all in the details.
+            self._pending.append(message)
+            box.setText(f"{len(self._pending)} problems; the latest:\n{message}")
+            box.setDetailedText("\n".join(self._pending))
+            return
+        self._pending = [message]
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self.parent)
+        box.setModal(False)
+        box.show()
+        self.last_dialog = box

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QImage
-
 from rsmt_studio.viewer.pixels import hue_mask, image_to_rgb
 
 pytestmark = pytest.mark.gui
@@ -17,7 +16,7 @@ ORANGE = (0.95, 0.55, 0.18)  # first palette colour
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", *args], env=env, capture_output=True, check=False,
                           text=True, timeout=timeout)
 
 

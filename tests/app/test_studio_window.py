@@ -196,3 +196,39 @@ def test_about_dialog_names_data_licence(window):
     assert window.about.isVisible()
     assert "© 2022 Bandai Namco Research Inc., CC BY-NC 4.0" in text
     window.about.close()
+
+
+def test_drag_and_drop_of_a_bvh_file_opens_it(window, qtbot, bandai_clip):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bandai_clip))])
+    drop = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.clip_loaded, timeout=30000):
+        window.dropEvent(drop)
+    assert window.scene.characters[0].clip.source_path == bandai_clip
+
+
+def test_loading_can_be_cancelled_and_broken_files_share_one_dialog(window, qtbot, tmp_path, bandai_clip):
+    bad = []
+    for i in range(3):
+        p = tmp_path / f"bad{i}.bvh"
+        p.write_text("HIERARCHY\nROOT Hips\n{\n")
+        bad.append(p)
+    with qtbot.waitSignal(window.loading_finished, timeout=30000):
+        window.open_paths(bad)
+    assert len(window.errors.reports) == 3
+    assert "3 problems" in window.errors.last_dialog.text()
+    assert all(p.name in window.errors.last_dialog.detailedText() for p in bad)
+    window.errors.last_dialog.close()
+    # Cancel a load of many clips: it stops early, reports cancelled, and the app stays usable.
+    from rsmt_studio.app.library import entry_for_file
+
+    with qtbot.waitSignal(window.loading_finished, timeout=60000) as sig:
+        job = window.load_entries([entry_for_file(bandai_clip)] * 200)
+        window.cancel_button.click()
+    assert sig.args == [True]
+    assert len(window.scene.characters) < 200 and not window.jobs and not window.cancel_button.isVisible()
+    assert job.done
