@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="BVH files to describe")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="BVH files to describe (a folder means every *.bvh below it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
     parser.add_argument("--joints", action="store_true", help="also list every joint with its channels")
 
@@ -64,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from rsmt_studio.motion import BVHError
 
     status = 0
-    for path in args.files:
+    paths: list[Path] = []
+    for given in args.files:
+        found = sorted(given.rglob("*.bvh")) if given.is_dir() else []
+        paths.extend(found or [given])  # an empty folder falls through to read_bvh's "a directory" error
+    for path in paths:
         try:
             info = describe(path)
         except BVHError as exc:

@@ -111,6 +111,9 @@ def format_bvh(clip: Clip, *, rotation_orders: str | Sequence[str] | None = None
     if not np.isfinite(clip.local_pos).all() or not np.isfinite(clip.local_rot).all():
         raise ValueError(f"clip {clip.name!r} holds NaN or infinite values")
     sk = clip.skeleton
+    for name in sk.names:
+        if not name.strip() or name != " ".join(name.split()) or "{" in name or "}" in name:
+            raise ValueError(f"joint name {name!r} would not read back from a BVH file")
     channels, orders = _output_channels(clip, rotation_orders, decimals)
     out: list[str] = ["HIERARCHY"]
 

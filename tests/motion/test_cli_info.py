@@ -62,3 +62,18 @@ def test_info_on_a_real_bandai_file(bandai_root: Path):
 def test_info_usage_errors(argv):
     proc = _run(*argv)
     assert proc.returncode == 2 and "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info_on_a_folder(tmp_path, tiny_bvh):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.bvh").write_text(tiny_bvh)
+    (tmp_path / "sub" / "b.bvh").write_text(tiny_bvh.replace("Frames: 2", "Frames: 5"))
+    (tmp_path / "empty").mkdir()
+    proc = _run(tmp_path, tmp_path / "empty")
+    assert proc.returncode == 2
+    assert str(tmp_path / "a.bvh") in proc.stdout
+    assert proc.stderr.strip().splitlines() == [
+        (f"rsmt-studio info: {tmp_path / 'sub' / 'b.bvh'}:21: expected 5 rows of motion data (Frames: 5), "
+         "found only 2 rows"),
+        f"rsmt-studio info: {tmp_path / 'empty'}: expected a BVH file, found a directory",
+    ]

@@ -129,3 +129,11 @@ def test_writer_keeps_source_layout(tiny_bvh):
     assert "CHANNELS 3 Zrotation Xrotation Yrotation" in text
     assert "Frame Time: 0.0333333333\n" in text
     assert "Frames: 2\n" in text
+
+
+@pytest.mark.parametrize("bad", ["", "two\\nlines", "brace{", " padded", "double  space"])
+def test_names_that_cannot_round_trip_are_refused(tiny_bvh, bad):
+    clip = parse_bvh(tiny_bvh)
+    clip.skeleton.names[1] = bad.replace("\\n", "\n")
+    with pytest.raises(ValueError, match="would not read back"):
+        format_bvh(clip)
