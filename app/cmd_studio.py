@@ -110,6 +110,8 @@ def _run_gui(args: argparse.Namespace) -> int:
         window.close()
     for msg in errors:
         print(f"rsmt-studio: {msg}", file=sys.stderr)
+    if not window.scene.characters:
+        print("rsmt-studio: the scene is empty; give clips to show, e.g. rsmt-studio FILE.bvh --screenshot OUT.png")
     print(f"rsmt-studio: wrote {out} ({size.width()}x{size.height()}, frame {window.playback.frame}, "
           f"{len(window.scene.characters)} clip(s))")
     return 1 if errors else 0

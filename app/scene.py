@@ -64,6 +64,7 @@ class SceneCharacter:
     bone_mask: np.ndarray | None = None
     joint_mask: np.ndarray | None = None  # joints to draw (a helper root left at the origin is hidden)
     trajectory_joint: int = 0  # the joint whose ground path is drawn (hips when the root is a static helper)
+    trajectory: np.ndarray | None = None  # (T,3) that joint's path, one array kept so the viewer uploads it once
     foot_joints: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     contacts: np.ndarray | None = None  # (T, len(foot_joints)) bool
     height: float = 1.0
@@ -210,7 +211,8 @@ class SceneModel:
             joint_names=names,
             bone_mask=bone_mask,
             joint_mask=~helper_root_joints(positions, parents, bone_mask),
-            trajectory_joint=trajectory_joint(positions, parents),
+            trajectory_joint=(tj := trajectory_joint(positions, parents)),
+            trajectory=np.ascontiguousarray(positions[:, tj, :]),
             foot_joints=feet,
             contacts=detect_contacts(positions, feet, fps, height),
             height=height,
@@ -233,6 +235,7 @@ class SceneModel:
         character.positions = np.asarray(positions, np.float64)
         character.contacts = detect_contacts(character.positions, character.foot_joints, character.fps,
                                              character.height)
+        character.trajectory = np.ascontiguousarray(character.positions[:, character.trajectory_joint, :])
         self.character_changed.emit(character)
 
     def remove(self, character: SceneCharacter) -> None:
@@ -282,7 +285,7 @@ class SceneModel:
                 continue
             pos = ch.positions[f]
             touching = ch.contacts[f] if ch.contacts is not None and len(ch.contacts) else np.zeros(0, bool)
-            out.append(Pose(ch, pos, pos[ch.foot_joints[touching]], ch.positions[:, ch.trajectory_joint, :]))
+            out.append(Pose(ch, pos, pos[ch.foot_joints[touching]], ch.trajectory))
         return out
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray] | None:

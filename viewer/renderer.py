@@ -152,6 +152,8 @@ class SkeletonRenderer:
     def __init__(self) -> None:
         self.initialized = False
         self.stats = RenderStats()
+        # trajectory VBOs: id(array) -> (array, vao, vbo, count); the array is kept so its id stays unique
+        self._paths: dict[int, tuple[np.ndarray, int, int, int]] = {}
 
     # -- set-up -----------------------------------------------------------------------------------
     def initialize(self) -> None:
@@ -165,14 +167,6 @@ class SkeletonRenderer:
         self.cylinder = self._make_mesh(*geometry.unit_cylinder(12))
         self.disc = self._make_mesh(*geometry.unit_disc())
         self.empty_vao = GL.glGenVertexArrays(1)
-        # Dynamic line buffer for trajectories.
-        self.line_vao = GL.glGenVertexArrays(1)
-        GL.glBindVertexArray(self.line_vao)
-        self.line_vbo = GL.glGenBuffers(1)
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self.line_vbo)
-        GL.glEnableVertexAttribArray(0)
-        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 12, ctypes.c_void_p(0))
-        GL.glBindVertexArray(0)
         self.initialized = True
 
     def _make_mesh(self, verts: np.ndarray, idx: np.ndarray) -> _Mesh:
@@ -271,6 +265,35 @@ class SkeletonRenderer:
         GL.glDrawArrays(GL.GL_LINES, 0, 2 * lines * 2 * segments)
         GL.glDepthMask(GL.GL_TRUE)
         self.stats.draw_calls += 2
+
+    def _path_buffer(self, path: np.ndarray) -> tuple[int, int]:
+        """A VBO per trajectory array, uploaded once (keyed by the array object, which the scene keeps)."""
+        key = id(path)
+        hit = self._paths.get(key)
+        if hit is not None and hit[0] is path:
+            return hit[1], hit[3]
+        if hit is not None:
+            self._delete_path(key)
+        data = np.ascontiguousarray(path, np.float32)
+        vao = GL.glGenVertexArrays(1)
+        GL.glBindVertexArray(vao)
+        vbo = GL.glGenBuffers(1)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+        GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STATIC_DRAW)
+        GL.glEnableVertexAttribArray(0)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 12, ctypes.c_void_p(0))
+        self.stats.bytes_uploaded += data.nbytes
+        self._paths[key] = (path, vao, vbo, len(data))
+        return vao, len(data)
+
+    def _delete_path(self, key: int) -> None:
+        _, vao, vbo, _ = self._paths.pop(key)
+        GL.glDeleteBuffers(1, [vbo])
+        GL.glDeleteVertexArrays(1, [vao])
+
+    def _evict_paths(self, used: set[int]) -> None:
+        for key in [k for k in self._paths if k not in used]:
+            self._delete_path(key)
 
     def _draw_spheres(self, count: int) -> None:
         """Joint spheres as impostors (their own program; leaves it bound)."""
@@ -400,18 +423,18 @@ class SkeletonRenderer:
         if prefs.show_trajectory:
             GL.glUseProgram(self.line_prog.id)
             self.line_prog.mat4("u_view_proj", view_proj)
+            used = set()
             for ch in characters:
                 if ch.trajectory is None or len(ch.trajectory) < 2:
                     continue
-                path = np.ascontiguousarray(ch.trajectory, np.float32).copy()
-                path[:, 1] = prefs.ground_y + ch.radius * 0.05
-                GL.glBindVertexArray(self.line_vao)
-                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self.line_vbo)
-                GL.glBufferData(GL.GL_ARRAY_BUFFER, path.nbytes, path, GL.GL_STREAM_DRAW)
-                self.stats.bytes_uploaded += path.nbytes
+                vao, count = self._path_buffer(ch.trajectory)
+                used.add(id(ch.trajectory))
+                self.line_prog.f("u_y", prefs.ground_y + ch.radius * 0.05)
                 self.line_prog.vec4("u_colour", (*ch.colour, 0.9 * ch.alpha))
-                GL.glDrawArrays(GL.GL_LINE_STRIP, 0, len(path))
+                GL.glBindVertexArray(vao)
+                GL.glDrawArrays(GL.GL_LINE_STRIP, 0, count)
                 self.stats.draw_calls += 1
+            self._evict_paths(used)
         if prefs.show_contacts:
             mats, cols = [], []
             for ch in characters:

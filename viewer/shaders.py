@@ -229,7 +229,8 @@ LINE_VERT = """
 #version 330 core
 layout(location = 0) in vec3 a_pos;
 uniform mat4 u_view_proj;
-void main() { gl_Position = u_view_proj * vec4(a_pos, 1.0); }
+uniform float u_y;          // paths are drawn flat on the floor at this height
+void main() { gl_Position = u_view_proj * vec4(a_pos.x, u_y, a_pos.z, 1.0); }
 """
 
 LINE_FRAG = """

@@ -93,3 +93,16 @@ def test_offscreen_render_matches_requested_size(viewer):
     img = viewer.render_offscreen(1280, 720)
     assert (img.width(), img.height()) == (1280, 720)
     assert hue_mask(image_to_rgb(img), ORANGE).sum() > 500
+
+
+def test_trajectory_uploaded_once_then_only_transforms(viewer):
+    path = np.stack([np.linspace(-100, 100, 500), np.zeros(500), np.zeros(500)], 1)
+    viewer.prefs.show_shadows = False
+    viewer.set_characters([CharacterFrame(POSE, PARENTS, ORANGE, radius=3.0, trajectory=path)])
+    viewer.grab_image()
+    first = viewer.last_stats.bytes_uploaded
+    viewer.set_characters([CharacterFrame(POSE + [1, 0, 0], PARENTS, ORANGE, radius=3.0, trajectory=path)])
+    viewer.grab_image()
+    transforms = viewer.last_stats.instances * 20 * 4
+    assert first == transforms + path.astype(np.float32).nbytes
+    assert viewer.last_stats.bytes_uploaded == transforms
