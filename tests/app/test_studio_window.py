@@ -232,3 +232,31 @@ def test_loading_can_be_cancelled_and_broken_files_share_one_dialog(window, qtbo
     assert sig.args == [True]
     assert len(window.scene.characters) < 200 and not window.jobs and not window.cancel_button.isVisible()
     assert job.done
+
+
+def test_extension_points_for_transitions_ghost_regions_and_docks(window, qtbot, bandai_clip):
+    """What issue 7 builds on: stitched sequences with offsets, a ghost pose, timeline regions, a new dock."""
+    from PySide6.QtWidgets import QLabel
+
+    from rsmt_studio.app.scene import TimelineRegion
+
+    _open(window, qtbot, [bandai_clip])
+    source = window.scene.characters[0]
+    n = source.num_frames
+    target_pose = source.positions[-1:] + [0, 0, 80]
+    ghost = window.scene.add_sequence("target ghost", target_pose, source.parents, source.fps,
+                                      joint_names=source.joint_names, ghost=True, frame_offset=n)
+    follow = window.scene.add_sequence("transition", source.positions[::-1], source.parents, source.fps,
+                                       joint_names=source.joint_names, role="transition", frame_offset=n)
+    assert window.playback.num_frames == 2 * n  # the timeline grew to cover the stitched sequence
+    window.scene.set_regions([TimelineRegion(0, n - 1, "source", (0.9, 0.5, 0.2)),
+                              TimelineRegion(n, 2 * n - 1, "transition", (0.3, 0.6, 0.9))])
+    assert [r.label for r in window.timeline.scrubber.regions] == ["source", "transition"]
+    window.playback.seek(n + 5)
+    frames = window.character_frames(window.playback.frame)
+    assert [f.alpha < 1 for f in frames] == [False, True, False]
+    assert follow.local_frame(n + 5) == 5 and ghost.local_frame(n + 5) == 0
+    img = image_to_rgb(window.viewer.grab_image())
+    assert hue_mask(img, follow.colour).sum() > 100
+    dock = window.add_dock("Latency", QLabel("p50"), Qt.DockWidgetArea.RightDockWidgetArea)
+    assert dock.toggleViewAction() in window.menus["panels"].actions()
