@@ -237,7 +237,6 @@ def test_loading_can_be_cancelled_and_broken_files_share_one_dialog(window, qtbo
 def test_extension_points_for_transitions_ghost_regions_and_docks(window, qtbot, bandai_clip):
     """What issue 7 builds on: stitched sequences with offsets, a ghost pose, timeline regions, a new dock."""
     from PySide6.QtWidgets import QLabel
-
     from rsmt_studio.app.scene import TimelineRegion
 
     _open(window, qtbot, [bandai_clip])
