@@ -10,7 +10,7 @@ checked against the inputs; the eval scores the L frames between them.
   frame to the keyframe, t = i / (L + 1) (LaFAN1's interpolation baseline, with the keyframe at K = n_past + L;
   the RSMT repository's baseline used frame K + 1, reference bug 2).
 - inertialization (Bollo, GDC 2018): the target motion is the keyframe pose, its root moving back in time with
-  the keyframe's outgoing root velocity; the offset "last context frame minus target" (root position, and each
+  the keyframe's outgoing horizontal root velocity; the offset "last context frame minus target" (root position, and each
   local rotation as a rotation vector) and its velocity decay to zero over t1 = L + 1 frames along a quintic
   whose position, velocity and acceleration vanish at t1. The transition starts with the context's pose and
   velocity and arrives exactly on the keyframe.
@@ -138,6 +138,7 @@ def inertialization(ep: Endpoints, length: int) -> Motion:
     t1 = float(length + 1)
     t = _times(length)
     v_key = ep.root_key_next - ep.root_key
+    v_key[:, 1] = 0.0  # extrapolate over the ground only: a bob's vertical speed over 40 frames is no path
     target_root = ep.root_key[:, None] + v_key[:, None] * (t - t1)[None, :, None]  # (B,T,3)
     x0 = ep.root_last - target_root[:, 0]
     v0 = (ep.root_last - ep.root_prev) - v_key

@@ -17,7 +17,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "style_classifier"
 class _Data:
     """Just what `export` reads from MotionData."""
 
-    class ms:  # noqa: N801
+    class ms:
         names = ("Hips", "Spine")
 
     split_hash = "test"

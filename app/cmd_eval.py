@@ -1,0 +1,426 @@
+"""`rsmt-studio eval`: transition quality of the RSMT model against classical baselines on held-out windows.
+
+One run scores, for every transition length L, the same held-out windows (committed split
+training/splits/test.txt; 10 context frames, L transition frames, the keyframe after them, not scored; docs/model.md
+§3) for: our model (the shipped MAX inference graphs, batched), zero-velocity hold, SLERP/LERP interpolation,
+inertialization, and the real clips themselves (the ceiling for foot skate and style accuracy). Metrics are in
+motion/metrics.py, baselines in motion/baselines.py; docs/quality.md has the definitions and the table.
+
+    rsmt-studio eval --lengths 10 20 40 --json OUT.json [--limit N] [--model DIR] [--device cpu|gpu]
+    rsmt-studio eval --table OUT.json        # print the markdown table of an existing result
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "bandai" / "dataset"
+DATA_ENV = "RSMT_STUDIO_BANDAI"
+SPLIT_TEST = REPO / "training" / "splits" / "test.txt"
+METHODS = ("rsmt", "slerp", "inertialization", "zero_velocity")
+METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 40], metavar="L",
+                   help="transition lengths in frames (default 10 20 40)")
+    p.add_argument("--json", type=Path, metavar="OUT.json", help="where to write the results (atomic)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT.json if it exists")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="score only N windows, evenly spread over the held-out set (quick runs)")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="RSMT assets folder (manifest.json + safetensors); default: the shipped assets")
+    p.add_argument("--no-model", action="store_true",
+                   help="score only the baselines and the real clips (the rsmt entries are null)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="MAX device for the model")
+    p.add_argument("--data", type=Path, default=None,
+                   help=f"Bandai dataset folder (default ${DATA_ENV} or {DEFAULT_DATA})")
+    p.add_argument("--split", type=Path, default=SPLIT_TEST, help="held-out clip list (default: committed)")
+    p.add_argument("--classifier", type=Path, default=None,
+                   help="style classifier folder (default: assets/style_classifier)")
+    p.add_argument("--stride", type=int, default=40, help="frames between window starts (default 40)")
+    p.add_argument("--style-source", choices=("clip", "bank"), default="clip",
+                   help="RSMT style input: another held-out take of the window's style (default, as RSMT's "
+                        "benchmark) or the shipped style bank entry of that style")
+    p.add_argument("--batch", type=int, default=128, help="windows per MAX call")
+    p.add_argument("--table", type=Path, default=None, metavar="RESULT.json",
+                   help="print the markdown table of an existing result and exit")
+
+
+# ----------------------------------------------------------------------------------------------- data
+@dataclass
+class HeldOut:
+    """Held-out windows in the world frame, all of the longest protocol's length."""
+
+    gpos: np.ndarray  # (B,W,J,3)
+    grot: np.ndarray  # (B,W,J,3,3)
+    offsets: np.ndarray  # (B,J,3)
+    styles: list[str]
+    clip_of: np.ndarray  # (B,) index into clips
+    clips: list  # (key, style, gpos (T,J,3), grot (T,J,3,3), ModelSkeleton)
+    keys_sha: str  # sha256[:16] of the sorted held-out keys (the classifier records the same)
+
+
+def _say(msg: str, end: str = "\n") -> None:
+    print(msg, file=sys.stderr, end=end, flush=True)
+
+
+def load_held_out(data: Path, split: Path, window: int, stride: int, limit: int | None) -> HeldOut:
+    from rsmt_studio.motion import features as Fe
+    from rsmt_studio.training import data as D
+
+    if not split.is_file():
+        raise FileNotFoundError(f"{split}: held-out split list not found")
+    keys = D.read_split_list(split)
+    records = [r for r in D.list_bandai(data) if r.key in keys]
+    missing = keys - {r.key for r in records}
+    if missing:
+        raise FileNotFoundError(f"{split}: {len(missing)} held-out clips not under {data}, e.g. {min(missing)}")
+    clips = []
+    for i, rec in enumerate(records):
+        _say(f"\rreading held-out clips {i + 1}/{len(records)}", end="")
+        clip, ms = Fe.model_clip(D.load_record(rec))
+        gpos, grot = Fe.global_arrays(clip)
+        clips.append((rec.key, rec.style, gpos, grot, ms))
+    _say("")
+    index = [(c, s) for c, (_, _, g, _, _) in enumerate(clips) for s in range(0, len(g) - window + 1, stride)]
+    if not index:
+        raise ValueError(f"no held-out clip has {window} frames")
+    if limit is not None and limit < len(index):
+        pick = np.unique(np.linspace(0, len(index) - 1, max(limit, 1)).round().astype(int))
+        index = [index[i] for i in pick]
+    sl = lambda c, s, k: clips[c][k][s : s + window]
+    return HeldOut(
+        gpos=np.stack([sl(c, s, 2) for c, s in index]), grot=np.stack([sl(c, s, 3) for c, s in index]),
+        offsets=np.stack([clips[c][4].offsets for c, _ in index]), styles=[clips[c][1] for c, _ in index],
+        clip_of=np.array([c for c, _ in index]), clips=clips,
+        keys_sha=hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16],
+    )
+
+
+# ----------------------------------------------------------------------------------------------- model
+class ModelRunner:
+    """Our model through the shipped inference path: the engine's four MAX graphs, called batched, and the
+    engine's post-processing (FK of rotation joints, bone lengths, rotations from positions)."""
+
+    def __init__(self, folder: Path | None, device: str, batch: int, style_source: str):
+        from rsmt_studio.inference.engine import TransitionEngine, default_assets_dir
+
+        self.folder = folder or default_assets_dir()
+        _say(f"loading the model from {self.folder} on {device} (MAX graphs compile once into the cache) ...")
+        self.engine = TransitionEngine(self.folder, device=device, progress=self._progress)
+        self.batch = batch
+        self.style_source = style_source
+        self.style_frames = int(self.engine.assets.config.get("sampler", {}).get("style_frames", 120))
+        self.phase_source = "initial-phase predictor" if self.engine.has_phase_predictor else \
+            "DeepPhase on the context frames only (edge-clamped window, no future frames)"
+        self.notes: dict[str, int] = {"style_clip_same_take": 0}
+
+    @staticmethod
+    def _progress(event: dict) -> None:
+        _say(f"  compile: {event}")
+
+    def style_inputs(self, held: HeldOut) -> tuple[list[np.ndarray], np.ndarray]:
+        """One style-encoder input per window: another held-out take of the window's style (the middle
+        `style_frames` frames, as the engine takes them), or the style bank entry. Returns the unique inputs
+        and each window's index into them."""
+        from rsmt_studio.motion import features as Fe
+
+        uniq: dict[object, int] = {}
+        feats: list[np.ndarray] = []
+        which = []
+        for w, style in enumerate(held.styles):
+            if self.style_source == "bank":
+                if style not in self.engine.style_bank.names:
+                    raise ValueError(f"style bank of {self.folder} has no style {style!r}")
+                key: object = ("bank", style)
+                make = lambda style=style: self.engine.style_bank.features(style)
+            else:
+                own = int(held.clip_of[w])
+                cands = sorted((i for i, c in enumerate(held.clips) if c[1] == style and i != own),
+                               key=lambda i: (len(held.clips[i][2]) <= self.style_frames, held.clips[i][0]))
+                if not cands:
+                    cands = [own]
+                    self.notes["style_clip_same_take"] += 1
+                # spread windows over the candidate takes, deterministically
+                c = cands[(w * 7919) % len(cands)] if len(cands) > 1 else cands[0]
+                key = ("clip", c)
+
+                def make(c=c):
+                    _, _, g, r, ms = held.clips[c]
+                    start = max(0, (len(g) - self.style_frames) // 2)
+                    return Fe.style_features(g[start : start + self.style_frames], r[start : start + self.style_frames], ms)
+            if key not in uniq:
+                uniq[key] = len(feats)
+                feats.append(np.asarray(make(), np.float32))
+            which.append(uniq[key])
+        return feats, np.array(which)
+
+    def transitions(self, held: HeldOut, length: int, style_feats: list[np.ndarray], which: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(B,L,J,3) positions and (B,L,J,3,3) rotation matrices in each window's canonical frame."""
+        from rsmt_studio.inference import engine as E
+        from rsmt_studio.inference.postprocess import project_bone_lengths, rotations_from_positions
+        from rsmt_studio.motion import features as Fe
+        from rsmt_studio.motion import rotations as R
+
+        eng = self.engine
+        proto = Fe.KeyframeProtocol(length)
+        w = proto.window
+        codes = [eng._encode_style("eval", f).arrays for f in style_feats]
+        ms0 = held.clips[0][4]
+        n = len(held.styles)
+        out_pos = np.zeros((n, length, ms0.num_joints, 3))
+        out_rot = np.zeros((n, length, ms0.num_joints, 3, 3))
+        # one batch per style-token count (caches of different lengths cannot be stacked)
+        tokens = np.array([codes[i][2].shape[1] for i in which])
+        order = [idx for t in np.unique(tokens) for idx in np.array_split(
+            np.flatnonzero(tokens == t), max(1, int(np.ceil((tokens == t).sum() / self.batch))))]
+        done = 0
+        for idx in order:
+            _, st = Fe.canonical_window(held.gpos[idx, :w], held.grot[idx, :w], ms0, proto.n_past - 1)
+            k = proto.keyframe
+            f32 = np.float32
+            wu = slice(1, Fe.N_WARMUP + 1)
+            last = proto.n_past - 1
+            prob = E.Problem(frame=None, ms=ms0, ctx_p=st.p[:, wu].astype(f32), ctx_v=st.v[:, wu].astype(f32),
+                             ctx_r=st.r[:, wu].astype(f32), p9=st.p[:, last].astype(f32),
+                             v9=st.v[:, last].astype(f32), r9=st.r[:, last].astype(f32),
+                             tgt_p=st.p[:, k].astype(f32), tgt_v=(st.p[:, k + 1] - st.p[:, k]).astype(f32),
+                             tgt_r=st.r[:, k].astype(f32))
+            caches = [np.ascontiguousarray(np.concatenate([codes[i][a] for i in which[idx]])) for a in range(8)]
+            z = np.zeros((len(idx), eng.z_width), np.float32)  # deterministic output, as RSMT's benchmark
+            h, c, tgt_latent, phase0 = eng.prepare(prob, length, z, caches)
+            if eng.has_phase_predictor:
+                phase9 = phase0
+            else:
+                vel = np.stack([Fe.pae_velocities(g, ms0) for g in st.pos[:, : proto.n_past]])
+                win = np.concatenate([Fe.pae_windows(v, eng.dims.window, np.array([last])) for v in vel])
+                phase9 = eng.runners["deephase"](win)[0]
+            state = (prob.p9, prob.v9, prob.r9, np.asarray(phase9, f32), h, c)
+            ps, rs = [], []
+            for p_k, r_k, _, _ in eng.rollout_chunks(state, prob, tgt_latent, z, caches, length):
+                ps.append(np.asarray(p_k))
+                rs.append(np.asarray(r_k))
+            p, r = np.concatenate(ps, 1).astype(np.float64), np.concatenate(rs, 1).astype(np.float64)
+            for b, wi in enumerate(idx):
+                ms = held.clips[held.clip_of[wi]][4]
+                pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
+                out_pos[wi] = pos
+                out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(r[b]), ms)
+            done += len(idx)
+            _say(f"\r  rsmt L={length}: {done}/{n} windows", end="")
+        _say("")
+        return out_pos, out_rot
+
+
+# ----------------------------------------------------------------------------------------------- scoring
+def evaluate(args: argparse.Namespace) -> dict:
+    from rsmt_studio.motion import baselines as B
+    from rsmt_studio.motion import features as Fe
+    from rsmt_studio.motion import metrics as M
+    from rsmt_studio.motion import rotations as R
+
+    t_start = time.perf_counter()
+    lengths = sorted(set(args.lengths))
+    if min(lengths) < 1:
+        raise ValueError("--lengths must be positive")
+    data = args.data or Path(os.environ.get(DATA_ENV) or DEFAULT_DATA)
+    window = Fe.KeyframeProtocol(max(lengths)).window
+    held = load_held_out(data, args.split, window, args.stride, args.limit)
+    n = len(held.styles)
+    ms0 = held.clips[0][4]
+    _say(f"{n} held-out windows of {window} frames from {len(held.clips)} clips")
+
+    classifier_dir = args.classifier or (REPO / "assets" / "style_classifier")
+    classifier = M.StyleClassifier.load(classifier_dir)
+    unknown = sorted(set(held.styles) - set(classifier.classes))
+    if unknown:
+        raise ValueError(f"{classifier_dir}: classifier does not know styles {unknown}")
+
+    model, model_note = None, None
+    default_model = args.model is None
+    if args.no_model:
+        model_note = "not run (--no-model)"
+    elif default_model:
+        from rsmt_studio.inference.engine import default_assets_dir
+
+        if not (default_assets_dir() / "manifest.json").is_file():
+            model_note = f"not run: no shipped weights in {default_assets_dir()} (pass --model DIR)"
+            _say(f"warning: RSMT {model_note}")
+    if model_note is None:
+        model = ModelRunner(args.model, args.device, args.batch, args.style_source)
+        style_feats, which = model.style_inputs(held)
+
+    # Normalisation and planted heights from the real canonical windows (all frames), as LaFAN1 does.
+    frame = Fe.canonical_transform(held.gpos[:, Fe.N_PAST - 1], ms0)
+    real_all = frame.positions(held.gpos)
+    mean, std = M.position_stats(real_all)
+    planted = M.planted_heights(real_all, ms0.feet)
+
+    results: dict[str, dict] = {}
+    for length in lengths:
+        t0 = time.perf_counter()
+        proto = Fe.KeyframeProtocol(length)
+        w, sc, last = proto.window, proto.scored, proto.n_past - 1
+        cpos = frame.positions(held.gpos[:, :w])
+        crot = frame.rotations(held.grot[:, :w])
+        gt_pos, prev = cpos[:, sc], cpos[:, last]
+
+        scorer = _Scorer(held, classifier, cpos, crot, proto, mean, std, planted)
+        score = scorer.score
+        row: dict[str, dict | None] = {}
+        if model is not None:
+            pos, rot_m = model.transitions(held, length, style_feats, which)
+            row["rsmt"] = score(pos, rot_m)
+        else:
+            row["rsmt"] = None
+        ep = B.endpoints(cpos, crot, ms0.parents, held.offsets, length)
+        for name, fn in B.BASELINES.items():
+            mo = fn(ep, length)
+            row[name] = score(mo.pos[:, 1:-1], R.quat_to_matrix(mo.quat[:, 1:-1]))
+        row["real"] = {"foot_skate": M.foot_skate(gt_pos, prev, ms0.feet, planted),
+                       "style_acc": scorer.style_acc(gt_pos, crot[:, sc])}
+        results[str(length)] = {k: _rounded(v) for k, v in row.items()}
+        _say(f"L={length}: scored in {time.perf_counter() - t0:.1f}s")
+
+    meta = {
+        "windows": n, "clips": len(held.clips), "stride": args.stride, "limit": args.limit,
+        "protocol": "10 context frames, L scored transition frames, keyframe at 10+L (given, not scored); "
+                    "canonical frame = last context frame",
+        "split": str(args.split.relative_to(REPO) if args.split.is_relative_to(REPO) else args.split),
+        "data": str(data),
+        "held_out_keys_sha": held.keys_sha,
+        "classifier": {"folder": str(classifier_dir), "classes": len(classifier.classes),
+                       "trained_without_these_clips": classifier.meta.get("test_keys_sha") == held.keys_sha},
+        "foot_skate": {"units": "cm/frame", "height": M.SKATE_HEIGHT,
+                       "planted_heights_cm": [round(float(x), 3) for x in planted]},
+        "baselines": "motion/baselines.py (numpy)",
+        "seconds": round(time.perf_counter() - t_start, 1),
+    }
+    if model is not None:
+        meta["rsmt"] = {
+            "backend": f"MAX TransitionEngine graphs ({model.engine.device.label}), batched, noise z = 0",
+            "model": str(model.folder), "weights_hash": model.engine.assets.weights_hash(),
+            "manifest_note": model.engine.assets.manifest.get("note"),
+            "phase_at_last_context_frame": model.phase_source, "style_source": args.style_source,
+            **model.notes,
+        }
+    else:
+        meta["rsmt"] = model_note
+    return {"lengths": results, "meta": meta}
+
+
+@dataclass
+class _Scorer:
+    """All metrics of one length against the real windows (canonical frame of the last context frame)."""
+
+    held: HeldOut
+    classifier: object
+    cpos: np.ndarray  # (B,W,J,3) real canonical windows
+    crot: np.ndarray  # (B,W,J,3,3)
+    proto: object
+    mean: np.ndarray
+    std: np.ndarray
+    planted: np.ndarray
+
+    def style_acc(self, pos: np.ndarray, rot_m: np.ndarray) -> float:
+        """Classifier accuracy on the L scored frames (the last context frame only gives the first velocity)."""
+        from rsmt_studio.motion import metrics as M
+
+        last = self.proto.n_past - 1
+        seq_p = np.concatenate([self.cpos[:, last : last + 1], pos], 1)
+        seq_r = np.concatenate([self.crot[:, last : last + 1], rot_m], 1)
+        held = self.held
+        feats = np.stack([M.classifier_features(seq_p[b], seq_r[b], held.clips[held.clip_of[b]][4])
+                          for b in range(len(held.styles))])
+        return M.style_accuracy(self.classifier.predict(feats), held.styles)
+
+    def score(self, pos: np.ndarray, rot_m: np.ndarray) -> dict[str, float]:
+        from rsmt_studio.motion import metrics as M
+        from rsmt_studio.motion import rotations as R
+
+        sc, last = self.proto.scored, self.proto.n_past - 1
+        gt_pos, gt_q = self.cpos[:, sc], R.matrix_to_quat(self.crot[:, sc])
+        ref_q, prev = R.matrix_to_quat(self.crot[:, last]), self.cpos[:, last]
+        feet = self.held.clips[0][4].feet
+        q = R.matrix_to_quat(rot_m)
+        return {"l2p": M.l2p(pos, gt_pos, self.mean, self.std), "l2q": M.l2q(q, gt_q, ref_q),
+                "npss": M.npss(q, gt_q, ref_q), "foot_skate": M.foot_skate(pos, prev, feet, self.planted),
+                "style_acc": self.style_acc(pos, rot_m)}
+
+
+def _rounded(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {k: (round(float(v), 5) if v is not None and np.isfinite(v) else None) for k, v in row.items()}
+
+
+# ----------------------------------------------------------------------------------------------- output
+def markdown_table(result: dict) -> str:
+    """The docs/quality.md table: one block of rows per length, one column per metric."""
+    rows = ["| L | method | L2P ↓ | L2Q ↓ | NPSS ↓ | foot skate (cm/frame) ↓ | style acc ↑ |",
+            "|---:|---|---:|---:|---:|---:|---:|"]
+    fmt = lambda v, d: "–" if v is None else f"{v:.{d}f}"
+    for length, row in sorted(result["lengths"].items(), key=lambda kv: int(kv[0])):
+        for method in (*METHODS, "real"):
+            vals = row.get(method)
+            if vals is None:
+                rows.append(f"| {length} | {method} | not run | | | | |")
+                continue
+            rows.append(f"| {length} | {method} | " + " | ".join(
+                fmt(vals.get(m), 4 if m == "npss" else 3) for m in METRICS) + " |")
+    return "\n".join(rows)
+
+
+def _atomic_write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.table is not None:
+        try:
+            result = json.loads(args.table.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"rsmt-studio eval: {args.table}: cannot read result: {exc}", file=sys.stderr)
+            return 2
+        print(markdown_table(result))
+        return 0
+    if args.json is None:
+        print("rsmt-studio eval: --json OUT.json is required (or --table RESULT.json)", file=sys.stderr)
+        return 2
+    if args.json.exists() and not args.force:
+        print(f"rsmt-studio eval: {args.json} exists; pass --force to overwrite", file=sys.stderr)
+        return 2
+    try:
+        result = evaluate(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"rsmt-studio eval: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rsmt-studio eval: cancelled, nothing written", file=sys.stderr)
+        return 130
+    _atomic_write_json(args.json, result)
+    print(markdown_table(result))
+    _say(f"wrote {args.json}")
+    return 0
