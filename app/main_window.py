@@ -244,6 +244,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Speed {self.playback.speed:g}\u00d7", 1500)
 
     def _on_scene_changed(self, *_args) -> None:
+        names = [c.name for c in self.scene.characters if c.role != "ghost"]
+        shown = ", ".join(names[:2]) + (f" +{len(names) - 2}" if len(names) > 2 else "")
+        self.setWindowTitle(f"{shown} \u2014 rsmt-studio" if names else "rsmt-studio")
         n = self.scene.num_frames
         if n != self.playback.num_frames or self.scene.fps != self.playback.fps:
             self.playback.set_length(n, self.scene.fps)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -125,13 +126,20 @@ class TimelineWidget(QWidget):
         self.playback = playback
         self.scrubber = Scrubber(playback, self)
 
+        style = self.style()
+        self._play_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay)
+        self._pause_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
         self.play_button = QToolButton(text="Play")
+        self.play_button.setIcon(self._play_icon)
+        self.play_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.play_button.setToolTip("Play / pause (Space)")
         self.play_button.clicked.connect(playback.toggle)
-        self.back_button = QToolButton(text="\u25c0|")
+        self.back_button = QToolButton(text="Back")
+        self.back_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward))
         self.back_button.setToolTip("Step back (Left)")
         self.back_button.clicked.connect(lambda: playback.step(-1))
-        self.forward_button = QToolButton(text="|\u25b6")
+        self.forward_button = QToolButton(text="Forward")
+        self.forward_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward))
         self.forward_button.setToolTip("Step forward (Right)")
         self.forward_button.clicked.connect(lambda: playback.step(1))
         self.loop_box = QCheckBox("Loop")
@@ -176,11 +184,15 @@ class TimelineWidget(QWidget):
         playback.frame_changed.connect(self._on_frame)
         playback.length_changed.connect(self._on_length)
         playback.range_changed.connect(self._on_range)
-        playback.play_started.connect(lambda: self.play_button.setText("Pause"))
-        playback.play_stopped.connect(lambda: self.play_button.setText("Play"))
+        playback.play_started.connect(lambda: self._show_playing(True))
+        playback.play_stopped.connect(lambda: self._show_playing(False))
         playback.speed_changed.connect(self._on_speed)
         playback.loop_changed.connect(self.loop_box.setChecked)
         self._on_length(playback.num_frames, playback.fps)
+
+    def _show_playing(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        self.play_button.setIcon(self._pause_icon if playing else self._play_icon)
 
     def _on_frame(self, frame: int) -> None:
         self.frame_box.blockSignals(True)

@@ -106,3 +106,13 @@ def test_trajectory_uploaded_once_then_only_transforms(viewer):
     transforms = viewer.last_stats.instances * 20 * 4
     assert first == transforms + path.astype(np.float32).nbytes
     assert viewer.last_stats.bytes_uploaded == transforms
+
+
+def test_follow_root_keeps_the_camera_on_the_character(viewer):
+    viewer.set_characters([CharacterFrame(POSE, PARENTS, ORANGE, radius=3.0)])
+    viewer.set_follow_root(True)
+    moved = POSE + [250.0, 0.0, -120.0]
+    viewer.set_characters([CharacterFrame(moved, PARENTS, ORANGE, radius=3.0)])
+    assert viewer.camera.target[[0, 2]] == pytest.approx(moved[0, [0, 2]])
+    px = viewer.camera.project(moved[:1], viewer.width(), viewer.height())[0]
+    assert abs(px[0] - viewer.width() / 2) < 2  # the root stays in the middle of the view
