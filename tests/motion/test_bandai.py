@@ -53,12 +53,13 @@ def test_every_bandai_file_loads(bandai_files):
         np.testing.assert_array_equal(clip.local_rot[:, 0], [[1.0, 0, 0, 0]] * clip.num_frames)
         if np.abs(clip.local_pos[:, 0]).max() > 0:
             moving_root.append(path.name)
+            np.testing.assert_array_equal(clip.local_pos[:, 0, :2], 0.0)  # it only ever slides along Z
         total += clip.num_frames
     assert total > 120_000  # ~31.9k + ~95.2k frames in the staged subset
-    # joint_Root never rotates and is all-zero in all but four dataset-1 "normal" takes, where it slides
-    # along Z (0 -> 120..273 cm); FK handles it like any other translation channel.
-    assert moving_root == ["dataset-1_dash_normal_001.bvh", "dataset-1_run_normal_001.bvh",
-                           "dataset-1_walk-back_normal_001.bvh", "dataset-1_walk_normal_002.bvh"]
+    # joint_Root never rotates and is all-zero except in a few takes (in the staged subset: dataset-1
+    # dash/run/walk-back_normal_001 and walk_normal_002) where it slides along Z (to 120..273 cm); FK handles it
+    # like any other translation channel.
+    assert "dataset-1_walk_normal_002.bvh" in moving_root and len(moving_root) <= 0.01 * len(bandai_files)
 
 
 def _matrix_fk(path: Path) -> np.ndarray:
