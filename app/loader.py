@@ -112,6 +112,7 @@ class LoadClipsJob(BackgroundJob):
         super().__init__("Loading clips")
         self.entries = list(entries)
         self.cache = cache  # motion.cache.ClipCache, or None to parse every time
+        self.replace_scene = False  # read by the window: whether the next clip replaces what is shown
 
     def work(self) -> None:
         from rsmt_studio.motion.datasets import ClipEntry

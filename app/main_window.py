@@ -76,7 +76,6 @@ class MainWindow(QMainWindow):
         self.clip_cache = clip_cache
         self.menus: dict[str, object] = {}
         self.actions: dict[str, QAction] = {}
-        self._replace_on_next_load = False
 
         if samples is None:
             samples = default_samples()
@@ -306,18 +305,18 @@ class MainWindow(QMainWindow):
 
     def load_entries(self, entries: list[LibraryEntry], replace: bool = True) -> LoadClipsJob:
         """Load clips off the GUI thread; each appears as soon as it is read (first one framed)."""
-        self._replace_on_next_load = replace
         job = LoadClipsJob(entries, cache=self.clip_cache)
-        job.clip_loaded.connect(self._on_clip_loaded)
+        job.replace_scene = replace  # the job's first clip replaces the scene; later ones join it
+        job.clip_loaded.connect(lambda entry, clip, positions, j=job: self._on_clip_loaded(entry, clip, positions, j))
         job.load_failed.connect(self._on_clip_failed)
         job.finished.connect(lambda cancelled, j=job: self._on_load_finished(j, cancelled))
         what = entries[0].path.name if len(entries) == 1 else f"{len(entries)} clips"
         self._start_job(job, f"Loading {what}\u2026")
         return job
 
-    def _on_clip_loaded(self, entry: LibraryEntry, clip, positions: np.ndarray) -> None:
-        if self._replace_on_next_load:
-            self._replace_on_next_load = False
+    def _on_clip_loaded(self, entry: LibraryEntry, clip, positions: np.ndarray, job: LoadClipsJob) -> None:
+        if job.replace_scene:
+            job.replace_scene = False
             self.playback.pause()
             self.scene.clear()
             self.viewer.reset_framing()
