@@ -180,6 +180,8 @@ def test_opening_a_folder_of_1000_clips_never_freezes_the_ui(window, qtbot, tmp_
     assert sig.args == [1000]
     assert len(window.library_widget.entry_items()) == 1000
     assert len(window.library.grouped()["Bandai"]) == 10
+    print(f"1000-clip folder: max event-loop gap {max(gaps) * 1000:.1f} ms, p95 "
+          f"{sorted(gaps)[int(0.95 * len(gaps))] * 1000:.1f} ms over {len(gaps)} ticks")
     assert max(gaps) < 0.100, f"event loop stalled {max(gaps) * 1000:.0f} ms"
     # Opening one of them from the tree is a normal load.
     item = window.library_widget.entry_items()[0]
