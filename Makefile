@@ -38,6 +38,7 @@ test: setup
 
 bench: setup
 	$(VPY) bench/bvh_read.py
+	$(VPY) bench/viewer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
