@@ -24,10 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
+
+def _package_dir(name: str) -> Path:
+    """Folder of one of our packages (works from a checkout and from an installed wheel)."""
+    import importlib
+
+    return Path(importlib.import_module(name).__file__).resolve().parent
+
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "bandai" / "dataset"
 DATA_ENV = "RSMT_STUDIO_BANDAI"
-SPLIT_TEST = REPO / "training" / "splits" / "test.txt"
+SPLIT_TEST = _package_dir("rsmt_studio.training") / "splits" / "test.txt"
+CLASSIFIER_DIR = _package_dir("rsmt_studio.assets") / "style_classifier"
 METHODS = ("rsmt", "slerp", "inertialization", "zero_velocity")
 METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
 
@@ -48,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"Bandai dataset folder (default ${DATA_ENV} or {DEFAULT_DATA})")
     p.add_argument("--split", type=Path, default=SPLIT_TEST, help="held-out clip list (default: committed)")
     p.add_argument("--classifier", type=Path, default=None,
-                   help="style classifier folder (default: assets/style_classifier)")
+                   help=f"style classifier folder (default: {CLASSIFIER_DIR})")
     p.add_argument("--stride", type=int, default=40, help="frames between window starts (default 40)")
     p.add_argument("--style-source", choices=("clip", "bank"), default="clip",
                    help="RSMT style input: another held-out take of the window's style (default, as RSMT's "
@@ -148,8 +157,9 @@ class ModelRunner:
                 make = lambda style=style: self.engine.style_bank.features(style)
             else:
                 own = int(held.clip_of[w])
-                cands = sorted((i for i, c in enumerate(held.clips) if c[1] == style and i != own),
-                               key=lambda i: (len(held.clips[i][2]) <= self.style_frames, held.clips[i][0]))
+                cands = [i for i, c in enumerate(held.clips) if c[1] == style and i != own]
+                # takes long enough for a full style clip first (equal token counts batch together)
+                cands = [i for i in cands if len(held.clips[i][2]) > self.style_frames] or cands
                 if not cands:
                     cands = [own]
                     self.notes["style_clip_same_take"] += 1
@@ -243,7 +253,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     ms0 = held.clips[0][4]
     _say(f"{n} held-out windows of {window} frames from {len(held.clips)} clips")
 
-    classifier_dir = args.classifier or (REPO / "assets" / "style_classifier")
+    classifier_dir = args.classifier or CLASSIFIER_DIR
     classifier = M.StyleClassifier.load(classifier_dir)
     unknown = sorted(set(held.styles) - set(classifier.classes))
     if unknown:
