@@ -282,10 +282,8 @@ class MainWindow(QMainWindow):
             self.open_folder(folder)
         if files:
             self.settings.setValue("paths/last_dir", str(files[0].parent))
-            entries = self.library.add_files(files)
-            known = {e.path.resolve(): e for e in self.library.entries}
-            chosen = [known.get(f.resolve()) or library_mod.entry_for_file(f) for f in files]
-            del entries
+            chosen = [library_mod.entry_for_file(f) for f in files]  # a file opens whole, labelled by its name
+            self.library.add_entries(chosen)
             self.load_entries(chosen, replace=replace)
 
     def open_folder(self, folder: Path) -> IndexFolderJob:
