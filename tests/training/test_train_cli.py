@@ -52,6 +52,8 @@ def test_tiny_config_trains_every_stage_and_losses_fall(bandai_root, tmp_path):
     skel = json.loads((run / "skeleton.json").read_text())
     assert skel["pos_joints"][0] == 0 and len(skel["pos_joints"]) == 14
 
+    _check_reference_inference(run, data)
+
     # a finished stage refuses to start over silently; --resume continues where it stopped
     again = _run("sampler", *common, ok=False)
     assert again.returncode == 2 and "--resume" in again.stderr
@@ -93,3 +95,31 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and "no such preprocessed dataset" in proc.stderr
     proc = _run("preprocess", "--out", str(tmp_path / "x.npz"), ok=False)
     assert proc.returncode == 2 and "--bandai" in proc.stderr
+
+
+def _check_reference_inference(run: Path, data: Path) -> None:
+    """The torch reference path (training/reference.py) runs from the run folder alone, deterministically."""
+    import numpy as np
+    from rsmt_studio.motion import features as Fe
+    from rsmt_studio.training.data import MotionData
+    from rsmt_studio.training.reference import clip_phases, load_run, transition
+
+    models = load_run(run)
+    md = MotionData.load(data, mirror=False)
+    seq = int(np.argmax(md.lengths))
+    a = int(md.starts[seq])
+    proto = Fe.KeyframeProtocol(20)
+    g, r = md.gpos[a:a + proto.window].astype(np.float64), md.grot[a:a + proto.window].astype(np.float64)
+    prob = Fe.make_problem(g, r, models.ms, proto)
+    frames = models.cfg.sampler.style_frames
+    style = Fe.style_features(md.gpos[a:a + frames].astype(np.float64), md.grot[a:a + frames].astype(np.float64),
+                              models.ms)
+    out = transition(models, prob, style)
+    again = transition(models, prob, style)
+    assert out["pos"].shape == (20, 21, 3) and np.isfinite(out["pos"]).all()
+    np.testing.assert_array_equal(out["pos"], again["pos"])
+    ph = clip_phases(models, md.gpos[a:a + 60].astype(np.float64), np.array([proto.n_past - 1]))
+    with_label = transition(models, prob, style, phase9=ph[0])
+    assert with_label["pos"].shape == out["pos"].shape
+    # the first generated frame continues from the last context frame (hips within 20 cm)
+    assert np.linalg.norm(out["pos"][0, 0] - prob.state.pos[proto.n_past - 1, 0]) < 20.0
