@@ -210,17 +210,17 @@ class CanonicalFrame:
 
     def positions(self, gpos: np.ndarray) -> np.ndarray:
         """gpos (...,T,J,3) world -> canonical (leading axes match rot's)."""
-        return np.einsum("...ij,...tkj->...tki", self.rot, gpos - self.origin[..., None, None, :])
+        return (gpos - self.origin[..., None, None, :]) @ np.swapaxes(self.rot, -1, -2)[..., None, :, :]
 
     def rotations(self, grot_m: np.ndarray) -> np.ndarray:
         """Global rotation matrices (...,T,J,3,3) world -> canonical."""
-        return np.einsum("...ij,...tkjl->...tkil", self.rot, grot_m)
+        return self.rot[..., None, None, :, :] @ grot_m
 
     def inverse_positions(self, cpos: np.ndarray) -> np.ndarray:
-        return np.einsum("...ji,...tkj->...tki", self.rot, cpos) + self.origin[..., None, None, :]
+        return cpos @ self.rot[..., None, :, :] + self.origin[..., None, None, :]
 
     def inverse_rotations(self, crot_m: np.ndarray) -> np.ndarray:
-        return np.einsum("...ji,...tkjl->...tkil", self.rot, crot_m)
+        return np.swapaxes(self.rot, -1, -2)[..., None, None, :, :] @ crot_m
 
 
 def canonical_transform(gpos_frame: np.ndarray, ms: ModelSkeleton) -> CanonicalFrame:

@@ -64,7 +64,7 @@ class WindowBatch:
 
 def window_batch(md: MotionData, labels: PhaseLabels, idx: np.ndarray, ref: int) -> WindowBatch:
     seq = np.searchsorted(md.starts, idx[:, 0], side="right") - 1
-    _, st = Fe.canonical_window(md.gpos[idx].astype(np.float64), md.grot[idx].astype(np.float64), md.ms, ref)
+    _, st = Fe.canonical_window(md.gpos[idx], md.grot[idx], md.ms, ref)  # float32 is ample in the canonical frame
     f32 = np.float32
     return WindowBatch(
         pos=st.pos.astype(f32), p=st.p.astype(f32), v=st.v.astype(f32), r=st.r.astype(f32),
