@@ -128,17 +128,15 @@ class ModelRunner:
 
         self.folder = folder or default_assets_dir()
         _say(f"loading the model from {self.folder} on {device} (MAX graphs compile once into the cache) ...")
-        self.engine = TransitionEngine(self.folder, device=device, progress=self._progress)
+        from rsmt_studio.inference.compiler import print_progress
+
+        self.engine = TransitionEngine(self.folder, device=device, progress=print_progress)
         self.batch = batch
         self.style_source = style_source
         self.style_frames = int(self.engine.assets.config.get("sampler", {}).get("style_frames", 120))
         self.phase_source = "initial-phase predictor" if self.engine.has_phase_predictor else \
             "DeepPhase on the context frames only (edge-clamped window, no future frames)"
         self.notes: dict[str, int] = {"style_clip_same_take": 0}
-
-    @staticmethod
-    def _progress(event: dict) -> None:
-        _say(f"  compile: {event}")
 
     def style_inputs(self, held: HeldOut) -> tuple[list[np.ndarray], np.ndarray]:
         """One style-encoder input per window: another held-out take of the window's style (the middle
