@@ -375,17 +375,17 @@ class SkeletonRenderer:
         self._upload(self.sphere, joints)
 
         if prefs.show_shadows and len(bones):
-            # Stencil: each floor pixel darkens at most once however many limbs overlap there.
-            # (Bones only: joint spheres add little to the shadow's shape.)
-            GL.glEnable(GL.GL_STENCIL_TEST)
-            GL.glStencilFunc(GL.GL_EQUAL, 0, 0xFF)
-            GL.glStencilOp(GL.GL_KEEP, GL.GL_KEEP, GL.GL_INCR)
+            # Planar shadow of the bones, blended with MIN against a fixed darkened floor colour: overlapping
+            # limbs darken a pixel once (as a stencil would) without the stencil test, which costs software GL
+            # as much as the rest of the frame.
+            GL.glBlendEquation(GL.GL_MIN)
             GL.glDepthMask(GL.GL_FALSE)
             self.mesh_prog.i("u_shadow_pass", 1)
-            self.mesh_prog.vec4("u_shadow_colour", (0.05, 0.06, 0.08, 0.35))
+            shade = np.asarray(prefs.floor_colour) * 0.62
+            self.mesh_prog.vec4("u_shadow_colour", (*shade, 1.0))
             self._draw(self.cylinder, len(bones))
             GL.glDepthMask(GL.GL_TRUE)
-            GL.glDisable(GL.GL_STENCIL_TEST)
+            GL.glBlendEquation(GL.GL_FUNC_ADD)
 
         self.mesh_prog.i("u_shadow_pass", 0)
         self._draw(self.cylinder, len(bones))
