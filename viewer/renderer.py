@@ -131,6 +131,22 @@ class _Program:
         GL.glUniform1i(self.loc(name), int(x))
 
 
+def floor_edge_ndc_y(camera: OrbitCamera, view_proj: np.ndarray, ground_y: float, reach: float) -> float:
+    """Screen height (NDC y) where the floor fades out straight ahead (``reach`` from the target): the sky
+    gradient starts there."""
+    forward = np.asarray(camera.target, np.float64) - camera.eye
+    flat = np.array([forward[0], 0.0, forward[2]])
+    norm = np.linalg.norm(flat)
+    if norm < 1e-9:  # looking straight down or up
+        return -1.0 if camera.pitch_deg < 0 else 1.0
+    point = np.asarray(camera.target, np.float64) + flat / norm * reach
+    point[1] = ground_y
+    clip = view_proj.astype(np.float64) @ np.append(point, 1.0)
+    if clip[3] <= 0:
+        return -1.0
+    return float(np.clip(clip[1] / clip[3], -1.0, 1.0))
+
+
 def shadow_matrix(light_dir, ground_y: float) -> np.ndarray:
     """Project points onto the plane y=ground_y along the direction ``light_dir`` (towards the light)."""
     lx, ly, lz = np.asarray(light_dir, np.float64) / np.linalg.norm(light_dir)
@@ -221,19 +237,22 @@ class SkeletonRenderer:
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
         GL.glBindVertexArray(self.empty_vao)
-        sky = self.sky_prog
-        GL.glUseProgram(sky.id)
-        sky.vec3("u_top", prefs.backdrop_top)
-        sky.vec3("u_bottom", prefs.backdrop_bottom)
-        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
-        self.stats.draw_calls += 1
+        fade = max(camera.scale * 6.0, camera.distance * 2.0)
+        horizon = floor_edge_ndc_y(camera, view_proj, prefs.ground_y, fade) if prefs.show_grid else -1.0
+        if horizon < 1.0:  # gradient above the horizon only: software GL pays for every pixel it shades
+            sky = self.sky_prog
+            GL.glUseProgram(sky.id)
+            sky.f("u_horizon", max(horizon - 0.1, -1.0))
+            sky.vec3("u_top", prefs.backdrop_top)
+            sky.vec3("u_bottom", prefs.backdrop_bottom)
+            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+            self.stats.draw_calls += 1
         if not prefs.show_grid:
             return
         GL.glEnable(GL.GL_BLEND)
         GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
         GL.glEnable(GL.GL_DEPTH_TEST)  # lines behind nothing yet, but keeps the floor below the near plane sane
         GL.glDepthMask(GL.GL_FALSE)
-        fade = max(camera.scale * 6.0, camera.distance * 2.0)
         centre = (float(camera.target[0]), prefs.ground_y, float(camera.target[2]))
         floor = self.floor_prog
         cells = 24
@@ -346,8 +365,8 @@ class SkeletonRenderer:
         GL.glClearStencil(0)
         GL.glClearDepth(1.0)
         GL.glDepthMask(GL.GL_TRUE)
-        # Colour needs no clear: the sky covers every pixel.
-        GL.glClear(GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
+        GL.glClearColor(*prefs.backdrop_bottom, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
         aspect = width / max(height, 1)
         view = camera.view_matrix()
         proj = camera.projection_matrix(aspect)

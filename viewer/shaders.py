@@ -136,11 +136,12 @@ void main() {
 
 SKY_VERT = """
 #version 330 core
-const vec2 corners[3] = vec2[3](vec2(-1.0, -1.0), vec2(3.0, -1.0), vec2(-1.0, 3.0));
+// A quad from the horizon (u_horizon, NDC y) to the top of the screen; below it the clear colour shows.
+uniform float u_horizon;
 out float v_y;
 void main() {
-    vec2 c = corners[gl_VertexID];
-    v_y = c.y * 0.5 + 0.5;
+    vec2 c = vec2(float(gl_VertexID % 2) * 2.0 - 1.0, gl_VertexID < 2 ? u_horizon : 1.0);
+    v_y = (c.y - u_horizon) / max(1.0 - u_horizon, 1e-3);
     gl_Position = vec4(c, 0.0, 1.0);
 }
 """
@@ -151,7 +152,7 @@ in float v_y;
 uniform vec3 u_top;
 uniform vec3 u_bottom;
 out vec4 frag;
-void main() { frag = vec4(mix(u_bottom, u_top, clamp(v_y, 0.0, 1.0)), 1.0); }
+void main() { frag = vec4(mix(u_bottom, u_top, smoothstep(0.0, 0.8, v_y)), 1.0); }
 """
 
 # The floor: a u_cells x u_cells patch generated from gl_VertexID (no buffers), faded towards its rim per
