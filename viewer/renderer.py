@@ -176,7 +176,6 @@ class SkeletonRenderer:
         self.mesh_prog = _Program(shaders.MESH_VERT, shaders.MESH_FRAG)
         self.sphere_prog = _Program(shaders.SPHERE_VERT, shaders.SPHERE_FRAG)
         self.sky_prog = _Program(shaders.SKY_VERT, shaders.SKY_FRAG)
-        self.floor_prog = _Program(shaders.FLOOR_VERT, shaders.FLOOR_FRAG)
         self.grid_prog = _Program(shaders.GRID_VERT, shaders.GRID_FRAG)
         self.line_prog = _Program(shaders.LINE_VERT, shaders.LINE_FRAG)
         self.sphere = self._make_mesh(*geometry.impostor_quad())
@@ -233,37 +232,28 @@ class SkeletonRenderer:
         self.stats.instances += count
 
     def _draw_environment(self, camera: OrbitCamera, view_proj: np.ndarray, prefs: ViewPrefs) -> None:
-        """Sky gradient, then the floor and its grid (no depth written: the floor hides nothing)."""
+        """Floor (the clear colour), sky above the floor's far edge, grid lines (nothing writes depth)."""
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_BLEND)
         GL.glBindVertexArray(self.empty_vao)
         fade = max(camera.scale * 6.0, camera.distance * 2.0)
-        horizon = floor_edge_ndc_y(camera, view_proj, prefs.ground_y, fade) if prefs.show_grid else -1.0
-        if horizon < 1.0:  # gradient above the horizon only: software GL pays for every pixel it shades
+        edge = floor_edge_ndc_y(camera, view_proj, prefs.ground_y, fade) if prefs.show_grid else -1.0
+        start = max(edge - 0.12, -1.0) if prefs.show_grid else -1.0
+        if start < 1.0:
             sky = self.sky_prog
             GL.glUseProgram(sky.id)
-            sky.f("u_horizon", max(horizon - 0.1, -1.0))
+            sky.f("u_horizon", start)
+            sky.f("u_blend", 0.12 / max(1.0 - start, 1e-3) if prefs.show_grid else 0.0)
             sky.vec3("u_top", prefs.backdrop_top)
             sky.vec3("u_bottom", prefs.backdrop_bottom)
+            sky.vec3("u_floor", prefs.floor_colour)
             GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
             self.stats.draw_calls += 1
         if not prefs.show_grid:
             return
         GL.glEnable(GL.GL_BLEND)
         GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
-        GL.glEnable(GL.GL_DEPTH_TEST)  # lines behind nothing yet, but keeps the floor below the near plane sane
-        GL.glDepthMask(GL.GL_FALSE)
         centre = (float(camera.target[0]), prefs.ground_y, float(camera.target[2]))
-        floor = self.floor_prog
-        cells = 24
-        GL.glUseProgram(floor.id)
-        floor.mat4("u_view_proj", view_proj)
-        floor.vec3("u_centre", centre)
-        floor.f("u_extent", fade * 1.02)
-        floor.i("u_cells", cells)
-        floor.f("u_fade", fade)
-        floor.vec3("u_colour", prefs.floor_colour)
-        GL.glDrawArrays(GL.GL_TRIANGLES, 0, cells * cells * 6)
         step = nice_grid_step(camera.scale)
         major = 5.0
         half_lines = min(int(np.ceil(fade * 0.9 / step)), 120)
@@ -282,8 +272,7 @@ class SkeletonRenderer:
         grid.vec3("u_line_colour", prefs.line_colour)
         grid.vec3("u_floor_colour", prefs.floor_colour)
         GL.glDrawArrays(GL.GL_LINES, 0, 2 * lines * 2 * segments)
-        GL.glDepthMask(GL.GL_TRUE)
-        self.stats.draw_calls += 2
+        self.stats.draw_calls += 1
 
     def _path_buffer(self, path: np.ndarray) -> tuple[int, int]:
         """A VBO per trajectory array, uploaded once (keyed by the array object, which the scene keeps)."""
@@ -365,7 +354,7 @@ class SkeletonRenderer:
         GL.glClearStencil(0)
         GL.glClearDepth(1.0)
         GL.glDepthMask(GL.GL_TRUE)
-        GL.glClearColor(*prefs.backdrop_bottom, 1.0)
+        GL.glClearColor(*(prefs.floor_colour if prefs.show_grid else prefs.backdrop_bottom), 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT | GL.GL_STENCIL_BUFFER_BIT)
         aspect = width / max(height, 1)
         view = camera.view_matrix()

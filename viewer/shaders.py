@@ -3,9 +3,9 @@
 - ``MESH``: instanced lit meshes (bone cylinders, contact discs) and their planar shadows.
 - ``SPHERE``: instanced joint spheres as ray-traced impostors (one quad each, exact silhouette and depth):
   a mesh sphere costs hundreds of triangles, which software GL (llvmpipe) pays for on the CPU.
-- ``SKY`` / ``FLOOR`` / ``GRID``: backdrop gradient, a faded floor patch and grid lines, all generated from
-  gl_VertexID with trivial fragment shaders: software GL (llvmpipe) is short of fill rate, and a per-pixel
-  procedural grid cost ~15x a plain full-screen pass there.
+- ``SKY`` / ``GRID``: the floor is the clear colour (free), a gradient quad above the floor's far edge is
+  the sky, and grid lines are generated from gl_VertexID: software GL (llvmpipe) is short of fill rate, and a
+  per-pixel procedural grid cost ~15x a plain full-screen pass there.
 - ``LINE``: plain lines (root trajectories).
 """
 
@@ -136,7 +136,7 @@ void main() {
 
 SKY_VERT = """
 #version 330 core
-// A quad from the horizon (u_horizon, NDC y) to the top of the screen; below it the clear colour shows.
+// A quad from u_horizon (NDC y, just below where the floor fades out) to the top of the screen.
 uniform float u_horizon;
 out float v_y;
 void main() {
@@ -148,39 +148,17 @@ void main() {
 
 SKY_FRAG = """
 #version 330 core
+// Below the quad the clear colour is the floor; the quad's bottom blends floor -> sky (a soft horizon).
 in float v_y;
 uniform vec3 u_top;
 uniform vec3 u_bottom;
+uniform vec3 u_floor;
+uniform float u_blend;      // fraction of the quad over which the floor fades into the sky
 out vec4 frag;
-void main() { frag = vec4(mix(u_bottom, u_top, smoothstep(0.0, 0.8, v_y)), 1.0); }
-"""
-
-# The floor: a u_cells x u_cells patch generated from gl_VertexID (no buffers), faded towards its rim per
-# vertex so the fragment shader is trivial (software GL pays per pixel, not per vertex).
-FLOOR_VERT = """
-#version 330 core
-uniform mat4 u_view_proj;
-uniform vec3 u_centre;
-uniform float u_extent;
-uniform int u_cells;
-uniform float u_fade;
-out float v_alpha;
-const ivec2 corner[6] = ivec2[6](ivec2(0, 0), ivec2(1, 0), ivec2(1, 1), ivec2(0, 0), ivec2(1, 1), ivec2(0, 1));
 void main() {
-    int cell = gl_VertexID / 6;
-    ivec2 ij = ivec2(cell % u_cells, cell / u_cells) + corner[gl_VertexID % 6];
-    vec2 p = u_centre.xz + (vec2(ij) / float(u_cells) * 2.0 - 1.0) * u_extent;
-    v_alpha = 1.0 - smoothstep(u_fade * 0.45, u_fade, length(p - u_centre.xz));
-    gl_Position = u_view_proj * vec4(p.x, u_centre.y, p.y, 1.0);
+    vec3 sky = mix(u_bottom, u_top, smoothstep(u_blend, 0.85, v_y));
+    frag = vec4(mix(u_floor, sky, smoothstep(0.0, max(u_blend, 1e-3), v_y)), 1.0);
 }
-"""
-
-FLOOR_FRAG = """
-#version 330 core
-in float v_alpha;
-uniform vec3 u_colour;
-out vec4 frag;
-void main() { frag = vec4(u_colour, v_alpha); }
 """
 
 # Grid lines from gl_VertexID: u_lines lines per direction, each cut into u_segments pieces so the fade

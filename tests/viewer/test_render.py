@@ -65,8 +65,8 @@ def test_instancing_uses_constant_draw_calls_and_uploads_only_transforms(viewer)
     viewer.set_characters(chars)
     viewer.grab_image()  # forces a paintGL with the new characters
     one_frame = viewer.last_stats
-    # sky + floor + grid lines + all bones + all joints = 5 draws, however many characters.
-    assert one_frame.draw_calls == 5
+    # sky + grid lines + all bones + all joints = 4 draws, however many characters.
+    assert one_frame.draw_calls == 4
     assert one_frame.instances == 3 * (len(PARENTS) - 1) + 3 * len(PARENTS)
     assert one_frame.bytes_uploaded == one_frame.instances * 20 * 4
 
