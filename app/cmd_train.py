@@ -58,7 +58,12 @@ def _preprocess(args: argparse.Namespace) -> int:
         return _err("preprocess needs --out FILE.npz")
     if args.out.exists() and not args.overwrite:
         return _err(f"{args.out} exists (pass --overwrite to replace it)")
-    records = D.records_for(args.bandai, args.style100)
+    from rsmt_studio.motion import BVHError
+
+    try:
+        records = D.records_for(args.bandai, args.style100)
+    except (FileNotFoundError, BVHError, ValueError) as exc:
+        return _err(str(exc))
     if args.per_group:
         records = D.subset(records, args.per_group)
     test = D.split_records(records)
@@ -72,7 +77,10 @@ def _preprocess(args: argparse.Namespace) -> int:
             if i + 1 == n:
                 sys.stderr.write("\n")
 
-    summary = D.preprocess(records, test, args.out, progress=progress)
+    try:
+        summary = D.preprocess(records, test, args.out, progress=progress)
+    except (BVHError, ValueError) as exc:
+        return _err(str(exc))
     print(json.dumps(summary))
     return 0
 
@@ -138,7 +146,10 @@ def _train(args: argparse.Namespace) -> int:
             if i + 1 == n:
                 sys.stderr.write("\n")
 
-    data = MotionData.load(args.data, mirror=not args.no_mirror, progress=progress)
+    try:
+        data = MotionData.load(args.data, mirror=not args.no_mirror, progress=progress)
+    except ValueError as exc:
+        return _err(str(exc))
     cfg = S.prepare_config(cfg, data)
     ctx = S.RunContext(cfg=cfg, data=data, run_dir=args.run, device=torch.device(args.device),
                        minutes=args.minutes, resume=args.resume, quiet=args.quiet)

@@ -253,8 +253,12 @@ class MotionData:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 z = {k: npz[k] for k in npz.files}  # NpzFile re-reads a member on every access
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise ValueError(f"{path}: not a preprocessed dataset ({exc})") from None
+        missing = sorted({"names", "styles", "contents", "is_test", "lengths", "starts", "offsets", "root_pos",
+                          "local_rot", "joint_names", "parents", "fps"} - set(z))
+        if missing:
+            raise ValueError(f"{path}: not a preprocessed dataset (missing {', '.join(missing)})")
         names = [str(n) for n in z["joint_names"]]
         parents = z["parents"]
         j = len(names)

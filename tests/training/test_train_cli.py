@@ -95,6 +95,16 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and "no such preprocessed dataset" in proc.stderr
     proc = _run("preprocess", "--out", str(tmp_path / "x.npz"), ok=False)
     assert proc.returncode == 2 and "--bandai" in proc.stderr
+    bogus = tmp_path / "bogus.npz"
+    bogus.write_bytes(b"not a zip")
+    proc = _run("phase", "--data", str(bogus), "--run", str(tmp_path / "r"), "--preset", "tiny", ok=False)
+    assert proc.returncode == 2 and "bogus.npz: not a preprocessed dataset" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    broken = tmp_path / "style100"
+    (broken / "Angry").mkdir(parents=True)
+    (broken / "Angry" / "Angry_FW.bvh").write_text("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0\n")
+    proc = _run("preprocess", "--style100", str(broken), "--out", str(tmp_path / "y.npz"), ok=False)
+    assert proc.returncode == 2 and "Angry_FW.bvh" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _check_reference_inference(run: Path, data: Path) -> None:
