@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'built  ' if spec.is_compiled() else 'missing'} {spec.name:10s} {path}")
         return 0
     print(f"cache: {mef_dir()}", file=sys.stderr)
+    for spec in specs.values():
+        if spec.is_compiled():
+            print(f"{spec.name}: already compiled", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         ensure_compiled(specs.values(), progress=print_progress)

@@ -51,7 +51,10 @@ def _source_hash(module_name: str) -> str:
     MEFs; any change to the code does.
     """
     h = hashlib.sha256()
-    for name in (module_name, "rsmt_studio.inference.nets", "rsmt_studio.inference.blocks"):
+    names = [module_name, "rsmt_studio.inference.nets", "rsmt_studio.inference.blocks"]
+    if module_name != "rsmt_studio.inference.graphs":  # other graph modules build on graphs.py's input lists
+        names.append("rsmt_studio.inference.graphs")
+    for name in names:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             raise ModuleNotFoundError(name)

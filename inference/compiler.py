@@ -33,12 +33,41 @@ def ensure_compiled(
     specs: Iterable[GraphSpec],
     progress: ProgressFn | None = None,
     cancel: Callable[[], bool] | None = None,
+    jobs: int | None = None,
 ) -> dict[str, Path]:
-    """Compile missing MEFs in a child process; return {spec name: MEF path} for all specs."""
+    """Compile missing MEFs in child processes; return {spec name: MEF path} for all specs.
+
+    MAX compiles a graph mostly on one core, so up to `jobs` children (default: one per core, at most 4)
+    compile different graphs at once.
+    """
     specs = list(specs)
     missing = [s for s in specs if not s.is_compiled()]
     if missing:
-        _run_worker(missing, progress, cancel)
+        jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(missing)))
+        groups = [missing[i::jobs] for i in range(jobs)]
+        lock = threading.Lock()
+
+        def relay(event: dict[str, Any]) -> None:
+            if progress is not None:
+                with lock:
+                    progress(event)
+
+        errors: list[BaseException] = []
+
+        def run(group: list[GraphSpec]) -> None:
+            try:
+                _run_worker(group, relay, cancel)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(g,), daemon=True) for g in groups[1:]]
+        for t in threads:
+            t.start()
+        run(groups[0])
+        for t in threads:
+            t.join()
+        if errors:
+            raise next((e for e in errors if isinstance(e, CompileCancelled)), errors[0])
     return {s.name: s.mef_path() for s in specs}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,11 @@ from rsmt_studio.inference.runtime import GraphRunner, MaxSession
 from rsmt_studio.inference.style_bank import StyleBank
 from rsmt_studio.inference.weights import ModelAssets, adapt_all, load_assets
 from rsmt_studio.motion import features as F
+from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 
-DEFAULT_STEPS_PER_CALL = 8
+DEFAULT_STEPS_PER_CALL = 1
+LOOP_MAX_FRAMES = 64
 CACHE_NAMES = ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
                "pred_gamma", "pred_beta", "pred_keys", "pred_values")
 
@@ -152,6 +154,7 @@ class TransitionEngine:
         steps_per_call: int = DEFAULT_STEPS_PER_CALL,
         progress: ProgressFn | None = None,
         cancel_compile: Callable[[], bool] | None = None,
+        rollout: str = "steps",
     ) -> None:
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
@@ -160,8 +163,11 @@ class TransitionEngine:
         self.dims = assets.dims
         self.device = device if isinstance(device, DeviceChoice) else select_device(device)
         self.steps_per_call = int(steps_per_call)
+        self.rollout = rollout
+        if rollout not in ("steps", "loop"):
+            raise ValueError(f"rollout must be 'steps' or 'loop', not {rollout!r}")
         self.noise_std = float(assets.config.get("sampler", {}).get("noise_std", 0.5))
-        self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call)
+        self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop")
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
         weights = adapt_all(assets)
@@ -170,7 +176,8 @@ class TransitionEngine:
             weights.update(_zero_phase_predictor(weights, self.dims))
         self.session = MaxSession(self.device)
         self.runners = {
-            name: GraphRunner(self.session, spec, [weights[w] for w, _ in graphs.weight_inputs(name)])
+            name: GraphRunner(self.session, spec,
+                              [weights[w] for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)])
             for name, spec in self.specs.items()
         }
         self.lstm_width = weights["lstm.w"].shape[1] // 4
@@ -296,9 +303,9 @@ class TransitionEngine:
                 raise TransitionError("these weights have no initial-phase predictor; use phase_source='label'")
             phase9 = phase0
         state = (problem.p9, problem.v9, problem.r9, phase9.astype(np.float32), h, c)
-        ps, rs, phs = [], [], []
+        clips: list[Clip] = []
+        phs = []
         made = 0
-        fps_out = source.fps
         for p_k, r_k, ph_k, ms_k in self.rollout_chunks(state, problem, tgt_latent, z, code.arrays, length):
             if cancel is not None and cancel.cancelled:
                 raise GenerationCancelled("transition cancelled")
@@ -306,20 +313,24 @@ class TransitionEngine:
             timings.sampler_ms += ms_k
             tp = time.perf_counter()
             chunk_clip = to_world_clip(p_k[0], r_k[0], problem.frame, problem.ms, source, self.dims.fps)
+            if clips:  # keep quaternion signs continuous across chunks
+                joined = R.quat_continuity(np.concatenate([clips[-1].local_rot[-1:], chunk_clip.local_rot]))
+                chunk_clip.local_rot = joined[1:]
+            else:
+                chunk_clip.local_rot = R.quat_continuity(chunk_clip.local_rot)
             pp_ms = (time.perf_counter() - tp) * 1e3
             timings.postprocess_ms += pp_ms
             n = p_k.shape[1]
             timings.per_frame += [{"sampler_ms": ms_k / n, "postprocess_ms": pp_ms / n}] * n
-            ps.append(p_k[0])
-            rs.append(r_k[0])
+            clips.append(chunk_clip)
             phs.append(ph_k[0])
             yield TransitionChunk(made, chunk_clip, ph_k[0], ms_k, pp_ms)
             made += n
         tp = time.perf_counter()
-        clip = to_world_clip(np.concatenate(ps), np.concatenate(rs), problem.frame, problem.ms, source,
-                             self.dims.fps)
-        if abs(fps_out - self.dims.fps) > 1e-6:
-            clip = clip.resample(fps_out)
+        clip = replace(clips[0], local_pos=np.concatenate([c.local_pos for c in clips]),
+                       local_rot=np.concatenate([c.local_rot for c in clips]))
+        if abs(source.fps - self.dims.fps) > 1e-6:
+            clip = clip.resample(source.fps)
         timings.postprocess_ms += (time.perf_counter() - tp) * 1e3
         timings.total_ms = (time.perf_counter() - t_start) * 1e3
         yield Transition(clip, np.concatenate(phs), timings, source_frame, target_frame)
@@ -342,6 +353,9 @@ class TransitionEngine:
 
     def rollout_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
         """Yield (p, r, phase, ms) per `steps` call: (B, k, Np, 3), (B, k, J, 6), (B, k, C, 2)."""
+        if self.rollout == "loop":
+            yield from self._loop_chunks(state, problem, tgt_latent, z, caches, length)
+            return
         k = self.steps_per_call
         b = state[0].shape[0]
         p, v, r, phase, h, c = state
@@ -358,6 +372,21 @@ class TransitionEngine:
                 ps, rs, phs = ps[:, :n], rs[:, :n], phs[:, :n]
             p, r, phase = ps[:, -1], rs[:, -1], phs[:, -1]
             yield ps, rs, phs, ms * (n / k) if n < k else ms
+
+    def _loop_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
+        """The while-loop graph: up to LOOP_MAX_FRAMES frames per call."""
+        b = state[0].shape[0]
+        p, v, r, phase, h, c = state
+        for start in range(0, length, LOOP_MAX_FRAMES):
+            n = min(LOOP_MAX_FRAMES, length - start)
+            tta0 = np.full(b, length + 1 - start, np.int64)
+            t0 = time.perf_counter()
+            ps, rs, phs, v, h, c = self.runners["loop"](p, v, r, phase, h, c, problem.tgt_p, problem.tgt_r,
+                                                      tgt_latent, z, *caches, tta0, np.array(n, np.int64))
+            ms = (time.perf_counter() - t0) * 1e3
+            ps, rs, phs = ps[:, :n], rs[:, :n], phs[:, :n]
+            p, r, phase = ps[:, -1], rs[:, -1], phs[:, -1]
+            yield ps, rs, phs, ms
 
     def make_problem(self, source: Clip, source_frame: int, target: Clip, target_frame: int,
                      length: int) -> tuple[Problem, int]:
@@ -402,7 +431,10 @@ class TransitionEngine:
         return problem, n_model
 
     def _model_clip(self, clip: Clip) -> tuple[Clip, F.ModelSkeleton]:
-        mclip, ms = F.model_clip(clip)
+        try:
+            mclip, ms = F.model_clip(clip)
+        except ValueError as exc:
+            raise TransitionError(f"{_where(clip)}: unsupported skeleton: {exc}") from None
         if abs(mclip.fps - self.dims.fps) > 1e-6:
             mclip = mclip.resample(self.dims.fps)
         return mclip, ms
@@ -420,13 +452,20 @@ class TransitionEngine:
         return StyleCode(name, arrays, (time.perf_counter() - t0) * 1e3)
 
 
-def model_specs(dims, device: str, steps_per_call: int) -> dict[str, GraphSpec]:
-    """The four graphs an engine needs, as cache specs."""
-    return {
+def model_specs(dims, device: str, steps_per_call: int, loop: bool = False) -> dict[str, GraphSpec]:
+    """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`)."""
+    specs = {
         g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
                      graphs.graph_config(g, dims, steps_per_call), device)
         for g in graphs.GRAPHS
     }
+    if loop:
+        from rsmt_studio.inference.rollout_graph import loop_config
+
+        del specs["steps"]
+        specs["loop"] = GraphSpec("loop", "rsmt_studio.inference.rollout_graph",
+                                  loop_config(dims, LOOP_MAX_FRAMES), device)
+    return specs
 
 
 def _align_target(gpos_s, gpos_t, grot_t, ms, frames_ahead: int, same: bool):

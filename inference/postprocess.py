@@ -12,6 +12,7 @@ Steps, per generated frame (vectorised over frames):
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 from rsmt_studio.motion import rotations as R
@@ -22,29 +23,42 @@ from rsmt_studio.motion.features import CanonicalFrame, ModelSkeleton, fk_positi
 def project_bone_lengths(pos: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
     """Move joints root-outward so each bone has its rest length (directions kept). pos (..., J, 3)."""
     out = pos.copy()
-    lengths = np.linalg.norm(ms.offsets, axis=-1)
+    lengths, rest = _bone_lengths(ms)
     for j in range(1, ms.num_joints):
         par = ms.parents[j]
         bone = pos[..., j, :] - pos[..., par, :]
-        n = np.linalg.norm(bone, axis=-1, keepdims=True)
-        rest = ms.offsets[j] / max(lengths[j], 1e-9)  # used only if the two joints coincide
-        direction = np.where(n > 1e-9, bone / np.maximum(n, 1e-9), rest)
+        n = np.sqrt((bone * bone).sum(-1, keepdims=True))
+        direction = np.where(n > 1e-9, bone / np.maximum(n, 1e-9), rest[j])  # rest: only if joints coincide
         out[..., j, :] = out[..., par, :] + direction * lengths[j]
     return out
 
 
+@lru_cache(maxsize=32)
+def _bone_lengths(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.linalg.norm(ms.offsets, axis=-1)
+    return lengths, ms.offsets / np.maximum(lengths, 1e-9)[:, None]
+
+
+@lru_cache(maxsize=32)
+def _single_child_bones(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
+    """Joints with exactly one child (and a non-degenerate bone to it), and that child."""
+    joints, kids = [], []
+    for j in range(ms.num_joints):
+        ch = np.flatnonzero(ms.parents == j)
+        if len(ch) == 1 and np.linalg.norm(ms.offsets[ch[0]]) > 1e-6:
+            joints.append(j)
+            kids.append(int(ch[0]))
+    return np.array(joints, dtype=np.int64), np.array(kids, dtype=np.int64)
+
+
 def rotations_from_positions(pos: np.ndarray, grot_m: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
     """Global rotation matrices whose single-child bones point where the positions say. (..., J, 3, 3)."""
+    joints, kids = _single_child_bones(ms)
     out = grot_m.copy()
-    for j in range(ms.num_joints):
-        kids = ms.children(j)
-        if len(kids) != 1 or np.linalg.norm(ms.offsets[kids[0]]) < 1e-6:
-            continue
-        k = kids[0]
-        predicted = np.einsum("...ij,j->...i", grot_m[..., j, :, :], ms.offsets[k])
-        actual = pos[..., k, :] - pos[..., j, :]
-        swing = R.quat_to_matrix(R.quat_from_two_vectors(predicted, actual))
-        out[..., j, :, :] = swing @ grot_m[..., j, :, :]
+    predicted = np.einsum("...kij,kj->...ki", grot_m[..., joints, :, :], ms.offsets[kids])
+    actual = pos[..., kids, :] - pos[..., joints, :]
+    swing = R.quat_to_matrix(R.quat_from_two_vectors(predicted, actual))
+    out[..., joints, :, :] = swing @ grot_m[..., joints, :, :]
     return out
 
 
@@ -52,9 +66,8 @@ def local_from_global(gpos_root: np.ndarray, grot_m: np.ndarray, ms: ModelSkelet
     """(T, J, 3) local translations (root = world, others = rest offsets) and (T, J, 4) local quaternions."""
     gq = R.matrix_to_quat(grot_m)
     lq = gq.copy()
-    for j in range(1, ms.num_joints):
-        lq[:, j] = R.quat_mul(R.quat_conj(gq[:, ms.parents[j]]), gq[:, j])
-    lq = R.quat_continuity(R.quat_normalize(lq), axis=0)
+    lq[:, 1:] = R.quat_mul(R.quat_conj(gq[:, ms.parents[1:]]), gq[:, 1:])
+    lq = R.quat_normalize(lq)
     lp = np.broadcast_to(ms.offsets, (len(gpos_root), ms.num_joints, 3)).copy()
     lp[:, 0] = gpos_root
     return lp, lq

@@ -51,10 +51,17 @@ class GraphRunner:
         self._weight_buffers = [session.to_device(w) for w in self._host_weights]
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        bufs = [self.session.to_device(np.ascontiguousarray(x)) for x in inputs]
+        # Scalars (loop counts) stay on the host: MAX reads them there to drive control flow.
+        bufs = [self.session.to_device(np.ascontiguousarray(x)) if np.ndim(x) else _host(x) for x in inputs]
         outs = self.model.execute(*bufs, *self._weight_buffers)
         if self.session.device.kind == "cpu":
             return [o.to_numpy() for o in outs]
         from max.driver import CPU
 
         return [o.to(CPU()).to_numpy() for o in outs]
+
+
+def _host(x: np.ndarray):
+    from max.driver import Buffer
+
+    return Buffer.from_numpy(np.ascontiguousarray(x))
