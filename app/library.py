@@ -58,7 +58,7 @@ def index_folder(
     progress: Callable[[int, str], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     batch: Callable[[list[LibraryEntry]], None] | None = None,
-    batch_size: int = 200,
+    batch_size: int = 500,
 ) -> list[LibraryEntry]:
     """Every ``*.bvh`` under ``folder`` (recursively, sorted), reported in batches; stops early when cancelled.
 

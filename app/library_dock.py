@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 from rsmt_studio.app.library import LibraryEntry, LibraryModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
-ITEMS_PER_TURN = 250
+ITEMS_PER_TURN = 500  # ~8 ms of item creation; each turn that changes the tree also costs one repaint
+FEED_INTERVAL_MS = 20  # gaps between turns let input and timers through and coalesce repaints
 
 
 class LibraryWidget(QWidget):
@@ -58,7 +59,7 @@ class LibraryWidget(QWidget):
 
         self._groups: dict[tuple[str, ...], QTreeWidgetItem] = {}
         self._pending: list[LibraryEntry] = []
-        self._feeder = QTimer(self, interval=0)
+        self._feeder = QTimer(self, interval=FEED_INTERVAL_MS)
         self._feeder.timeout.connect(self._feed)
         self._filter_timer = QTimer(self, singleShot=True, interval=150)
         self._filter_timer.timeout.connect(self.rebuild)
@@ -81,6 +82,7 @@ class LibraryWidget(QWidget):
         self._pending.extend(e for e in entries if e.matches(text) or not text.strip())
         if not self._feeder.isActive():
             self._feeder.start()
+            self._feed()  # the first chunk at once; the rest on the timer
 
     def _feed(self) -> None:
         chunk, self._pending = self._pending[:ITEMS_PER_TURN], self._pending[ITEMS_PER_TURN:]

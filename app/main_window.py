@@ -41,6 +41,7 @@ from rsmt_studio.viewer.widget import ViewerWidget, default_samples
 
 VERSION = "0.1.0"
 VIEWPORT_SHOT_SIZE = (1280, 720)
+PROGRESS_DELAY_MS = 300
 BONE_RADIUS = 0.018  # bone radius as a fraction of skeleton height
 BVH_FILTER = "BVH motion (*.bvh *.BVH);;All files (*)"
 
@@ -351,9 +352,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        self.progress_bar.show()
-        self.cancel_button.show()
         job.start()
+        # Progress and Cancel appear only for work that lasts (as QProgressDialog's minimumDuration does):
+        # a quick job then costs no status-bar relayout and repaint at all.
+        QTimer.singleShot(PROGRESS_DELAY_MS, self._reveal_progress)
+
+    def _reveal_progress(self) -> None:
+        if self.jobs:
+            self.progress_bar.show()
+            self.cancel_button.show()
 
     def _on_progress(self, done: int, total: int, what: str) -> None:
         if total > 0:
