@@ -96,6 +96,13 @@ def write_run_files(ctx: RunContext) -> None:
     atomic_write_text(ctx.run_dir / "skeleton.json", json.dumps(skel, indent=1) + "\n")
 
 
+def device_name(device: torch.device) -> str:
+    """Hardware string recorded with every metrics row (the shipped manifest quotes it)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def _atomic_torch_save(obj: object, path: Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -149,6 +156,8 @@ def _stage_loop(
         epoch, step = state["epoch"], state["step"]
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and ctx.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], ctx.device)
         ctx.log(f"{name}: resumed at epoch {epoch}, step {step}")
     elif ckpt.exists() and not ctx.resume:
         raise FileExistsError(f"{ckpt} exists: pass --resume to continue or choose another --run folder")
@@ -176,7 +185,7 @@ def _stage_loop(
         bar.close()
         epoch += 1
         row: dict[str, object] = {"stage": name, "epoch": epoch, "step": step,
-                                  "elapsed_s": round(time.monotonic() - ctx.t0, 2)}
+                                  "elapsed_s": round(time.monotonic() - ctx.t0, 2), "device": device_name(ctx.device)}
         row.update({f"train_{k}": v / max(done, 1) for k, v in sums.items()})
         if epoch % sc.eval_every == 0 or epoch == sc.epochs or ctx.out_of_time():
             for m in modules.values():
@@ -187,7 +196,9 @@ def _stage_loop(
         history.append(row)
         _atomic_torch_save({"modules": {k: m.state_dict() for k, m in modules.items()}, "optimizer": opt.state_dict(),
                             "epoch": epoch, "step": step, "numpy_rng": rng.bit_generator.state,
-                            "torch_rng": torch.get_rng_state()}, ckpt)
+                            "torch_rng": torch.get_rng_state(),
+                            "cuda_rng": torch.cuda.get_rng_state(ctx.device) if ctx.device.type == "cuda" else None},
+                           ckpt)
         export()
         ctx.log(json.dumps(row))
         if ctx.out_of_time():
