@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QSpinBox,
     QStyle,
@@ -59,7 +60,18 @@ class Scrubber(QWidget):
         return round((x - 8) / max(self.width() - 16, 1) * n)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        self._scrub(event.position().x())
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._scrub(event.position().x())
+
+    def contextMenuEvent(self, event) -> None:
+        """Right-click: set the in or out point at the clicked frame, or clear the range."""
+        f = min(max(self.frame_at(event.pos().x()), 0), max(self.playback.num_frames - 1, 0))
+        pb = self.playback
+        menu = QMenu(self)
+        menu.addAction(f"Set In Point at {f}", lambda: pb.set_range(f, max(f, pb.out_frame)))
+        menu.addAction(f"Set Out Point at {f}", lambda: pb.set_range(min(f, pb.in_frame), f))
+        menu.addAction("Clear In/Out", pb.clear_range)
+        menu.popup(event.globalPos())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if event.buttons() & Qt.MouseButton.LeftButton:

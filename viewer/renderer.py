@@ -4,9 +4,10 @@
 + parents + look) through an ``OrbitCamera`` into whatever framebuffer is bound. The Qt widget and the
 benchmark both call it, so the benchmark measures the very code the studio runs.
 
-Draw order: backdrop, ground grid, planar shadows (stencilled so overlaps do not darken twice), opaque
-characters (one instanced draw for all bones, one for all joints), trajectories and contact markers,
-then translucent "ghost" characters (depth pre-pass so a ghost shows as one clean layer).
+Draw order: floor (the clear colour) and sky above its far edge, grid lines, planar shadows (MIN-blended so
+overlaps do not darken twice), opaque characters (one instanced draw for all bones, one for all joints),
+trajectories and contact markers, then translucent "ghost" characters (depth pre-pass so a ghost shows as
+one clean layer). Per frame only the instance transforms are uploaded.
 """
 
 from __future__ import annotations
