@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -261,3 +262,26 @@ def test_extension_points_for_transitions_ghost_regions_and_docks(window, qtbot,
     assert hue_mask(img, follow.colour).sum() > 100
     dock = window.add_dock("Latency", QLabel("p50"), Qt.DockWidgetArea.RightDockWidgetArea)
     assert dock.toggleViewAction() in window.menus["panels"].actions()
+
+
+def test_in_out_keys_and_looping_inside_the_range(window, qtbot, bandai_clip):
+    _open(window, qtbot, [bandai_clip])
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.viewer.setFocus()
+    pb = window.playback
+    pb.seek(20)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_I)
+    pb.seek(35)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_O)
+    assert (pb.in_frame, pb.out_frame) == (20, 35)
+    assert "In 20" in window.timeline.range_label.text()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_BracketRight)  # faster: 1.5x
+    assert pb.speed == 1.5
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Space)
+    seen: list[int] = []
+    pb.frame_changed.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) > 25, timeout=10000)  # more frames than the range holds: it looped
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Space)
+    assert set(seen) <= set(range(20, 36))
+    assert any(b < a for a, b in itertools.pairwise(seen))  # wrapped from the out point to the in point
