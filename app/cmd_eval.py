@@ -178,7 +178,6 @@ class ModelRunner:
     def transitions(self, held: HeldOut, length: int, style_feats: list[np.ndarray], which: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(B,L,J,3) positions and (B,L,J,3,3) rotation matrices in each window's canonical frame."""
-        from rsmt_studio.inference import engine as E
         from rsmt_studio.inference.postprocess import project_bone_lengths, rotations_from_positions
         from rsmt_studio.motion import features as Fe
         from rsmt_studio.motion import rotations as R
@@ -197,31 +196,8 @@ class ModelRunner:
             np.flatnonzero(tokens == t), max(1, int(np.ceil((tokens == t).sum() / self.batch))))]
         done = 0
         for idx in order:
-            _, st = Fe.canonical_window(held.gpos[idx, :w], held.grot[idx, :w], ms0, proto.n_past - 1)
-            k = proto.keyframe
-            f32 = np.float32
-            wu = slice(1, Fe.N_WARMUP + 1)
-            last = proto.n_past - 1
-            prob = E.Problem(frame=None, ms=ms0, ctx_p=st.p[:, wu].astype(f32), ctx_v=st.v[:, wu].astype(f32),
-                             ctx_r=st.r[:, wu].astype(f32), p9=st.p[:, last].astype(f32),
-                             v9=st.v[:, last].astype(f32), r9=st.r[:, last].astype(f32),
-                             tgt_p=st.p[:, k].astype(f32), tgt_v=(st.p[:, k + 1] - st.p[:, k]).astype(f32),
-                             tgt_r=st.r[:, k].astype(f32))
             caches = [np.ascontiguousarray(np.concatenate([codes[i][a] for i in which[idx]])) for a in range(8)]
-            z = np.zeros((len(idx), eng.z_width), np.float32)  # deterministic output, as RSMT's benchmark
-            h, c, tgt_latent, phase0 = eng.prepare(prob, length, z, caches)
-            if eng.has_phase_predictor:
-                phase9 = phase0
-            else:
-                vel = np.stack([Fe.pae_velocities(g, ms0) for g in st.pos[:, : proto.n_past]])
-                win = np.concatenate([Fe.pae_windows(v, eng.dims.window, np.array([last])) for v in vel])
-                phase9 = eng.runners["deephase"](win)[0]
-            state = (prob.p9, prob.v9, prob.r9, np.asarray(phase9, f32), h, c)
-            ps, rs = [], []
-            for p_k, r_k, _, _ in eng.rollout_chunks(state, prob, tgt_latent, z, caches, length):
-                ps.append(np.asarray(p_k))
-                rs.append(np.asarray(r_k))
-            p, r = np.concatenate(ps, 1).astype(np.float64), np.concatenate(rs, 1).astype(np.float64)
+            p, r, _, _ = self.rollout(held.gpos[idx, :w], held.grot[idx, :w], ms0, length, caches)
             for b, wi in enumerate(idx):
                 ms = held.clips[held.clip_of[wi]][4]
                 pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
@@ -231,6 +207,38 @@ class ModelRunner:
             _say(f"\r  rsmt L={length}: {done}/{n} windows", end="")
         _say("")
         return out_pos, out_rot
+
+    def rollout(self, gpos: np.ndarray, grot: np.ndarray, ms, length: int, caches: list[np.ndarray]):
+        """World windows (B,W,J,3)/(B,W,J,3,3) + stacked style caches -> raw sampler output in the canonical
+        frame: p (B,L,Np,3), r (B,L,J,6), the phase used at the last context frame, and the engine Problem."""
+        from rsmt_studio.inference import engine as E
+        from rsmt_studio.motion import features as Fe
+
+        eng = self.engine
+        proto = Fe.KeyframeProtocol(length)
+        _, st = Fe.canonical_window(gpos, grot, ms, proto.n_past - 1)
+        k, last, f32 = proto.keyframe, proto.n_past - 1, np.float32
+        wu = slice(1, Fe.N_WARMUP + 1)
+        prob = E.Problem(frame=None, ms=ms, ctx_p=st.p[:, wu].astype(f32), ctx_v=st.v[:, wu].astype(f32),
+                         ctx_r=st.r[:, wu].astype(f32), p9=st.p[:, last].astype(f32),
+                         v9=st.v[:, last].astype(f32), r9=st.r[:, last].astype(f32),
+                         tgt_p=st.p[:, k].astype(f32), tgt_v=(st.p[:, k + 1] - st.p[:, k]).astype(f32),
+                         tgt_r=st.r[:, k].astype(f32))
+        z = np.zeros((len(gpos), eng.z_width), f32)  # deterministic output, as RSMT's benchmark
+        h, c, tgt_latent, phase0 = eng.prepare(prob, length, z, caches)
+        if eng.has_phase_predictor:
+            phase9 = np.asarray(phase0, f32)
+        else:  # DeepPhase on the context frames only: no future frame reaches the phase
+            vel = [Fe.pae_velocities(g, ms) for g in st.pos[:, : proto.n_past]]
+            win = np.concatenate([Fe.pae_windows(v, eng.dims.window, np.array([last])) for v in vel])
+            phase9 = np.asarray(eng.runners["deephase"](win)[0], f32)
+        state = (prob.p9, prob.v9, prob.r9, phase9, h, c)
+        ps, rs = [], []
+        for p_k, r_k, _, _ in eng.rollout_chunks(state, prob, tgt_latent, z, caches, length):
+            ps.append(np.asarray(p_k))
+            rs.append(np.asarray(r_k))
+        return (np.concatenate(ps, 1).astype(np.float64), np.concatenate(rs, 1).astype(np.float64), phase9,
+                prob)
 
 
 # ----------------------------------------------------------------------------------------------- scoring
