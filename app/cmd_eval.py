@@ -433,6 +433,9 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"rsmt-studio eval: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the model could not be compiled or the device is missing: say so, write nothing
+        print(f"rsmt-studio eval: model not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rsmt-studio eval: cancelled, nothing written", file=sys.stderr)
         return 130
