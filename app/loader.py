@@ -8,9 +8,7 @@ GUI work one event-loop turn does.) Jobs check ``cancelled`` between files.
 
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -21,16 +19,6 @@ from rsmt_studio.app import library
 
 #: GUI-thread time one drain of the queue may take before yielding back to the event loop
 DRAIN_BUDGET_S = 0.008
-
-
-def _lower_thread_priority() -> None:
-    """Nice this worker thread (Linux: nice values are per thread) so the GUI thread wins the CPU on a busy
-    machine; elsewhere, or without permission, nothing happens."""
-    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except OSError:
-            pass
 
 
 def describe_error(path: Path, exc: BaseException) -> str:
@@ -91,7 +79,6 @@ class BackgroundJob(QObject):
         self._inbox.put((signal_name, args))
 
     def _run(self) -> None:
-        _lower_thread_priority()
         try:
             self.work()
         except Exception:  # noqa: BLE001 - a bug in a job must surface, not vanish with the thread

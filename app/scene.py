@@ -75,6 +75,16 @@ class SceneCharacter:
         return int(self.positions.shape[0])
 
     @property
+    def lowest_y(self) -> float:
+        """Lowest height any drawn joint reaches (cached per positions array: the window asks every frame)."""
+        cached = getattr(self, "_lowest", None)
+        if cached is None or cached[0] is not self.positions:
+            shown = self.positions if self.joint_mask is None else self.positions[:, self.joint_mask]
+            cached = (self.positions, float(shown[..., 1].min()))
+            self._lowest = cached
+        return cached[1]
+
+    @property
     def end_frame(self) -> int:
         """Last timeline frame covered (exclusive)."""
         return self.frame_offset + self.num_frames
@@ -268,7 +278,7 @@ class SceneModel:
         solid = [c for c in self.characters if c.alpha >= 0.999] or self.characters
         if not solid:
             return 0.0
-        return float(min(c.positions[..., 1].min() for c in solid))
+        return float(min(c.lowest_y for c in solid))
 
     @property
     def height(self) -> float:
