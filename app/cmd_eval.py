@@ -39,6 +39,7 @@ SPLIT_TEST = _package_dir("rsmt_studio.training") / "splits" / "test.txt"
 CLASSIFIER_DIR = _package_dir("rsmt_studio.assets") / "style_classifier"
 METHODS = ("rsmt", "slerp", "inertialization", "zero_velocity")
 METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
+LOCOMOTION = {"walk", "walk-back", "walk-left", "walk-right", "run", "dash", "walk-turn-left", "walk-turn-right"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,8 +77,9 @@ class HeldOut:
     grot: np.ndarray  # (B,W,J,3,3)
     offsets: np.ndarray  # (B,J,3)
     styles: list[str]
+    groups: list[str]  # "locomotion" or "other" (gestures, attacks, dance) per window
     clip_of: np.ndarray  # (B,) index into clips
-    clips: list  # (key, style, gpos (T,J,3), grot (T,J,3,3), ModelSkeleton)
+    clips: list  # (key, style, gpos (T,J,3), grot (T,J,3,3), ModelSkeleton, group)
     keys_sha: str  # sha256[:16] of the sorted held-out keys (the classifier records the same)
 
 
@@ -101,9 +103,9 @@ def load_held_out(data: Path, split: Path, window: int, stride: int, limit: int 
         _say(f"\rreading held-out clips {i + 1}/{len(records)}", end="")
         clip, ms = Fe.model_clip(D.load_record(rec))
         gpos, grot = Fe.global_arrays(clip)
-        clips.append((rec.key, rec.style, gpos, grot, ms))
+        clips.append((rec.key, rec.style, gpos, grot, ms, "locomotion" if rec.content in LOCOMOTION else "other"))
     _say("")
-    index = [(c, s) for c, (_, _, g, _, _) in enumerate(clips) for s in range(0, len(g) - window + 1, stride)]
+    index = [(c, s) for c, (_, _, g, *_) in enumerate(clips) for s in range(0, len(g) - window + 1, stride)]
     if not index:
         raise ValueError(f"no held-out clip has {window} frames")
     if limit is not None and limit < len(index):
@@ -113,6 +115,7 @@ def load_held_out(data: Path, split: Path, window: int, stride: int, limit: int 
     return HeldOut(
         gpos=np.stack([sl(c, s, 2) for c, s in index]), grot=np.stack([sl(c, s, 3) for c, s in index]),
         offsets=np.stack([clips[c][4].offsets for c, _ in index]), styles=[clips[c][1] for c, _ in index],
+        groups=[clips[c][5] for c, _ in index],
         clip_of=np.array([c for c, _ in index]), clips=clips,
         keys_sha=hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16],
     )
@@ -166,7 +169,7 @@ class ModelRunner:
                 key = ("clip", c)
 
                 def make(c=c):
-                    _, _, g, r, ms = held.clips[c]
+                    _, _, g, r, ms, _ = held.clips[c]
                     start = max(0, (len(g) - self.style_frames) // 2)
                     return Fe.style_features(g[start : start + self.style_frames], r[start : start + self.style_frames], ms)
             if key not in uniq:
@@ -286,6 +289,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     planted = M.planted_heights(real_all, ms0.feet)
 
     results: dict[str, dict] = {}
+    l2p_groups: dict[str, dict] = {}
     for length in lengths:
         t0 = time.perf_counter()
         proto = Fe.KeyframeProtocol(length)
@@ -297,18 +301,22 @@ def evaluate(args: argparse.Namespace) -> dict:
         scorer = _Scorer(held, classifier, cpos, crot, proto, mean, std, planted)
         score = scorer.score
         row: dict[str, dict | None] = {}
+        by_group: dict[str, dict] = {}
         if model is not None:
             pos, rot_m = model.transitions(held, length, style_feats, which)
             row["rsmt"] = score(pos, rot_m)
+            by_group["rsmt"] = scorer.l2p_by_group(pos)
         else:
             row["rsmt"] = None
         ep = B.endpoints(cpos, crot, ms0.parents, held.offsets, length)
         for name, fn in B.BASELINES.items():
             mo = fn(ep, length)
             row[name] = score(mo.pos[:, 1:-1], R.quat_to_matrix(mo.quat[:, 1:-1]))
+            by_group[name] = scorer.l2p_by_group(mo.pos[:, 1:-1])
         row["real"] = {"foot_skate": M.foot_skate(gt_pos, prev, ms0.feet, planted),
                        "style_acc": scorer.style_acc(gt_pos, crot[:, sc])}
         results[str(length)] = {k: _rounded(v) for k, v in row.items()}
+        l2p_groups[str(length)] = {k: _rounded(v) for k, v in by_group.items()}
         _say(f"L={length}: scored in {time.perf_counter() - t0:.1f}s")
 
     meta = {
@@ -323,6 +331,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         "foot_skate": {"units": "cm/frame", "height": M.SKATE_HEIGHT,
                        "planted_heights_cm": [round(float(x), 3) for x in planted]},
         "baselines": "motion/baselines.py (numpy)",
+        "windows_by_group": {g: held.groups.count(g) for g in sorted(set(held.groups))},
+        "l2p_by_group": l2p_groups,
         "seconds": round(time.perf_counter() - t_start, 1),
     }
     if model is not None:
@@ -362,6 +372,14 @@ class _Scorer:
         feats = np.stack([M.classifier_features(seq_p[b], seq_r[b], held.clips[held.clip_of[b]][4])
                           for b in range(len(held.styles))])
         return M.style_accuracy(self.classifier.predict(feats), held.styles)
+
+    def l2p_by_group(self, pos: np.ndarray) -> dict[str, float]:
+        """L2P over the locomotion windows and over the others (where a method wins or loses)."""
+        from rsmt_studio.motion import metrics as M
+
+        groups = np.array(self.held.groups)
+        gt = self.cpos[:, self.proto.scored]
+        return {g: M.l2p(pos[groups == g], gt[groups == g], self.mean, self.std) for g in sorted(set(groups))}
 
     def score(self, pos: np.ndarray, rot_m: np.ndarray) -> dict[str, float]:
         from rsmt_studio.motion import metrics as M

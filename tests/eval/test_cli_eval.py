@@ -55,6 +55,8 @@ def test_eval_baselines_write_schema_valid_json(bandai_root, tmp_path):
     result = json.loads(out.read_text())
     _check_schema(result, [10, 20], with_model=False)
     assert result["meta"]["windows"] == 16
+    assert sum(result["meta"]["windows_by_group"].values()) == 16
+    assert set(result["meta"]["l2p_by_group"]["20"]) == set(BASELINES)
     assert result["meta"]["classifier"]["trained_without_these_clips"] is True
     row = result["lengths"]["20"]
     # interpolating towards the keyframe beats holding the last context pose on positions
