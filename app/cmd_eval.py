@@ -140,6 +140,7 @@ class ModelRunner:
         self.phase_source = "initial-phase predictor" if self.engine.has_phase_predictor else \
             "DeepPhase on the context frames only (edge-clamped window, no future frames)"
         self.notes: dict[str, int] = {"style_clip_same_take": 0}
+        self._codes: list[tuple[np.ndarray, ...]] | None = None
 
     def style_inputs(self, held: HeldOut) -> tuple[list[np.ndarray], np.ndarray]:
         """One style-encoder input per window: another held-out take of the window's style (the middle
@@ -188,7 +189,9 @@ class ModelRunner:
         eng = self.engine
         proto = Fe.KeyframeProtocol(length)
         w = proto.window
-        codes = [eng._encode_style("eval", f).arrays for f in style_feats]
+        if self._codes is None or len(self._codes) != len(style_feats):  # encoded once for every length
+            self._codes = [eng._encode_style("eval", f).arrays for f in style_feats]
+        codes = self._codes
         ms0 = held.clips[0][4]
         n = len(held.styles)
         out_pos = np.zeros((n, length, ms0.num_joints, 3))
