@@ -140,18 +140,31 @@ class ModelRunner:
         self.phase_source = "initial-phase predictor" if self.engine.has_phase_predictor else \
             "DeepPhase on the context frames only (edge-clamped window, no future frames)"
         self.notes: dict[str, int] = {"style_clip_same_take": 0}
-        self._codes: list[tuple[np.ndarray, ...]] | None = None
+        self._codes: dict[int, list[tuple[np.ndarray, ...]]] = {}
 
-    def style_inputs(self, held: HeldOut) -> tuple[list[np.ndarray], np.ndarray]:
-        """One style-encoder input per window: another held-out take of the window's style (the middle
-        `style_frames` frames, as the engine takes them), or the style bank entry. Returns the unique inputs
-        and each window's index into them."""
+    @staticmethod
+    def transfer_styles(held: HeldOut) -> list[str]:
+        """Per window a requested style OTHER than its own, cycling deterministically over the held-out styles."""
+        names = sorted(set(held.styles))
+        if len(names) < 2:
+            return list(held.styles)
+        out = []
+        for w, own in enumerate(held.styles):
+            others = [s for s in names if s != own]
+            out.append(others[w % len(others)])
+        return out
+
+    def style_inputs(self, held: HeldOut, requested: list[str] | None = None
+                     ) -> tuple[list[np.ndarray], np.ndarray]:
+        """One style-encoder input per window for its requested style (default: its own): another held-out take
+        of that style (the middle `style_frames` frames, as the engine takes them), or the style bank entry.
+        Returns the unique inputs and each window's index into them."""
         from rsmt_studio.motion import features as Fe
 
         uniq: dict[object, int] = {}
         feats: list[np.ndarray] = []
         which = []
-        for w, style in enumerate(held.styles):
+        for w, style in enumerate(requested or held.styles):
             if self.style_source == "bank":
                 if style not in self.engine.style_bank.names:
                     raise ValueError(f"style bank of {self.folder} has no style {style!r}")
@@ -189,9 +202,9 @@ class ModelRunner:
         eng = self.engine
         proto = Fe.KeyframeProtocol(length)
         w = proto.window
-        if self._codes is None or len(self._codes) != len(style_feats):  # encoded once for every length
-            self._codes = [eng._encode_style("eval", f).arrays for f in style_feats]
-        codes = self._codes
+        if id(style_feats) not in self._codes:  # encoded once for every length
+            self._codes[id(style_feats)] = [eng._encode_style("eval", f).arrays for f in style_feats]
+        codes = self._codes[id(style_feats)]
         ms0 = held.clips[0][4]
         n = len(held.styles)
         out_pos = np.zeros((n, length, ms0.num_joints, 3))
@@ -284,6 +297,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     if model_note is None:
         model = ModelRunner(args.model, args.device, args.batch, args.style_source)
         style_feats, which = model.style_inputs(held)
+        transfer = model.transfer_styles(held)
+        transfer_feats, transfer_which = model.style_inputs(held, transfer)
 
     # Normalisation and planted heights from the real canonical windows (all frames), as LaFAN1 does.
     frame = Fe.canonical_transform(held.gpos[:, Fe.N_PAST - 1], ms0)
@@ -293,6 +308,7 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     results: dict[str, dict] = {}
     l2p_groups: dict[str, dict] = {}
+    transfer_acc: dict[str, dict] = {}
     for length in lengths:
         t0 = time.perf_counter()
         proto = Fe.KeyframeProtocol(length)
@@ -309,6 +325,10 @@ def evaluate(args: argparse.Namespace) -> dict:
             pos, rot_m = model.transitions(held, length, style_feats, which)
             row["rsmt"] = score(pos, rot_m)
             by_group["rsmt"] = scorer.l2p_by_group(pos)
+            pos_t, rot_t = model.transitions(held, length, transfer_feats, transfer_which)
+            transfer_acc[str(length)] = {
+                "requested_style": round(scorer.style_acc(pos_t, rot_t, transfer), 5),
+                "keyframe_style": round(scorer.style_acc(pos_t, rot_t), 5)}
         else:
             row["rsmt"] = None
         ep = B.endpoints(cpos, crot, ms0.parents, held.offsets, length)
@@ -345,6 +365,10 @@ def evaluate(args: argparse.Namespace) -> dict:
             "manifest_note": model.engine.assets.manifest.get("note"),
             "phase_at_last_context_frame": model.phase_source, "style_source": args.style_source,
             **model.notes,
+            "style_transfer_acc": transfer_acc,
+            "style_transfer_note": "the same windows generated with ANOTHER held-out style's clip; fraction the "
+                                   "classifier assigns to the requested style and to the window's own "
+                                   "(context/keyframe) style",
         }
     else:
         meta["rsmt"] = model_note
@@ -364,8 +388,9 @@ class _Scorer:
     std: np.ndarray
     planted: np.ndarray
 
-    def style_acc(self, pos: np.ndarray, rot_m: np.ndarray) -> float:
-        """Classifier accuracy on the L scored frames (the last context frame only gives the first velocity)."""
+    def style_acc(self, pos: np.ndarray, rot_m: np.ndarray, wanted: list[str] | None = None) -> float:
+        """Classifier accuracy on the L scored frames (the last context frame only gives the first velocity)
+        against `wanted` (default: each window's own style)."""
         from rsmt_studio.motion import metrics as M
 
         last = self.proto.n_past - 1
@@ -374,7 +399,7 @@ class _Scorer:
         held = self.held
         feats = np.stack([M.classifier_features(seq_p[b], seq_r[b], held.clips[held.clip_of[b]][4])
                           for b in range(len(held.styles))])
-        return M.style_accuracy(self.classifier.predict(feats), held.styles)
+        return M.style_accuracy(self.classifier.predict(feats), wanted or held.styles)
 
     def l2p_by_group(self, pos: np.ndarray) -> dict[str, float]:
         """L2P over the locomotion windows and over the others (where a method wins or loses)."""

@@ -101,3 +101,6 @@ def test_eval_runs_the_model_on_max(bandai_root, tmp_path):
     meta = result["meta"]["rsmt"]
     assert "MAX" in meta["backend"] and meta["manifest_note"] == "random initialisation for tests"
     assert "predictor" in meta["phase_at_last_context_frame"]
+    transfer = meta["style_transfer_acc"]["10"]
+    assert set(transfer) == {"requested_style", "keyframe_style"}
+    assert all(0.0 <= v <= 1.0 for v in transfer.values())
