@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from pathlib import Path
 
@@ -173,6 +174,9 @@ def test_opening_a_folder_of_1000_clips_never_freezes_the_ui(window, qtbot, tmp_
     probe.start()
     qtbot.wait(50)
     gaps.clear()
+    qtbot.wait(300)  # the idle window's own latency on this machine, for the failure message
+    idle_max = max(gaps)
+    gaps.clear()
     with qtbot.waitSignal(window.folder_indexed, timeout=60000) as sig:
         window.open_folder(folder)  # what File > Open Folder calls
     qtbot.waitUntil(lambda: window.library_widget.pending_count == 0, timeout=60000)
@@ -183,7 +187,8 @@ def test_opening_a_folder_of_1000_clips_never_freezes_the_ui(window, qtbot, tmp_
     assert len(window.library.grouped()["Bandai"]) == 10
     print(f"1000-clip folder: max event-loop gap {max(gaps) * 1000:.1f} ms, p95 "
           f"{sorted(gaps)[int(0.95 * len(gaps))] * 1000:.1f} ms over {len(gaps)} ticks")
-    assert max(gaps) < 0.100, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+    assert max(gaps) < 0.100, (f"event loop stalled {max(gaps) * 1000:.0f} ms (idle window before opening: "
+                               f"{idle_max * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f})")
     # Opening one of them from the tree is a normal load.
     item = window.library_widget.entry_items()[0]
     with qtbot.waitSignal(window.clip_loaded, timeout=30000):
