@@ -290,3 +290,22 @@ def test_in_out_keys_and_looping_inside_the_range(window, qtbot, bandai_clip):
     qtbot.keyClick(window.viewer, Qt.Key.Key_Space)
     assert set(seen) <= set(range(20, 36))
     assert any(b < a for a, b in itertools.pairwise(seen))  # wrapped from the out point to the in point
+
+
+def test_100style_folder_opens_clips_cut_by_frame_cuts(window, qtbot, tmp_path):
+    root = tmp_path / "100STYLE"
+    (root / "Zombie").mkdir(parents=True)
+    rows = "\n".join(f"{i} 90 0 0 0 0 0 0 0" for i in range(40))
+    (root / "Zombie" / "Zombie_FW.bvh").write_text(TINY_BVH.replace("Frames: 2", "Frames: 40").split("MOTION")[0]
+                                                  + "MOTION\nFrames: 40\nFrame Time: 0.033333\n" + rows + "\n")
+    (root / "Frame_Cuts.csv").write_text("STYLE_NAME,FW_START,FW_STOP\nZombie,10,25\n")
+    with qtbot.waitSignal(window.folder_indexed, timeout=30000):
+        window.open_folder(root)
+    qtbot.waitUntil(lambda: window.library_widget.pending_count == 0, timeout=10000)
+    (item,) = window.library_widget.entry_items()
+    assert item.text(0) == "Zombie_FW [10\u201325]"
+    with qtbot.waitSignal(window.clip_loaded, timeout=30000):
+        window.library_widget.tree.itemActivated.emit(item, 0)
+    ch = window.scene.characters[0]
+    assert ch.num_frames == 15 and ch.positions[0, 0, 0] == pytest.approx(10.0)  # frames 10..24 of the file
+    assert window.properties_widget.value(0, "Content") == "forward-walk"
