@@ -70,6 +70,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 # ----------------------------------------------------------------------------------------------- data
 @dataclass
+class HeldOutClip:
+    """One held-out file on the model skeleton, as world-frame global arrays."""
+
+    key: str
+    style: str
+    gpos: np.ndarray  # (T,J,3)
+    grot: np.ndarray  # (T,J,3,3)
+    ms: object  # motion.features.ModelSkeleton
+    group: str  # "locomotion" or "other" (gestures, attacks, dance)
+
+
+@dataclass
 class HeldOut:
     """Held-out windows in the world frame, all of the longest protocol's length."""
 
@@ -79,7 +91,7 @@ class HeldOut:
     styles: list[str]
     groups: list[str]  # "locomotion" or "other" (gestures, attacks, dance) per window
     clip_of: np.ndarray  # (B,) index into clips
-    clips: list  # (key, style, gpos (T,J,3), grot (T,J,3,3), ModelSkeleton, group)
+    clips: list[HeldOutClip]
     keys_sha: str  # sha256[:16] of the sorted held-out keys (the classifier records the same)
 
 
@@ -103,19 +115,20 @@ def load_held_out(data: Path, split: Path, window: int, stride: int, limit: int 
         _say(f"\rreading held-out clips {i + 1}/{len(records)}", end="")
         clip, ms = Fe.model_clip(D.load_record(rec))
         gpos, grot = Fe.global_arrays(clip)
-        clips.append((rec.key, rec.style, gpos, grot, ms, "locomotion" if rec.content in LOCOMOTION else "other"))
+        clips.append(HeldOutClip(rec.key, rec.style, gpos, grot, ms,
+                                 "locomotion" if rec.content in LOCOMOTION else "other"))
     _say("")
-    index = [(c, s) for c, (_, _, g, *_) in enumerate(clips) for s in range(0, len(g) - window + 1, stride)]
+    index = [(c, s) for c, clip in enumerate(clips) for s in range(0, len(clip.gpos) - window + 1, stride)]
     if not index:
         raise ValueError(f"no held-out clip has {window} frames")
     if limit is not None and limit < len(index):
         pick = np.unique(np.linspace(0, len(index) - 1, max(limit, 1)).round().astype(int))
         index = [index[i] for i in pick]
-    sl = lambda c, s, k: clips[c][k][s : s + window]
     return HeldOut(
-        gpos=np.stack([sl(c, s, 2) for c, s in index]), grot=np.stack([sl(c, s, 3) for c, s in index]),
-        offsets=np.stack([clips[c][4].offsets for c, _ in index]), styles=[clips[c][1] for c, _ in index],
-        groups=[clips[c][5] for c, _ in index],
+        gpos=np.stack([clips[c].gpos[s : s + window] for c, s in index]),
+        grot=np.stack([clips[c].grot[s : s + window] for c, s in index]),
+        offsets=np.stack([clips[c].ms.offsets for c, _ in index]), styles=[clips[c].style for c, _ in index],
+        groups=[clips[c].group for c, _ in index],
         clip_of=np.array([c for c, _ in index]), clips=clips,
         keys_sha=hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16],
     )
@@ -172,9 +185,9 @@ class ModelRunner:
                 make = lambda style=style: self.engine.style_bank.features(style)
             else:
                 own = int(held.clip_of[w])
-                cands = [i for i, c in enumerate(held.clips) if c[1] == style and i != own]
+                cands = [i for i, c in enumerate(held.clips) if c.style == style and i != own]
                 # takes long enough for a full style clip first (equal token counts batch together)
-                cands = [i for i in cands if len(held.clips[i][2]) > self.style_frames] or cands
+                cands = [i for i in cands if len(held.clips[i].gpos) > self.style_frames] or cands
                 if not cands:
                     cands = [own]
                     self.notes["style_clip_same_take"] += 1
@@ -183,7 +196,8 @@ class ModelRunner:
                 key = ("clip", c)
 
                 def make(c=c):
-                    _, _, g, r, ms, _ = held.clips[c]
+                    clip = held.clips[c]
+                    g, r, ms = clip.gpos, clip.grot, clip.ms
                     start = max(0, (len(g) - self.style_frames) // 2)
                     return Fe.style_features(g[start : start + self.style_frames], r[start : start + self.style_frames], ms)
             if key not in uniq:
@@ -205,7 +219,7 @@ class ModelRunner:
         if id(style_feats) not in self._codes:  # encoded once for every length
             self._codes[id(style_feats)] = [eng._encode_style("eval", f).arrays for f in style_feats]
         codes = self._codes[id(style_feats)]
-        ms0 = held.clips[0][4]
+        ms0 = held.clips[0].ms
         n = len(held.styles)
         out_pos = np.zeros((n, length, ms0.num_joints, 3))
         out_rot = np.zeros((n, length, ms0.num_joints, 3, 3))
@@ -218,7 +232,7 @@ class ModelRunner:
             caches = [np.ascontiguousarray(np.concatenate([codes[i][a] for i in which[idx]])) for a in range(8)]
             p, r, _, _ = self.rollout(held.gpos[idx, :w], held.grot[idx, :w], ms0, length, caches)
             for b, wi in enumerate(idx):
-                ms = held.clips[held.clip_of[wi]][4]
+                ms = held.clips[held.clip_of[wi]].ms
                 pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
                 out_pos[wi] = pos
                 out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(r[b]), ms)
@@ -275,7 +289,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     window = Fe.KeyframeProtocol(max(lengths)).window
     held = load_held_out(data, args.split, window, args.stride, args.limit)
     n = len(held.styles)
-    ms0 = held.clips[0][4]
+    ms0 = held.clips[0].ms
     _say(f"{n} held-out windows of {window} frames from {len(held.clips)} clips")
 
     classifier_dir = args.classifier or CLASSIFIER_DIR
@@ -397,7 +411,7 @@ class _Scorer:
         seq_p = np.concatenate([self.cpos[:, last : last + 1], pos], 1)
         seq_r = np.concatenate([self.crot[:, last : last + 1], rot_m], 1)
         held = self.held
-        feats = np.stack([M.classifier_features(seq_p[b], seq_r[b], held.clips[held.clip_of[b]][4])
+        feats = np.stack([M.classifier_features(seq_p[b], seq_r[b], held.clips[held.clip_of[b]].ms)
                           for b in range(len(held.styles))])
         return M.style_accuracy(self.classifier.predict(feats), wanted or held.styles)
 
@@ -416,7 +430,7 @@ class _Scorer:
         sc, last = self.proto.scored, self.proto.n_past - 1
         gt_pos, gt_q = self.cpos[:, sc], R.matrix_to_quat(self.crot[:, sc])
         ref_q, prev = R.matrix_to_quat(self.crot[:, last]), self.cpos[:, last]
-        feet = self.held.clips[0][4].feet
+        feet = self.held.clips[0].ms.feet
         q = R.matrix_to_quat(rot_m)
         return {"l2p": M.l2p(pos, gt_pos, self.mean, self.std), "l2q": M.l2q(q, gt_q, ref_q),
                 "npss": M.npss(q, gt_q, ref_q), "foot_skate": M.foot_skate(pos, prev, feet, self.planted),

@@ -42,8 +42,8 @@ def test_batched_rollout_matches_torch_reference(rt, bandai_root, tmp_path, monk
     style = np.stack([feats[i] for i in which])
     codes = [runner.engine._encode_style("t", f).arrays for f in feats]
     caches = [np.concatenate([codes[i][a] for i in which]) for a in range(8)]
-    p, r, phase9, prob = runner.rollout(held.gpos, held.grot, held.clips[0][4], length, caches)
-    assert p.shape == (5, length, held.clips[0][4].num_pos_joints, 3)
+    p, r, phase9, prob = runner.rollout(held.gpos, held.grot, held.clips[0].ms, length, caches)
+    assert p.shape == (5, length, held.clips[0].ms.num_pos_joints, 3)
     z = np.zeros((5, runner.engine.z_width), np.float32)
     p_t, r_t, _ = rt.torch_rollout(mods, prob, phase9, z, style, length)
     scale = np.abs(p_t).max()
