@@ -25,7 +25,7 @@ def character_rows(ch: SceneCharacter) -> list[tuple[str, str]]:
     if clip is not None:
         fr = getattr(clip, "frame_range", None)
         if fr:
-            rows.append(("Frame range", f"{fr[0]}\u2013{fr[1]}"))
+            rows.append(("Frame range", f"[{fr[0]}, {'end' if fr[1] is None else fr[1]}) of the file"))
         src = getattr(clip, "source_path", None)
         if src:
             rows.append(("File", str(src)))
