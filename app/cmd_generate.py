@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output BVH")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--assets", type=Path, default=None, help="model folder (default: the shipped assets)")
-    parser.add_argument("--steps-per-call", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--steps-per-call", type=int, default=None,
+                        help="sampler steps per MAX call (default 8; each value is its own compiled graph)")
 
 
 def run(args: argparse.Namespace) -> int:

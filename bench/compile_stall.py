@@ -70,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     bench_dir = str(Path(__file__).resolve().parent)
     sys.path.insert(0, bench_dir)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [bench_dir, os.environ.get("PYTHONPATH")]))
-    from inference import MaxRunner, random_problem  # bench/inference.py
-
     from rsmt_studio.inference.cache import GraphSpec
     from rsmt_studio.inference.compiler import ensure_compiled
     from rsmt_studio.inference.engine import TransitionEngine
     from rsmt_studio.training.config import RSMTConfig
+
+    from inference import MaxRunner, random_problem  # bench/inference.py
 
     cfg = RSMTConfig.from_dict(json.loads((args.assets / "manifest.json").read_text())["config"])
     engine = TransitionEngine(args.assets, device="cpu", steps_per_call=1)

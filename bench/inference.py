@@ -195,22 +195,32 @@ class OnnxRunner:
         from rsmt_studio.training import networks as N
 
         samp, dec = mods["sampler"], mods["manifold"].decoder
+        for m in (samp, dec):
+            m.requires_grad_(False)
 
         class Step(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.samp, self.dec = samp, dec
+
             def forward(self, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, *cache):
                 cache = N.StyleCache(N.FilmCache(*cache[:4]), N.FilmCache(*cache[4:]))
-                st, _ = samp.step(N.SamplerState(p, v, r, phase, h, c), N.Target(tgt_p, tgt_r, tgt_latent), tta, z,
-                                  cache, dec)
+                st, _ = self.samp.step(N.SamplerState(p, v, r, phase, h, c), N.Target(tgt_p, tgt_r, tgt_latent),
+                                       tta, z, cache, self.dec)
                 return st.p, st.v, st.r, st.phase, st.h, st.c
 
         class Prepare(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.samp = samp
+
             def forward(self, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, g, b, k, v):
                 cache = N.StyleCache(N.FilmCache(g, b, k, v), N.FilmCache(g, b, k, v))
-                tgt = samp.target(tgt_p, tgt_v, tgt_r)
-                h = c = torch.zeros(ctx_p.shape[0], samp.lstm.hidden_size)
+                tgt = self.samp.target(tgt_p, tgt_v, tgt_r)
+                h = c = torch.zeros(ctx_p.shape[0], self.samp.lstm.hidden_size)
                 for s in range(8):
-                    xi, _ = samp.lstm_input(ctx_p[:, s], ctx_v[:, s], ctx_r[:, s], tgt, tta[:, s], z, cache)
-                    h, c = samp.lstm(xi, (h, c))
+                    xi, _ = self.samp.lstm_input(ctx_p[:, s], ctx_v[:, s], ctx_r[:, s], tgt, tta[:, s], z, cache)
+                    h, c = self.samp.lstm(xi, (h, c))
                 return h, c, tgt.latent
 
         t = {k: torch.from_numpy(v) for k, v in x.items()}

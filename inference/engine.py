@@ -35,7 +35,7 @@ from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 
-DEFAULT_STEPS_PER_CALL = 1
+DEFAULT_STEPS_PER_CALL = 8
 LOOP_MAX_FRAMES = 64
 CACHE_NAMES = ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
                "pred_gamma", "pred_beta", "pred_keys", "pred_values")

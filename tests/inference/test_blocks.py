@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rsmt_studio.inference import numpy_blocks as nb
 from rsmt_studio.inference.block_selftest import KERNEL, N_EXPERTS
 

@@ -31,7 +31,7 @@ def test_generate_cli_writes_bvh(engine, test_assets, bandai_root, tmp_path):
     out = tmp_path / "t.bvh"
     r = _cli("generate", "--source", str(src), "--source-frame", "60", "--target", str(tgt), "--target-frame",
              "80", "--style", "calm", "--frames", "24", "--device", "cpu", "--seed", "3", "--out", str(out),
-             "--assets", str(test_assets))
+             "--assets", str(test_assets), "--steps-per-call", "1")
     assert r.returncode == 0, r.stderr
     assert "sampler" in r.stdout and "transition total" in r.stdout
     clip = read_bvh(out)
@@ -55,7 +55,8 @@ def test_generate_cli_writes_bvh(engine, test_assets, bandai_root, tmp_path):
 def test_generate_cli_bad_input_exits_2(engine, test_assets, bandai_root, tmp_path, change, message):
     args = {"--source": str(_bandai(bandai_root, "dataset-1_run_active_001.bvh")), "--source-frame": "60",
             "--target": str(_bandai(bandai_root, "dataset-1_bow_angry_001.bvh")), "--target-frame": "80",
-            "--style": "calm", "--frames": "10", "--out": str(tmp_path / "x.bvh"), "--assets": str(test_assets)}
+            "--style": "calm", "--frames": "10", "--out": str(tmp_path / "x.bvh"), "--assets": str(test_assets),
+            "--steps-per-call": "1"}
     args |= change
     r = _cli("generate", *[s for kv in args.items() for s in kv])
     assert r.returncode == 2
@@ -72,16 +73,16 @@ def test_generate_cli_incompatible_skeleton_exits_2(engine, test_assets, bandai_
                    "MOTION\nFrames: 12\nFrame Time: 0.0333333\n" + "0 90 0 0 0 0 0 0 0\n" * 12)
     r = _cli("generate", "--source", str(_bandai(bandai_root, "dataset-1_run_active_001.bvh")), "--source-frame",
              "60", "--target", str(bad), "--target-frame", "5", "--style", "calm", "--frames", "10", "--out",
-             str(tmp_path / "x.bvh"), "--assets", str(test_assets))
+             str(tmp_path / "x.bvh"), "--assets", str(test_assets), "--steps-per-call", "1")
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "tiny.bvh" in r.stderr
 
 
 def test_compile_cli_reports_cache_state(engine, test_assets):
-    r = _cli("compile", "--assets", str(test_assets), "--list")
+    r = _cli("compile", "--assets", str(test_assets), "--steps-per-call", "1", "--list")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("built") == 4
-    r = _cli("compile", "--assets", str(test_assets))
+    r = _cli("compile", "--assets", str(test_assets), "--steps-per-call", "1")
     assert r.returncode == 0 and "already compiled" in r.stderr and "4 graphs ready" in r.stdout
 
 
@@ -100,7 +101,7 @@ def test_second_engine_loads_mefs_without_compiling(engine, test_assets):
     from rsmt_studio.inference.engine import TransitionEngine
 
     t0 = time.perf_counter()
-    again = TransitionEngine(test_assets, device="cpu")
+    again = TransitionEngine(test_assets, device="cpu", steps_per_call=engine.steps_per_call)
     assert again.compile_wait_ms < 1000  # cache hit: no child process compiled anything
     assert (time.perf_counter() - t0) < 20
 
@@ -115,7 +116,7 @@ def test_worker_streams_and_is_stopped_when_idle(engine, test_assets, bandai_cli
     from rsmt_studio.inference.worker import EngineWorker
 
     source, target = bandai_clips
-    with EngineWorker(test_assets, device="cpu", idle_stop_s=0.3) as worker:
+    with EngineWorker(test_assets, device="cpu", steps_per_call=engine.steps_per_call, idle_stop_s=0.3) as worker:
         items = list(worker.stream(source, 60, target, 80, "calm", 16, seed=1))
         assert items[-1].clip.num_frames == 16
         ref = engine.generate(source, 60, target, 80, "calm", 16, seed=1).clip

@@ -106,3 +106,19 @@ def test_incompatible_skeleton_is_rejected(engine, bandai_clips):
     other = replace(target, skeleton=small, local_pos=target.local_pos[:, :keep], local_rot=target.local_rot[:, :keep])
     with pytest.raises(TransitionError, match="skeleton"):
         engine.generate(source, 60, other, 80, "calm", 10)
+
+
+def test_unrolled_steps_graph_matches_one_step_graph(engine, test_assets, bandai_clips):
+    """The app's default 8-steps-per-call graph gives the same transition as the one-step graph. Its cold
+    compile is ~9 min on 2 cores, so this runs where `rsmt-studio compile` (or a benchmark) has built it."""
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine, model_specs
+
+    spec = model_specs(engine.dims, "cpu", DEFAULT_STEPS_PER_CALL)["steps"]
+    if not spec.is_compiled():
+        pytest.skip(f"{spec.name} not compiled in the test MEF cache (~9 min cold); run `rsmt-studio compile`")
+    unrolled = TransitionEngine(test_assets, device="cpu", steps_per_call=DEFAULT_STEPS_PER_CALL)
+    source, target = bandai_clips
+    a = engine.generate(source, 60, target, 80, "calm", 20, seed=4)
+    b = unrolled.generate(source, 60, target, 80, "calm", 20, seed=4)
+    assert b.timings.calls == 1 + 3
+    assert np.abs(a.clip.global_positions() - b.clip.global_positions()).max() < 1e-2
