@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-STAGES = ("preprocess", "phase", "label-phases", "manifold", "sampler", "phase-predictor", "cost")
+STAGES = ("preprocess", "phase", "label-phases", "manifold", "sampler", "phase-predictor", "check", "cost")
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SPLITS = REPO / "training" / "splits"
 
@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-mirror", action="store_true", help="skip mirrored copies (faster loading)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 40],
+                   help="check: transition lengths to score on held-out windows")
 
 
 def _err(msg: str) -> int:
@@ -185,7 +187,40 @@ def _cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ModuleNotFoundError:
+        return _err("check needs PyTorch: pip install 'rsmt-studio[train]' (torch==2.13.0)")
+    from rsmt_studio.training import stages as S
+    from rsmt_studio.training.check import position_errors
+    from rsmt_studio.training.data import MotionData
+    from rsmt_studio.training.reference import load_run
+
+    if not args.data or not args.run:
+        return _err("check needs --data FILE.npz and --run DIR")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        models = load_run(args.run, args.device)
+        data = MotionData.load(args.data, mirror=not args.no_mirror)
+        ctx = S.RunContext(cfg=models.cfg, data=data, run_dir=args.run, device=models.device, quiet=True)
+        labels = S.load_labels(ctx)
+    except (FileNotFoundError, ValueError) as exc:
+        return _err(str(exc))
+    result = position_errors(models, data, labels, args.lengths)
+    print("| L | model (label phase) | model (predicted phase) | lerp | hold |")
+    print("|---|---|---|---|---|")
+    for length, r in result.items():
+        print(f"| {length} | {r['model']:.2f} | {r.get('model_predicted_phase', float('nan')):.2f} | "
+              f"{r['lerp']:.2f} | {r['hold']:.2f} |")
+    print(json.dumps({"mean_joint_error": result}))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.stage == "check":
+        return _check(args)
     if args.stage == "preprocess":
         return _preprocess(args)
     if args.stage == "cost":

@@ -69,6 +69,7 @@ class PhasePredictorConfig:
     """Initial-phase predictor: phase of the last context frame from the LSTM inputs of context frames 1..8."""
 
     hidden: int = 1024
+    dropout: float = 0.5  # reference value; small widths learn better with less
 
 
 @dataclass
@@ -273,7 +274,7 @@ def preset(name: str) -> RSMTConfig:
             sampler=SamplerConfig(
                 style_hidden=256, encoder_hidden=256, latent=128, film_hidden=256, lstm=384, predictor_hidden=384
             ),
-            phase_predictor=PhasePredictorConfig(hidden=256),
+            phase_predictor=PhasePredictorConfig(hidden=256, dropout=0.2),
         )
     if name == "tiny":
         return RSMTConfig(
@@ -289,7 +290,7 @@ def preset(name: str) -> RSMTConfig:
                 lstm=48,
                 predictor_hidden=48,
             ),
-            phase_predictor=PhasePredictorConfig(hidden=32),
+            phase_predictor=PhasePredictorConfig(hidden=32, dropout=0.0),
             train=TrainConfig(
                 phase=StageConfig(epochs=4, batch=16, lr=3e-3, steps_per_epoch=12),
                 manifold=StageConfig(epochs=4, batch=16, lr=3e-3, steps_per_epoch=10),

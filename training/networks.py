@@ -430,7 +430,7 @@ class InitialPhasePredictor(nn.Module):
         self.conv1 = nn.Conv1d(d, hid, 5)
         self.conv2 = nn.Conv1d(hid, hid, 3)
         self.conv3 = nn.Conv1d(hid, hid, 2)
-        self.dropout = nn.Dropout(0.5)
+        self.dropout = nn.Dropout(cfg.phase_predictor.dropout)
         self.fc = nn.Linear(hid, 3 * self.n_phases)
 
     def forward(self, lstm_inputs: Tensor) -> Tensor:

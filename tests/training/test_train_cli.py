@@ -53,6 +53,9 @@ def test_tiny_config_trains_every_stage_and_losses_fall(bandai_root, tmp_path):
     assert skel["pos_joints"][0] == 0 and len(skel["pos_joints"]) == 14
 
     _check_reference_inference(run, data)
+    check = _run("check", "--data", str(data), "--run", str(run), "--lengths", "10", "--no-mirror")
+    errors = json.loads(check.stdout.strip().splitlines()[-1])["mean_joint_error"]["10"]
+    assert errors["hold"] > errors["lerp"] > 0 and errors["model"] > 0
 
     # a finished stage refuses to start over silently; --resume continues where it stopped
     again = _run("sampler", *common, ok=False)
