@@ -155,9 +155,9 @@ def _stage_loop(
         opt.load_state_dict(state["optimizer"])
         epoch, step = state["epoch"], state["step"]
         rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location moved it to the device
         if state.get("cuda_rng") is not None and ctx.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], ctx.device)
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), ctx.device)
         ctx.log(f"{name}: resumed at epoch {epoch}, step {step}")
     elif ckpt.exists() and not ctx.resume:
         raise FileExistsError(f"{ckpt} exists: pass --resume to continue or choose another --run folder")
