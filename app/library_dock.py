@@ -6,6 +6,8 @@ items per event-loop turn) so a folder of thousands of clips never stalls the UI
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -21,6 +23,7 @@ from rsmt_studio.app.library import LibraryEntry, LibraryModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEMS_PER_TURN = 500  # ~8 ms of item creation; each turn that changes the tree also costs one repaint
+REPAINT_EVERY_S = 0.5
 FEED_INTERVAL_MS = 20  # gaps between turns let input and timers through and coalesce repaints
 
 
@@ -61,6 +64,7 @@ class LibraryWidget(QWidget):
 
         self._groups: dict[tuple[str, ...], QTreeWidgetItem] = {}
         self._pending: list[LibraryEntry] = []
+        self._last_repaint = 0.0
         self._feeder = QTimer(self, interval=FEED_INTERVAL_MS)
         self._feeder.timeout.connect(self._feed)
         self._filter_timer = QTimer(self, singleShot=True, interval=150)
@@ -91,7 +95,12 @@ class LibraryWidget(QWidget):
         self.tree.setUpdatesEnabled(False)
         for e in chunk:
             self._add_item(e)
-        self.tree.setUpdatesEnabled(True)
+        # Repaint at most every REPAINT_EVERY_S while entries keep coming: with a QOpenGLWidget in the window
+        # every repaint re-composites the whole window, which software GL on a busy machine pays dearly for.
+        now = time.monotonic()
+        if not self._pending or now - self._last_repaint >= REPAINT_EVERY_S:
+            self.tree.setUpdatesEnabled(True)
+            self._last_repaint = now
         if not self._pending:
             self._feeder.stop()
 
