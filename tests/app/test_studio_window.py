@@ -309,3 +309,29 @@ def test_100style_folder_opens_clips_cut_by_frame_cuts(window, qtbot, tmp_path):
     ch = window.scene.characters[0]
     assert ch.num_frames == 15 and ch.positions[0, 0, 0] == pytest.approx(10.0)  # frames 10..24 of the file
     assert window.properties_widget.value(0, "Content") == "forward-walk"
+
+
+def test_same_clip_in_metres_frames_and_draws_the_same(window, qtbot, tmp_path, bandai_clip):
+    """Unit independence end to end: the Bandai clip rewritten in metres looks the same on screen."""
+    from dataclasses import replace
+
+    from rsmt_studio.motion import read_bvh, write_bvh
+
+    clip = read_bvh(bandai_clip)
+    metres = tmp_path / "walk_in_metres.bvh"
+    write_bvh(replace(clip, skeleton=replace(clip.skeleton, offsets=clip.skeleton.offsets * 0.01),
+                      local_pos=clip.local_pos * 0.01), metres)
+    shots = []
+    for path in (bandai_clip, metres):
+        _open(window, qtbot, [path])
+        window.actions["show_trajectory"].setChecked(False)
+        window.actions["show_contacts"].setChecked(False)
+        window.playback.seek(30)
+        window.viewer.frame_all()
+        ch = window.scene.characters[0]
+        shots.append((ch.height, window.viewer.camera.distance, hue_mask(image_to_rgb(window.viewer.grab_image()),
+                                                                        ch.colour)))
+    (h_cm, d_cm, m_cm), (h_m, d_m, m_m) = shots
+    assert h_m == pytest.approx(h_cm * 0.01, rel=1e-3) and d_m == pytest.approx(d_cm * 0.01, rel=1e-3)
+    overlap = (m_cm & m_m).sum() / max(m_cm.sum(), 1)
+    assert m_cm.sum() > 200 and 0.8 < m_m.sum() / m_cm.sum() < 1.25 and overlap > 0.8
