@@ -336,6 +336,8 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 
     engines = {k: TransitionEngine(assets, device="cpu", steps_per_call=k, progress=print_progress)
                for k in args.steps}
+    loop_engine = (TransitionEngine(assets, device="cpu", rollout="loop", progress=print_progress)
+                   if args.loop else None)
     a = load_assets(assets)
     weights = adapt_all(a)
     reps, rounds = (3, 3) if args.quick else (5, 6)
@@ -344,17 +346,22 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
     for batch in (1, 64):
         x = random_problem(cfg, batch)
         runners = {f"max_k{k}": MaxRunner(e, x) for k, e in engines.items()}
+        if loop_engine is not None:
+            runners["max_loop"] = MaxRunner(loop_engine, x)
         runners["torch"] = TorchRunner(mods, x)
         runners["onnxruntime"] = OnnxRunner(mods, x)
         runners["numpy"] = NumpyRunner(weights, a.dims, x)
         trans = interleaved({k: r.transition for k, r in runners.items()}, 1 if batch > 1 else reps, rounds)
-        frame = interleaved({k: r.frame for k, r in runners.items() if k != f"max_k{max(args.steps)}"
-                             or max(args.steps) == 1}, reps, rounds)
-        best = min((k for k in runners if k.startswith("max_k")), key=lambda k: trans[k])
+        frame = interleaved({k: r.frame for k, r in runners.items()
+                             if k not in (f"max_k{max(args.steps)}", "max_loop") or max(args.steps) == 1},
+                            reps, rounds)
+        best = min((k for k in runners if k.startswith("max_")), key=lambda k: trans[k])
         trans["max"] = trans[best]
         # One MAX step call at k > 1 runs k frames: per generated frame = call time / k.
         kmax = max(args.steps)
         frame[f"max_k{kmax}"] = round(interleaved({"m": runners[f"max_k{kmax}"].frame}, reps, rounds)["m"] / kmax, 4)
+        if "max_loop" in runners:  # one call runs the whole transition: per frame = transition / frames
+            frame["max_loop"] = round(trans["max_loop"] / LENGTH, 4)
         frame["max"] = frame[best]
         block = {"transition_ms": trans, "frame_ms": frame, "max_best": best}
         if batch == 1:
@@ -417,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="full", help="random weights of this width preset (default full)")
     ap.add_argument("--assets", type=Path, default=None, help="use these weights instead of random ones")
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 8], help="MAX steps per call to compare")
+    ap.add_argument("--loop", action="store_true", help="also MAX with the while-loop rollout graph")
     ap.add_argument("--gpu", action="store_true", help="also MAX vs torch on the GPU")
     ap.add_argument("--cpu-only-skip", action="store_true", help="with --gpu: skip the CPU section")
     ap.add_argument("--skip-worker", action="store_true", help="skip peak-RSS / idle measurements")

@@ -64,4 +64,4 @@ class GraphRunner:
 def _host(x: np.ndarray):
     from max.driver import Buffer
 
-    return Buffer.from_numpy(np.ascontiguousarray(x))
+    return Buffer.from_numpy(np.array(x))  # np.ascontiguousarray would make a 0-d array 1-d

@@ -122,3 +122,19 @@ def test_unrolled_steps_graph_matches_one_step_graph(engine, test_assets, bandai
     b = unrolled.generate(source, 60, target, 80, "calm", 20, seed=4)
     assert b.timings.calls == 1 + 3
     assert np.abs(a.clip.global_positions() - b.clip.global_positions()).max() < 1e-2
+
+
+def test_while_loop_rollout_graph_matches_one_step_graph(engine, test_assets, bandai_clips):
+    """The whole rollout in one call (ops.while_loop) gives the same transition. Its cold compile took 18 min
+    on the loaded 2-core machine, so this runs where it was built (bench/inference.py --loop)."""
+    from rsmt_studio.inference.engine import TransitionEngine, model_specs
+
+    spec = model_specs(engine.dims, "cpu", 1, loop=True)["loop"]
+    if not spec.is_compiled():
+        pytest.skip("while-loop rollout graph not compiled in the test MEF cache (~18 min cold)")
+    looped = TransitionEngine(test_assets, device="cpu", rollout="loop")
+    source, target = bandai_clips
+    a = engine.generate(source, 60, target, 80, "calm", 20, seed=4)
+    b = looped.generate(source, 60, target, 80, "calm", 20, seed=4)
+    assert b.timings.calls == 2  # prepare + one loop call
+    assert np.abs(a.clip.global_positions() - b.clip.global_positions()).max() < 1e-2
