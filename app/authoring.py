@@ -1,0 +1,475 @@
+"""The transition being authored, in plain Python (no Qt): parameters, regeneration, the stitched result.
+
+Why a model of its own: the panel, the session file, undo, export, the benchmark and the tests all drive the
+same object, so "an edit" means the same thing everywhere. Generation runs in a runner thread that talks to
+the engine (an `EngineWorker`, i.e. a child process); the runner only posts messages to a queue, and
+`poll()` — called on the UI thread (the Qt side wakes it through a queued signal, see `wake`) — turns them
+into events. So inference never runs on, nor blocks, the UI thread.
+
+- Debounce: an edit schedules a run `debounce_s` later; edits inside that window merge into one run.
+- A newer edit cancels the older run at once (the worker stops between graph calls).
+- Frames stream in: `frames_streamed(gen, start, positions)` per graph call, then `transition_ready`.
+- The stitched sequence is source[: source_frame + 1] -> transition -> target[target_frame:], the target
+  placed in the source's world the way the engine places it (`place_target`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rsmt_studio.app.events import Event
+from rsmt_studio.motion import features as F
+from rsmt_studio.motion import rotations as R
+from rsmt_studio.motion.clip import Clip
+
+STYLE_OF_TARGET = "@target"
+STYLE_OF_SOURCE = "@source"
+MODEL_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class AuthoringParams:
+    """Everything that defines one transition (what a session file stores besides the clip paths)."""
+
+    source: str = ""  # clip key (its file path)
+    source_frame: int = 9
+    target: str = ""
+    target_frame: int = 0
+    style: str = STYLE_OF_TARGET  # a style-bank name, "@target" or "@source"
+    length: int = 40  # frames (at the source's fps)
+    length_unit: str = "frames"  # how the panel shows it: "frames" or "seconds"
+    seed: int | None = 0  # None: no sampler noise
+    device: str = "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AuthoringParams:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass
+class StageTimes:
+    """Per-transition stage times (ms) and per-frame ones, as measured in the engine process."""
+
+    device: str = ""
+    style_ms: float = 0.0  # > 0 only when this style was encoded for this transition (once per style)
+    features_ms: float = 0.0
+    prepare_ms: float = 0.0
+    total_ms: float = 0.0
+    per_frame: list[dict[str, float]] = field(default_factory=list)  # sampler_ms, postprocess_ms, deliver_ms
+
+
+@dataclass
+class TransitionResult:
+    """A finished transition and its stitched sequence."""
+
+    gen: int
+    params: AuthoringParams
+    source: Clip
+    target_placed: Clip  # the target clip moved into the source's world (at the source fps)
+    transition: Clip  # generated frames only, on the source skeleton
+    phase: np.ndarray  # (L, C, 2) predicted phase-manifold vectors
+    times: StageTimes
+    first_frame_ms: float  # from the edit (or request) to the first frame delivered
+    wall_ms: float  # from the edit to the last frame delivered
+
+    @property
+    def regions(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """Inclusive timeline frame spans of source, transition, target in the stitched sequence."""
+        n = self.params.source_frame
+        L = self.transition.num_frames
+        end = n + L + (self.target_placed.num_frames - self.params.target_frame)
+        return (0, n), (n + 1, n + L), (n + L + 1, end)
+
+    def stitched(self) -> Clip:
+        """source[:n+1] + transition + placed target[m:] on the source skeleton."""
+        return stitch(self.source, self.params.source_frame, self.transition, self.target_placed,
+                      self.params.target_frame)
+
+
+# ----------------------------------------------------------------------------------------------- maths
+def place_target(source: Clip, source_frame: int, target: Clip, target_frame: int, length: int) -> Clip:
+    """The target clip rigidly moved (yaw about +Y, XZ shift) the way the engine places its keyframe.
+
+    Same file: unchanged. Otherwise turned to the source's facing at its last context frame and put where the
+    source's root would be after continuing its mean context velocity for `length + 1` frames.
+    """
+    if target.fps != source.fps:
+        target = target.resample(source.fps)
+        target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
+    if source.source_path is not None and source.source_path == target.source_path:
+        return target
+    ms_clip, ms = F.model_clip(source)
+    mt_clip, _ = F.model_clip(target)
+    lo = max(0, source_frame - (F.N_PAST - 1))
+    gpos_s, _ = F.global_arrays(ms_clip.slice(lo, source_frame + 1))
+    gpos_t, _ = F.global_arrays(mt_clip.slice(target_frame, target_frame + 1))
+    f_src = F.facing(gpos_s[-1], ms)
+    f_tgt = F.facing(gpos_t[0], ms)
+    yaw = F.yaw_matrix_to_z(f_src).swapaxes(-1, -2) @ F.yaw_matrix_to_z(f_tgt)
+    vel = (gpos_s[-1, 0] - gpos_s[0, 0]) / max(len(gpos_s) - 1, 1)
+    vel[1] = 0.0
+    frames_ahead = (length + 1) * source.fps / MODEL_FPS  # the engine's length+1 model frames, in source frames
+    anchor = gpos_s[-1, 0] + vel * frames_ahead
+    anchor[1] = 0.0
+    root_t = gpos_t[0, 0].copy()
+    root_t[1] = 0.0
+    # apply to the file's root joint: world = yaw (x - root_t) + anchor for every joint
+    q_yaw = R.matrix_to_quat(yaw)
+    lp = target.local_pos.copy()
+    lr = target.local_rot.copy()
+    lp[:, 0] = (lp[:, 0] - root_t) @ yaw.T + anchor
+    lr[:, 0] = R.quat_mul(np.broadcast_to(q_yaw, lr[:, 0].shape), lr[:, 0])
+    return replace(target, local_pos=lp, local_rot=lr)
+
+
+def stitched(self) -> Clip:
+        """source[:n+1] + transition + placed target[m:] on the source skeleton."""
+        return stitch(self.source, self.params.source_frame, self.transition, self.target_placed,
+                      self.params.target_frame)
+
+
+# ----------------------------------------------------------------------------------------------- maths
+def place_target(source: Clip, source_frame: int, target: Clip, target_frame: int, length: int) -> Clip:
+    """The target clip rigidly moved (yaw about +Y, XZ shift) the way the engine places its keyframe.
+
+    Same file: unchanged. Otherwise turned to the source's facing at its last context frame and put where the
+    source's root would be after continuing its mean context velocity for `length + 1` frames.
+    """
+    if target.fps != source.fps:
+        target = target.resample(source.fps)
+        target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
+    if source.source_path is not None and source.source_path == target.source_path:
+        return target
+    ms_clip, ms = F.model_clip(source)
+    mt_clip, _ = F.model_clip(target)
+    lo = max(0, source_frame - (F.N_PAST - 1))
+    gpos_s, _ = F.global_arrays(ms_clip.slice(lo, source_frame + 1))
+    gpos_t, _ = F.global_arrays(mt_clip.slice(target_frame, target_frame + 1))
+    f_src = F.facing(gpos_s[-1], ms)
+    f_tgt = F.facing(gpos_t[0], ms)
+    yaw = F.yaw_matrix_to_z(f_src).swapaxes(-1, -2) @ F.yaw_matrix_to_z(f_tgt)
+    vel = (gpos_s[-1, 0] - gpos_s[0, 0]) / max(len(gpos_s) - 1, 1)
+    vel[1] = 0.0
+    frames_ahead = (length + 1) * source.fps / MODEL_FPS  # the engine's length+1 model frames, in source frames
+    anchor = gpos_s[-1, 0] + vel * frames_ahead
+    anchor[1] = 0.0
+    root_t = gpos_t[0, 0].copy()
+    root_t[1] = 0.0
+    # apply to the file's root joint: world = yaw (x - root_t) + anchor for every joint
+    q_yaw = R.matrix_to_quat(yaw)
+    lp = target.local_pos.copy()
+    lr = target.local_rot.copy()
+    lp[:, 0] = (lp[:, 0] - root_t) @ yaw.T + anchor
+    lr[:, 0] = R.quat_mul(np.broadcast_to(q_yaw, lr[:, 0].shape), lr[:, 0])
+    return replace(target, local_pos=lp, local_rot=lr)
+
+
+def _quat_from_yaw(m: np.ndarray) -> np.ndarray:
+    ang = np.arctan2(m[0, 2], m[0, 0])
+    return np.array([np.cos(ang / 2), 0.0, np.sin(ang / 2), 0.0])
+
+
+def stitch(source: Clip, source_frame: int, transition: Clip, target_placed: Clip, target_frame: int) -> Clip:
+    """One clip on the source's skeleton: source[:n+1] + transition + target[m:] (quaternion signs joined)."""
+    if target_placed.num_joints != source.num_joints:
+        raise ValueError(f"target has {target_placed.num_joints} joints, source {source.num_joints}")
+    tgt = target_placed.slice(target_frame, target_placed.num_frames)
+    pos_t = tgt.local_pos.copy()
+    moving = _position_channels(source)
+    pos_t[:, ~moving] = source.skeleton.offsets[~moving]  # target's bone offsets -> the source skeleton's
+    lp = np.concatenate([source.local_pos[: source_frame + 1], transition.local_pos, pos_t])
+    lr = R.quat_continuity(np.concatenate([source.local_rot[: source_frame + 1], transition.local_rot,
+                                           tgt.local_rot]))
+    name = f"{source.name or 'source'}_to_{target_placed.name or 'target'}"
+    return replace(source, local_pos=lp, local_rot=lr, name=name, frame_range=None, source_path=None)
+
+
+def _position_channels(clip: Clip) -> np.ndarray:
+    return np.array([any(c.endswith("position") for c in ch) for ch in clip.skeleton.channels], bool)
+
+
+def frame_seconds(frames: int, fps: float) -> float:
+    return frames / fps
+
+
+def seconds_frames(seconds: float, fps: float) -> int:
+    return max(1, round(seconds * fps))
+
+
+# ----------------------------------------------------------------------------------------------- model
+@dataclass
+class _Request:
+    gen: int
+    params: AuthoringParams
+    source: Clip
+    target: Clip
+    style: Any  # a bank name or a Clip
+    edited_at: float
+    not_before: float
+
+
+class AuthoringModel:
+    """Authoring state + generation (see the module docstring). Events fire from `poll()` only."""
+
+    def __init__(self, engine_for: Callable[[str], Any], debounce_s: float = 0.03,
+                 wake: Callable[[], None] | None = None) -> None:
+        self.engine_for = engine_for  # device -> engine-like (EngineWorker); called on the runner thread
+        self.debounce_s = debounce_s
+        self.wake = wake or (lambda: None)
+        self.params = AuthoringParams()
+        self.clips: dict[str, Clip] = {}
+        self.result: TransitionResult | None = None
+        self.partial: np.ndarray | None = None  # (L,J,3) transition positions streamed so far (NaN = not yet)
+        self.partial_gen = -1
+        self.generating = False
+        self.last_error = ""
+        self.styles: list[str] = []
+        self.params_changed = Event("params_changed")  # (AuthoringParams)
+        self.clips_changed = Event("clips_changed")  # (list[str])
+        self.generation_started = Event("generation_started")  # (gen)
+        self.frames_streamed = Event("frames_streamed")  # (gen, start, positions (n,J,3), chunk timing dict)
+        self.transition_ready = Event("transition_ready")  # (TransitionResult)
+        self.generation_failed = Event("generation_failed")  # (gen, message)
+        self.generation_cancelled = Event("generation_cancelled")  # (gen)
+        self.phases_ready = Event("phases_ready")  # (gen, {"source": PhaseTrack, "target": PhaseTrack})
+        self._gen = 0
+        self._pending: _Request | None = None
+        self._current_cancel: Any = None
+        self._cond = threading.Condition()
+        self._messages: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="rsmt-authoring", daemon=True)
+        self._thread.start()
+
+    # -- clips and parameters ---------------------------------------------------------------------
+    def add_clip(self, clip: Clip, key: str | None = None) -> str:
+        key = key or str(clip.source_path or clip.name)
+        self.clips[key] = clip
+        self.clips_changed.emit(list(self.clips))
+        return key
+
+    def set_params(self, params: AuthoringParams | None = None, regenerate: bool = True, **changes: Any) -> None:
+        """Replace parameters (validated and clamped to the clips); schedules a debounced regeneration."""
+        new = replace(params or self.params, **changes)
+        new = self._clamped(new)
+        if new == self.params and params is None and not changes:
+            return
+        self.params = new
+        self.params_changed.emit(new)
+        if regenerate:
+            self.request()
+
+    def _clamped(self, p: AuthoringParams) -> AuthoringParams:
+        src, tgt = self.clips.get(p.source), self.clips.get(p.target)
+        sf = p.source_frame if src is None else int(np.clip(p.source_frame, F.N_PAST - 1, src.num_frames - 1))
+        tf = p.target_frame if tgt is None else int(np.clip(p.target_frame, 0, tgt.num_frames - 1))
+        return replace(p, source_frame=sf, target_frame=tf, length=int(np.clip(p.length, 1, 1000)))
+
+    @property
+    def ready(self) -> bool:
+        return self.params.source in self.clips and self.params.target in self.clips
+
+    def style_argument(self, p: AuthoringParams | None = None) -> Any:
+        p = p or self.params
+        if p.style == STYLE_OF_TARGET:
+            return self.clips[p.target]
+        if p.style == STYLE_OF_SOURCE:
+            return self.clips[p.source]
+        return p.style
+
+    # -- generation -------------------------------------------------------------------------------
+    def request(self, immediate: bool = False) -> int:
+        """Schedule a run of the current parameters; cancels the run in flight. Returns its generation id."""
+        if not self.ready:
+            return -1
+        now = time.perf_counter()
+        with self._cond:
+            self._gen += 1
+            p = self.params
+            self._pending = _Request(self._gen, p, self.clips[p.source], self.clips[p.target], self.style_argument(p),
+                                     now, now + (0.0 if immediate else self.debounce_s))
+            if self._current_cancel is not None:
+                self._current_cancel.cancel()
+            self._cond.notify_all()
+            return self._gen
+
+    def poll(self) -> int:
+        """Deliver queued runner messages as events (call on the UI thread). Returns how many."""
+        n = 0
+        while True:
+            try:
+                msg = self._messages.get_nowait()
+            except queue.Empty:
+                return n
+            n += 1
+            self._deliver(*msg)
+
+    def wait(self, gen: int | None = None, timeout_s: float = 60.0) -> TransitionResult | None:
+        """Poll until `gen` (default: the latest) has finished or failed (scripts, bench, tests)."""
+        gen = self._gen if gen is None else gen
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            if self.result is not None and self.result.gen == gen:
+                return self.result
+            if self._finished_gen >= gen:
+                return self.result if self.result and self.result.gen == gen else None
+            time.sleep(0.002)
+        raise TimeoutError(f"transition {gen} not finished within {timeout_s} s")
+
+    _finished_gen = -1
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            if self._current_cancel is not None:
+                self._current_cancel.cancel()
+            self._cond.notify_all()
+        self._thread.join(10)
+
+    def _deliver(self, kind: str, gen: int, *payload: Any) -> None:
+        if kind == "started":
+            self.generating = True
+            self.partial_gen = gen
+            self.partial = None
+            self.generation_started.emit(gen)
+        elif kind == "chunk":
+            start, positions, timing = payload
+            if gen == self._gen:  # a newer edit exists: stale frames are not shown
+                self.frames_streamed.emit(gen, start, positions, timing)
+        elif kind == "phases":
+            self.phases_ready.emit(gen, payload[0])
+        elif kind == "done":
+            self._finished_gen = max(self._finished_gen, gen)
+            self.generating = gen != self._gen
+            self.result = payload[0]
+            self.last_error = ""
+            self.transition_ready.emit(payload[0])
+        elif kind == "failed":
+            self._finished_gen = max(self._finished_gen, gen)
+            self.generating = gen != self._gen
+            self.last_error = payload[0]
+            self.generation_failed.emit(gen, payload[0])
+        elif kind == "cancelled":
+            self._finished_gen = max(self._finished_gen, gen)
+            self.generation_cancelled.emit(gen)
+
+    def _post(self, *msg: Any) -> None:
+        self._messages.put(msg)
+        self.wake()
+
+    def _run(self) -> None:
+        from rsmt_studio.inference.engine import CancelToken
+
+        while True:
+            with self._cond:
+                while not self._closed and (self._pending is None
+                                            or time.perf_counter() < self._pending.not_before):
+                    wait = None if self._pending is None else self._pending.not_before - time.perf_counter()
+                    self._cond.wait(timeout=wait)
+                if self._closed:
+                    return
+                req, self._pending = self._pending, None
+                self._current_cancel = CancelToken()
+                token = self._current_cancel
+            try:
+                self._generate(req, token)
+            except BaseException as exc:  # noqa: BLE001 - reported to the UI thread
+                name = type(exc).__name__
+                if name == "GenerationCancelled" or token.cancelled:
+                    self._post("cancelled", req.gen)
+                else:
+                    self._post("failed", req.gen, f"{exc}" if name == "TransitionError" else f"{name}: {exc}")
+            finally:
+                with self._cond:
+                    if self._current_cancel is token:
+                        self._current_cancel = None
+
+    def _generate(self, req: _Request, token: Any) -> None:
+        from rsmt_studio.inference.engine import Transition, TransitionChunk
+
+        engine = self.engine_for(req.params.device)
+        p = req.params
+        self._post("started", req.gen)
+        placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
+        times = StageTimes()
+        first_ms = None
+        result = None
+        for item in engine.stream(req.source, p.source_frame, req.target, p.target_frame, req.style, p.length,
+                                  seed=p.seed, cancel=token):
+            if isinstance(item, TransitionChunk):
+                t0 = time.perf_counter()
+                positions = item.clip.fk()[0]
+                n = positions.shape[0]
+                deliver_ms = (time.perf_counter() - t0) * 1e3
+                timing = {"sampler_ms": item.sampler_ms / n, "postprocess_ms": item.postprocess_ms / n,
+                          "deliver_ms": deliver_ms / n, "frames": n}
+                times.per_frame += [{k: timing[k] for k in ("sampler_ms", "postprocess_ms", "deliver_ms")}] * n
+                if first_ms is None:
+                    first_ms = (time.perf_counter() - req.edited_at) * 1e3
+                    timing["first_frame_ms"] = first_ms
+                self._post("chunk", req.gen, item.start, positions, timing)
+            elif isinstance(item, Transition):
+                result = item
+        if result is None or token.cancelled:
+            raise _cancelled()
+        t = result.timings
+        times.device, times.style_ms, times.features_ms = t.device, t.style_ms, t.features_ms
+        times.prepare_ms, times.total_ms = t.prepare_ms, t.total_ms
+        wall = (time.perf_counter() - req.edited_at) * 1e3
+        self._post("done", req.gen, TransitionResult(req.gen, p, req.source, placed, result.clip, result.phase,
+                                                       times, first_ms or wall, wall))
+        try:  # phases for the phase view (DeepPhase over both clips; memoised per clip by the engine)
+            if not token.cancelled:
+                self._post("phases", req.gen, {"source": engine.clip_phases(req.source),
+                                               "target": engine.clip_phases(req.target)})
+        except Exception:  # noqa: BLE001 - the phase view is optional; generation succeeded
+            pass
+
+
+def _cancelled() -> BaseException:
+    from rsmt_studio.inference.engine import GenerationCancelled
+
+    return GenerationCancelled("transition cancelled")
+
+
+class WorkerPool:
+    """One `EngineWorker` per device, started on first use (on the runner thread, never the UI's)."""
+
+    def __init__(self, assets: Path | None = None, progress: Callable[[dict], None] | None = None) -> None:
+        self.assets = assets
+        self.progress = progress
+        self._workers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, device: str) -> Any:
+        with self._lock:
+            if device not in self._workers:
+                from rsmt_studio.inference.worker import EngineWorker
+
+                self._workers[device] = EngineWorker(self.assets, device=device, progress=self.progress)
+            return self._workers[device]
+
+    def styles(self, device: str = "cpu") -> list[str]:
+        return self(device).styles
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self._workers.values():
+                w.close()
+            self._workers.clear()
+
+
+__all__ = ["STYLE_OF_SOURCE", "STYLE_OF_TARGET", "AuthoringModel", "AuthoringParams", "StageTimes",
+           "TransitionResult", "WorkerPool", "place_target", "stitch"]
