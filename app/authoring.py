@@ -133,53 +133,6 @@ def place_target(source: Clip, source_frame: int, target: Clip, target_frame: in
     return replace(target, local_pos=lp, local_rot=lr)
 
 
-def stitched(self) -> Clip:
-        """source[:n+1] + transition + placed target[m:] on the source skeleton."""
-        return stitch(self.source, self.params.source_frame, self.transition, self.target_placed,
-                      self.params.target_frame)
-
-
-# ----------------------------------------------------------------------------------------------- maths
-def place_target(source: Clip, source_frame: int, target: Clip, target_frame: int, length: int) -> Clip:
-    """The target clip rigidly moved (yaw about +Y, XZ shift) the way the engine places its keyframe.
-
-    Same file: unchanged. Otherwise turned to the source's facing at its last context frame and put where the
-    source's root would be after continuing its mean context velocity for `length + 1` frames.
-    """
-    if target.fps != source.fps:
-        target = target.resample(source.fps)
-        target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
-    if source.source_path is not None and source.source_path == target.source_path:
-        return target
-    ms_clip, ms = F.model_clip(source)
-    mt_clip, _ = F.model_clip(target)
-    lo = max(0, source_frame - (F.N_PAST - 1))
-    gpos_s, _ = F.global_arrays(ms_clip.slice(lo, source_frame + 1))
-    gpos_t, _ = F.global_arrays(mt_clip.slice(target_frame, target_frame + 1))
-    f_src = F.facing(gpos_s[-1], ms)
-    f_tgt = F.facing(gpos_t[0], ms)
-    yaw = F.yaw_matrix_to_z(f_src).swapaxes(-1, -2) @ F.yaw_matrix_to_z(f_tgt)
-    vel = (gpos_s[-1, 0] - gpos_s[0, 0]) / max(len(gpos_s) - 1, 1)
-    vel[1] = 0.0
-    frames_ahead = (length + 1) * source.fps / MODEL_FPS  # the engine's length+1 model frames, in source frames
-    anchor = gpos_s[-1, 0] + vel * frames_ahead
-    anchor[1] = 0.0
-    root_t = gpos_t[0, 0].copy()
-    root_t[1] = 0.0
-    # apply to the file's root joint: world = yaw (x - root_t) + anchor for every joint
-    q_yaw = R.matrix_to_quat(yaw)
-    lp = target.local_pos.copy()
-    lr = target.local_rot.copy()
-    lp[:, 0] = (lp[:, 0] - root_t) @ yaw.T + anchor
-    lr[:, 0] = R.quat_mul(np.broadcast_to(q_yaw, lr[:, 0].shape), lr[:, 0])
-    return replace(target, local_pos=lp, local_rot=lr)
-
-
-def _quat_from_yaw(m: np.ndarray) -> np.ndarray:
-    ang = np.arctan2(m[0, 2], m[0, 0])
-    return np.array([np.cos(ang / 2), 0.0, np.sin(ang / 2), 0.0])
-
-
 def stitch(source: Clip, source_frame: int, transition: Clip, target_placed: Clip, target_frame: int) -> Clip:
     """One clip on the source's skeleton: source[:n+1] + transition + target[m:] (quaternion signs joined)."""
     if target_placed.num_joints != source.num_joints:
@@ -243,6 +196,7 @@ class AuthoringModel:
         self.generation_failed = Event("generation_failed")  # (gen, message)
         self.generation_cancelled = Event("generation_cancelled")  # (gen)
         self.phases_ready = Event("phases_ready")  # (gen, {"source": PhaseTrack, "target": PhaseTrack})
+        self.progress = Event("progress")  # (dict) engine start-up / compile progress
         self._gen = 0
         self._pending: _Request | None = None
         self._current_cancel: Any = None
@@ -330,6 +284,16 @@ class AuthoringModel:
 
     _finished_gen = -1
 
+    @property
+    def latest_gen(self) -> int:
+        """Id of the newest request."""
+        return self._gen
+
+    @property
+    def finished_gen(self) -> int:
+        """Id of the newest request that has finished, failed or been cancelled (as delivered by `poll`)."""
+        return self._finished_gen
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -348,6 +312,8 @@ class AuthoringModel:
             start, positions, timing = payload
             if gen == self._gen:  # a newer edit exists: stale frames are not shown
                 self.frames_streamed.emit(gen, start, positions, timing)
+        elif kind == "progress":
+            self.progress.emit(payload[0])
         elif kind == "phases":
             self.phases_ready.emit(gen, payload[0])
         elif kind == "done":
@@ -364,6 +330,10 @@ class AuthoringModel:
         elif kind == "cancelled":
             self._finished_gen = max(self._finished_gen, gen)
             self.generation_cancelled.emit(gen)
+
+    def post_progress(self, event: dict) -> None:
+        """From any thread: engine progress, delivered as `progress` by `poll()`."""
+        self._post("progress", -1, event)
 
     def _post(self, *msg: Any) -> None:
         self._messages.put(msg)
@@ -434,8 +404,8 @@ class AuthoringModel:
             if not token.cancelled:
                 self._post("phases", req.gen, {"source": engine.clip_phases(req.source),
                                                "target": engine.clip_phases(req.target)})
-        except Exception:  # noqa: BLE001 - the phase view is optional; generation succeeded
-            pass
+        except Exception as exc:  # noqa: BLE001 - the phase view is optional; generation succeeded
+            self._post("progress", -1, {"event": "phases_failed", "message": str(exc)})
 
 
 def _cancelled() -> BaseException:
