@@ -24,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", type=Path, metavar="FILE.bvh", help="clips (or folders) to open")
     p.add_argument("--screenshot", type=Path, metavar="OUT.png",
                    help="render the first frame at 1280x720, write it as PNG and exit")
-    p.add_argument("--screenshot-what", choices=("window", "viewport"), default="window",
-                   help="capture the whole window (default) or only the 3D viewport")
+    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency"), default="window",
+                   help="capture the whole window (default), only the 3D viewport, or the latency panel")
+    p.add_argument("--export", type=Path, metavar="OUT.bvh",
+                   help="with --screenshot: also write the stitched source->transition->target BVH")
     p.add_argument("--frame", type=int, default=0, help="frame to show in the screenshot (default 0)")
     return p
 
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
                   "Rendering the studio headless under a private Xvfb instead (real OpenGL, software Mesa);\n"
                   f"the screenshot will be written to {out}")
             argv += ["--screenshot", str(out)]
+            if not args.files and args.export is None:  # the default scene's transition, as BVH too
+                bvh = out.with_name("default-transition.bvh")
+                print(f"and the default scene's stitched transition to {bvh}")
+                argv += ["--export", str(bvh)]
         return run_under_xvfb(argv)
     return _run_gui(args)
 
@@ -81,9 +87,11 @@ def _run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QSize
     from rsmt_studio.app.dialogs import ErrorReporter
     from rsmt_studio.app.main_window import VIEWPORT_SHOT_SIZE, MainWindow
+    from rsmt_studio.app.transition_panel import install as install_authoring
 
     if args.screenshot is None:
         window = MainWindow()
+        install_authoring(window)
         _open_initial(window, args.files)
         window.show()
         return app.exec()
@@ -94,20 +102,43 @@ def _run_gui(args: argparse.Namespace) -> int:
         settings = QSettings(str(Path(tmp) / "studio.ini"), QSettings.Format.IniFormat)
         reporter = ErrorReporter(show_dialogs=False, sink=lambda e: errors.append(e.message))
         window = MainWindow(settings=settings, error_reporter=reporter)
+        studio = install_authoring(window)
         window.resize(*SCREENSHOT_SIZE)
         window.show()
         _open_initial(window, args.files)
         if not window.wait_idle(120.0):
             print("rsmt-studio: loading did not finish within 120 s", file=sys.stderr)
-        window.playback.seek(args.frame)
+        frame = args.frame
+        if studio.model.ready:
+            result = studio.wait_transition(600.0)
+            if result is None:
+                print(f"rsmt-studio: no transition: {studio.model.last_error or 'timed out'}", file=sys.stderr)
+            else:
+                if args.frame == 0:  # show the middle of the transition
+                    frame = (result.regions[1][0] + result.regions[1][1]) // 2
+                if args.export is not None:
+                    studio.export(args.export, "stitched", confirm=lambda _p: True)
+                    print(f"rsmt-studio: wrote {args.export} (source -> transition -> target, "
+                          f"{result.stitched().num_frames} frames)")
+        window.playback.seek(frame)
         if window.scene.characters and window.scene.characters[0].clip is not None:
             window.library_widget.reveal(window.scene.characters[0].clip.source_path)
         window.refresh_view()
         window.viewer.frame_characters()
         app.processEvents()
-        out = window.save_screenshot(args.screenshot, args.screenshot_what)
-        size = window.size() if args.screenshot_what == "window" else QSize(*VIEWPORT_SHOT_SIZE)
+        if args.screenshot_what == "latency":
+            from rsmt_studio.app.screenshots import save_image_atomic
+
+            studio.latency.refresh()
+            app.processEvents()
+            out = Path(args.screenshot)
+            save_image_atomic(studio.latency_dock.grab().toImage(), out)
+            size = studio.latency_dock.size()
+        else:
+            out = window.save_screenshot(args.screenshot, args.screenshot_what)
+            size = window.size() if args.screenshot_what == "window" else QSize(*VIEWPORT_SHOT_SIZE)
         window.close()
+        studio.shutdown()
     for msg in errors:
         print(f"rsmt-studio: {msg}", file=sys.stderr)
     if not window.scene.characters:
