@@ -65,6 +65,7 @@ class LibraryWidget(QWidget):
         self._groups: dict[tuple[str, ...], QTreeWidgetItem] = {}
         self._pending: list[LibraryEntry] = []
         self._last_repaint = 0.0
+        self._recent_item: QTreeWidgetItem | None = None
         self._feeder = QTimer(self, interval=FEED_INTERVAL_MS)
         self._feeder.timeout.connect(self._feed)
         self._filter_timer = QTimer(self, singleShot=True, interval=150)
@@ -77,6 +78,7 @@ class LibraryWidget(QWidget):
         self.tree.customContextMenuRequested.connect(self._context_menu)
         model.entries_added.connect(self._on_entries_added)
         model.cleared.connect(self.rebuild)
+        model.recent_changed.connect(self._refresh_recent)
 
     # -- filling ----------------------------------------------------------------------------------
     @property
@@ -128,6 +130,8 @@ class LibraryWidget(QWidget):
         """Refill the tree from the model with the current filter."""
         self._feeder.stop()
         self.tree.clear()
+        self._recent_item = None
+        self._refresh_recent()
         self._groups.clear()
         self._pending = self.model.filtered(self.filter_box.text())
         if self._pending:
@@ -144,8 +148,36 @@ class LibraryWidget(QWidget):
                     out.append(child)
                 walk(child)
 
-        walk(self.tree.invisibleRootItem())
+        root = self.tree.invisibleRootItem()
+        for i in range(root.childCount()):
+            if root.child(i) is not self._recent_item:
+                walk(root.child(i))
         return out
+
+    def recent_items(self) -> list[QTreeWidgetItem]:
+        item = self._recent_item
+        return [item.child(i) for i in range(item.childCount())] if item is not None else []
+
+    def _refresh_recent(self, paths=None) -> None:
+        """A 'Recent' group at the top of the tree (collapsed), mirroring File > Open Recent."""
+        from rsmt_studio.app.library import entry_for_file
+
+        paths = self.model.recent if paths is None else paths
+        if self._recent_item is not None:
+            index = self.tree.indexOfTopLevelItem(self._recent_item)
+            if index >= 0:
+                self.tree.takeTopLevelItem(index)
+            self._recent_item = None
+        if not paths:
+            return
+        group = QTreeWidgetItem(["Recent", str(len(paths))])
+        for path in paths:
+            entry = entry_for_file(path)
+            item = QTreeWidgetItem(group, [entry.path.name, ""])
+            item.setData(0, ENTRY_ROLE, entry)
+            item.setToolTip(0, str(entry.path))
+        self.tree.insertTopLevelItem(0, group)
+        self._recent_item = group
 
     def reveal(self, path) -> bool:
         """Expand to, select and scroll to the entry of ``path`` (a just-opened clip); False if not listed."""

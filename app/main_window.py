@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
 
     def _on_play_tick(self) -> None:
         dt = self._play_clock.restart() / 1000.0
-        self.playback.advance(min(dt, 0.25))  # a long stall skips ahead at most a quarter second
+        self.playback.advance(min(dt, 1.0))  # real time: frames are dropped, not slowed; a stall > 1 s resumes
 
     # -- opening ----------------------------------------------------------------------------------
     def open_files_dialog(self, add: bool = False) -> None:

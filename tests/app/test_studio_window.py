@@ -107,6 +107,7 @@ def test_recent_files_persist_across_sessions(make_window, qtbot, bandai_clip):
     assert not second.viewer.prefs.show_grid and not second.actions["show_grid"].isChecked()
     actions = [a for a in second.recent_menu.actions() if a.text().endswith(bandai_clip.name)]
     assert actions
+    assert [i.text(0) for i in second.library_widget.recent_items()] == [bandai_clip.name]  # library's Recent group
     # Reopening from the Recent menu loads the clip again.
     with qtbot.waitSignal(second.clip_loaded, timeout=30000):
         actions[0].trigger()
