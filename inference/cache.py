@@ -10,6 +10,7 @@ fit is caught by the graphs' run-time shape checks (`ops.rebind`).
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -44,6 +45,7 @@ def max_version() -> str:
         return "unknown"
 
 
+@functools.lru_cache(maxsize=None)
 def _source_hash(module_name: str) -> str:
     """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py).
 

@@ -155,6 +155,7 @@ class TransitionEngine:
         progress: ProgressFn | None = None,
         cancel_compile: Callable[[], bool] | None = None,
         rollout: str = "steps",
+        only: tuple[str, ...] | None = None,
     ) -> None:
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
@@ -168,6 +169,8 @@ class TransitionEngine:
             raise ValueError(f"rollout must be 'steps' or 'loop', not {rollout!r}")
         self.noise_std = float(assets.config.get("sampler", {}).get("noise_std", 0.5))
         self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop")
+        if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
+            self.specs = {k: v for k, v in self.specs.items() if k in only}
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
         weights = adapt_all(assets)
