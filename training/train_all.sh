@@ -7,8 +7,21 @@ set -euo pipefail
 data=$1 run=$2 preset=$3 device=$4
 read -r m_phase m_manifold m_sampler m_pred <<<"$5"
 batch=${6:-}
-cli=(rsmt-studio train)
-command -v rsmt-studio >/dev/null || cli=(python -m rsmt_studio.app.cli train)
+# Use the installed console script; otherwise (e.g. the bare GPU machine) python3 with a namespace shim that maps
+# rsmt_studio.<room> onto this checkout's top-level folders, as pyproject.toml's package-dir does.
+if command -v rsmt-studio >/dev/null; then
+  cli=(rsmt-studio train)
+else
+  py=${PYTHON:-python3}
+  if ! "$py" -c "import rsmt_studio.training" 2>/dev/null; then
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    ns=$(mktemp -d)
+    mkdir -p "$ns/rsmt_studio"
+    for room in app motion training inference viewer kernels assets; do ln -s "$root/$room" "$ns/rsmt_studio/$room"; done
+    export PYTHONPATH="$ns${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  cli=("$py" -m rsmt_studio.app.cli train)
+fi
 stage() {  # stage NAME MINUTES [extra args]
   local name=$1 minutes=$2; shift 2
   local resume=() cfg=(--preset "$preset")
