@@ -16,9 +16,11 @@ pytestmark = pytest.mark.gui
 
 
 def _open(window, qtbot, paths):
-    """File > Open / drag-and-drop / command line all end in open_paths."""
-    with qtbot.waitSignal(window.loading_finished, timeout=30000):
-        window.open_paths([Path(p) for p in paths])
+    """File > Open / drag-and-drop / command line all end in open_paths; wait until every job it started ends
+    (not for the next `loading_finished`, which may still be an earlier job's)."""
+    window.open_paths([Path(p) for p in paths])
+    assert window.jobs
+    qtbot.waitUntil(lambda: not window.jobs, timeout=30000)
 
 
 def test_open_bandai_clip_play_pause_scrub_speed(window, qtbot, bandai_clip):
