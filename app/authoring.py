@@ -15,6 +15,7 @@ into events. So inference never runs on, nor blocks, the UI thread.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 
+ENGINE_NICE = 5  # niceness of the engine process's threads (see `renice_process`)
 STYLE_OF_TARGET = "@target"
 STYLE_OF_SOURCE = "@source"
 MODEL_FPS = 30.0
@@ -82,6 +84,8 @@ class TransitionResult:
     times: StageTimes
     first_frame_ms: float  # from the edit (or request) to the first frame delivered
     wall_ms: float  # from the edit to the last frame delivered
+    positions: np.ndarray | None = None  # (T,J,3) FK of the stitched clip (made on the runner thread)
+    ghost_pose: np.ndarray | None = None  # (J,3) the placed target keyframe pose
 
     @property
     def regions(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
@@ -183,7 +187,7 @@ class AuthoringModel:
         self.params = AuthoringParams()
         self.clips: dict[str, Clip] = {}
         self.result: TransitionResult | None = None
-        self.partial: np.ndarray | None = None  # (L,J,3) transition positions streamed so far (NaN = not yet)
+        self.partial: tuple | None = None  # (stitched positions before frames arrive, transition span) of a run
         self.partial_gen = -1
         self.generating = False
         self.last_error = ""
@@ -306,7 +310,7 @@ class AuthoringModel:
         if kind == "started":
             self.generating = True
             self.partial_gen = gen
-            self.partial = None
+            self.partial = (payload[0], payload[1])
             self.generation_started.emit(gen)
         elif kind == "chunk":
             start, positions, timing = payload
@@ -371,8 +375,12 @@ class AuthoringModel:
 
         engine = self.engine_for(req.params.device)
         p = req.params
-        self._post("started", req.gen)
         placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
+        placed_pos = placed.fk()[0]
+        src_pos = req.source.fk()[0][: p.source_frame + 1]
+        # what the viewer shows until frames arrive: the source's last context pose held, then the target
+        base = np.concatenate([src_pos, np.repeat(src_pos[-1:], p.length, axis=0), placed_pos[p.target_frame:]])
+        self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + p.length))
         times = StageTimes()
         first_ms = None
         result = None
@@ -398,14 +406,17 @@ class AuthoringModel:
         times.device, times.style_ms, times.features_ms = t.device, t.style_ms, t.features_ms
         times.prepare_ms, times.total_ms = t.prepare_ms, t.total_ms
         wall = (time.perf_counter() - req.edited_at) * 1e3
-        self._post("done", req.gen, TransitionResult(req.gen, p, req.source, placed, result.clip, result.phase,
-                                                       times, first_ms or wall, wall))
-        try:  # phases for the phase view (DeepPhase over both clips; memoised per clip by the engine)
+        done = TransitionResult(req.gen, p, req.source, placed, result.clip, result.phase, times, first_ms or wall,
+                                wall, ghost_pose=placed_pos[p.target_frame])
+        done.positions = done.stitched().fk()[0]
+        try:  # phases for the phase view (DeepPhase over both clips; memoised per clip by the engine), posted
+            # just before the result so that the UI updates both in one pass
             if not token.cancelled:
                 self._post("phases", req.gen, {"source": engine.clip_phases(req.source),
                                                "target": engine.clip_phases(req.target)})
         except Exception as exc:  # noqa: BLE001 - the phase view is optional; generation succeeded
             self._post("progress", -1, {"event": "phases_failed", "message": str(exc)})
+        self._post("done", req.gen, done)
 
 
 def _cancelled() -> BaseException:
@@ -414,12 +425,31 @@ def _cancelled() -> BaseException:
     return GenerationCancelled("transition cancelled")
 
 
+def renice_process(pid: int, nice: int) -> None:
+    """Lower the CPU priority of every thread of `pid` (Linux: niceness is per thread; MAX's pool already exists).
+
+    Why: on a 2-core machine the engine's threads would otherwise take the cores from the UI thread while a
+    transition is generated; niced, they use what the UI leaves. Measured in docs/authoring.md.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    tasks = Path(f"/proc/{pid}/task")
+    tids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [pid]
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:
+            pass
+
+
 class WorkerPool:
     """One `EngineWorker` per device, started on first use (on the runner thread, never the UI's)."""
 
-    def __init__(self, assets: Path | None = None, progress: Callable[[dict], None] | None = None) -> None:
+    def __init__(self, assets: Path | None = None, progress: Callable[[dict], None] | None = None,
+                 nice: int = ENGINE_NICE) -> None:
         self.assets = assets
         self.progress = progress
+        self.nice = nice
         self._workers: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -428,7 +458,9 @@ class WorkerPool:
             if device not in self._workers:
                 from rsmt_studio.inference.worker import EngineWorker
 
-                self._workers[device] = EngineWorker(self.assets, device=device, progress=self.progress)
+                worker = EngineWorker(self.assets, device=device, progress=self.progress)
+                renice_process(worker.pid, self.nice)
+                self._workers[device] = worker
             return self._workers[device]
 
     def styles(self, device: str = "cpu") -> list[str]:

@@ -20,7 +20,7 @@ import numpy as np
 
 WINDOW = 400  # frames in the rolling plot
 BUDGET_MS = 1000.0 / 30.0
-REFRESH_HZ = 15
+REFRESH_HZ = 2  # while streaming; each repaint re-composites the window's GL view (costly on software GL)
 STAGES = ("sampler_ms", "postprocess_ms", "deliver_ms")
 STAGE_LABELS = {"sampler_ms": "sampler + decoder", "postprocess_ms": "post-processing", "deliver_ms": "delivery"}
 STAGE_COLOURS = {"sampler_ms": (80, 160, 240), "postprocess_ms": (240, 150, 50), "deliver_ms": (120, 200, 120)}

@@ -104,14 +104,45 @@ class Autosaver:
     """Writes the session to the autosave file after edits (atomically); `discard()` on clean save/quit."""
 
     def __init__(self, path: Path | None = None) -> None:
+        import threading
+
         self.path = Path(path) if path else settings_dir() / AUTOSAVE_NAME
         self.writes = 0
+        self._lock = threading.Lock()
+        self._next: Session | None = None
+        self._thread: threading.Thread | None = None
 
     def save(self, session: Session) -> Path:
-        self.writes += 1
-        return save_session(session, self.path)
+        with self._lock:
+            self.writes += 1
+            return save_session(session, self.path)
+
+    def save_in_background(self, session: Session) -> None:
+        """Write off the UI thread (fsync can take a second on a busy disk); the newest session wins."""
+        import threading
+
+        with self._lock:
+            self._next = session
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._drain, name="rsmt-autosave", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                session, self._next = self._next, None
+            if session is None:
+                return
+            self.save(session)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        t = self._thread
+        if t is not None:
+            t.join(timeout_s)
 
     def discard(self) -> None:
+        self.flush()
         try:
             self.path.unlink()
         except FileNotFoundError:

@@ -233,7 +233,6 @@ class TransitionStudio(QObject):
         self.ghost_char = None
         self._base: np.ndarray | None = None
         self._trans_span = (0, 0)
-        self._source_fk: dict[int, np.ndarray] = {}
         self.latency = LatencyPanel()
         self.phase_view = make_phase_view()
         self.panel = TransitionPanel(self)
@@ -353,23 +352,10 @@ class TransitionStudio(QObject):
         self.panel.status.setText(f"Starting the engine: {where} {text}")
 
     def _on_started(self, gen: int) -> None:
-        self.panel.status.setText("Generating\u2026")
-        p = self.model.params
-        src, tgt = self.model.clips[p.source], self.model.clips[p.target]
-        from rsmt_studio.app.authoring import place_target
-
-        placed = place_target(src, p.source_frame, tgt, p.target_frame, p.length).fk()[0][p.target_frame:]
-        src_pos = self._fk(src)[: p.source_frame + 1]
-        hold = np.repeat(src_pos[-1:], p.length, axis=0)
-        self._base = np.concatenate([src_pos, hold, placed])
-        self._trans_span = (p.source_frame + 1, p.source_frame + 1 + p.length)
+        base, span = self.model.partial  # made on the runner thread
+        self._base = base.copy()
+        self._trans_span = span
         self._shown = 0
-
-    def _fk(self, clip) -> np.ndarray:
-        key = id(clip)
-        if key not in self._source_fk:
-            self._source_fk[key] = clip.fk()[0]
-        return self._source_fk[key]
 
     def _on_frames(self, gen: int, start: int, positions: np.ndarray, timing: dict) -> None:
         self.latency.add_frames(timing)
@@ -378,49 +364,63 @@ class TransitionStudio(QObject):
         a = self._trans_span[0] + start
         self._base[a: a + len(positions)] = positions
         self._shown = start + len(positions)
-        self._show_positions(self._base, source=self.model.clips[self.model.params.source])
-        self.panel.status.setText(f"Generating\u2026 {self._shown}/{self.model.params.length} frames")
+        ch = self.stitched_char
+        if ch is not None and ch in self.window.scene.characters and ch.positions.shape == self._base.shape:
+            ch.positions = self._base.copy()  # contacts/trajectory follow when the transition is ready
+            if a <= self.window.playback.frame < a + len(positions):  # repaint only if the shown pose changed
+                self.window.refresh_view()
+        else:
+            self._show_positions(self._base, source=self.model.clips[self.model.params.source])
         self.frames_shown.emit(self._shown)
 
     def _show_positions(self, positions: np.ndarray, source) -> None:
         scene = self.window.scene
         for ch in scene.characters:
-            if ch.role == "clip":
+            if ch.role == "clip":  # the raw clips are shown through the stitched character
                 ch.visible = False
         if self.stitched_char is None or self.stitched_char not in scene.characters:
             self.stitched_char = scene.add_sequence(
                 "transition", positions, source.skeleton.parents, source.fps,
                 joint_names=list(source.skeleton.names), colour=STITCHED_COLOUR, role="transition")
-        elif self.stitched_char.positions.shape != positions.shape:
-            scene.remove(self.stitched_char)
-            self.stitched_char = scene.add_sequence(
-                "transition", positions, source.skeleton.parents, source.fps,
-                joint_names=list(source.skeleton.names), colour=STITCHED_COLOUR, role="transition")
         else:
-            scene.update_positions(self.stitched_char, positions.copy())
+            self._swap_frames(self.stitched_char, positions)
+
+    def _swap_frames(self, ch, positions: np.ndarray) -> None:
+        """New frames for the stitched character without `character_changed` (the properties dock rebuilds
+        its whole tree on that event, ~50 ms on this machine, per streamed chunk); the viewer is refreshed here."""
+        from rsmt_studio.app.scene import detect_contacts
+
+        ch.positions = np.array(positions, np.float64)
+        ch.contacts = detect_contacts(ch.positions, ch.foot_joints, ch.fps, ch.height)
+        ch.trajectory = np.ascontiguousarray(ch.positions[:, ch.trajectory_joint, :])
+        pb = self.window.playback
+        if self.window.scene.num_frames != pb.num_frames:  # the length changed: the timeline follows
+            pb.set_length(self.window.scene.num_frames, self.window.scene.fps)
+        self.window.refresh_view()
 
     def _on_ready(self, result: TransitionResult) -> None:
         src = result.source
-        stitched = result.stitched()
-        positions = stitched.fk()[0]
+        positions = result.positions
         self._base = positions.copy()
         self._show_positions(positions, src)
         scene = self.window.scene
         (s0, s1), (t0, t1), (g0, g1) = result.regions
-        ghost_pose = result.target_placed.fk()[0][result.params.target_frame]
+        ghost_pose = result.ghost_pose
         if self.ghost_char is not None and self.ghost_char in scene.characters:
-            scene.remove(self.ghost_char)
-        self.ghost_char = scene.add_sequence("target pose", ghost_pose[None], src.skeleton.parents, src.fps,
-                                             joint_names=list(src.skeleton.names), ghost=True, frame_offset=g0,
-                                             hold=True, role="ghost")
+            self.ghost_char.frame_offset = g0
+            self._swap_frames(self.ghost_char, ghost_pose[None])
+        else:
+            self.ghost_char = scene.add_sequence("target pose", ghost_pose[None], src.skeleton.parents, src.fps,
+                                                 joint_names=list(src.skeleton.names), ghost=True, frame_offset=g0,
+                                                 hold=True, role="ghost")
         scene.set_regions([TimelineRegion(s0, s1, "source", REGION_COLOURS["source"]),
                            TimelineRegion(t0, t1, "transition", REGION_COLOURS["transition"]),
                            TimelineRegion(g0, g1, "target", REGION_COLOURS["target"])])
         self.latency.add_transition(result.times)
+        self.latency.refresh()  # in this same event-loop pass: one window composite per transition
         self.panel.status.setText(
             f"{result.transition.num_frames} frames on {result.times.device}: first frame {result.first_frame_ms:.0f} ms "
             f"after the edit, all in {result.wall_ms:.0f} ms (engine {result.times.total_ms:.0f} ms).")
-        self.window.statusBar().showMessage("Transition ready", 3000)
         self.transition_shown.emit(result)
         if self._phases.get("gen") == result.gen:
             self.phase_view.show_result(result, self._phases["tracks"])
@@ -479,7 +479,7 @@ class TransitionStudio(QObject):
 
     def autosave_now(self) -> None:
         if self.model.ready:
-            self.autosaver.save(self.session())
+            self.autosaver.save_in_background(self.session())
 
     def save_session_to(self, path: Path) -> Path:
         out = save_session(self.session(), path)

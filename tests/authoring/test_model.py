@@ -1,0 +1,120 @@
+"""The authoring model without Qt: streaming, cancellation by a newer edit, stitching, target placement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from rsmt_studio.app.authoring import AuthoringModel, AuthoringParams, place_target, stitch
+
+
+@pytest.fixture()
+def model(worker_pool, scene_clips):
+    m = AuthoringModel(worker_pool, debounce_s=0.02)
+    a, b = scene_clips
+    m.add_clip(a, "a")
+    m.add_clip(b, "b")
+    yield m
+    m.close()
+
+
+def test_params_round_trip_through_json():
+    p = AuthoringParams(source="x.bvh", source_frame=12, target="y.bvh", target_frame=3, style="proud",
+                        length=25, length_unit="seconds", seed=None, device="gpu")
+    assert AuthoringParams.from_json(p.to_json()) == p
+
+
+def test_frames_stream_in_then_the_stitched_sequence_is_source_transition_target(model, scene_clips):
+    chunks = []
+    model.frames_streamed.connect(lambda gen, start, pos, timing: chunks.append((start, pos.shape, timing)))
+    model.set_params(source="a", source_frame=60, target="b", target_frame=40, length=40, seed=0)
+    result = model.wait(timeout_s=120)
+    assert result is not None, model.last_error
+    assert [c[0] for c in chunks] == list(range(0, 40, 8))  # 8 frames per graph call, streamed in order
+    assert all(c[1] == (8, 22, 3) for c in chunks)
+    assert "first_frame_ms" in chunks[0][2]
+    assert result.transition.num_frames == 40
+    (s0, s1), (t0, t1), (g0, g1) = result.regions
+    assert (s0, s1, t0, t1, g0) == (0, 60, 61, 100, 101)
+    stitched = result.stitched()
+    assert stitched.num_frames == g1 + 1 == 61 + 40 + (120 - 40)
+    a = scene_clips[0]
+    gpos = stitched.fk()[0]
+    np.testing.assert_allclose(gpos[:61], a.fk()[0][:61], atol=1e-9)  # the source part is the source
+    np.testing.assert_allclose(gpos[61:101], result.transition.fk()[0], atol=1e-9)
+    placed = result.target_placed.fk()[0]
+    np.testing.assert_allclose(gpos[101:], placed[40:], atol=1e-6)
+    # the generated motion arrives near the placed target keyframe (hips within 15 cm, a step is ~70 cm)
+    assert np.linalg.norm(gpos[100, 1, [0, 2]] - gpos[101, 1, [0, 2]]) < 15.0
+    # stage times were recorded per frame
+    assert len(result.times.per_frame) == 40 and result.times.total_ms > 0
+
+
+def test_a_newer_edit_cancels_the_older_run(model):
+    seen = []
+    model.generation_cancelled.connect(lambda gen: seen.append(("cancelled", gen)))
+    model.transition_ready.connect(lambda r: seen.append(("ready", r.gen)))
+    model.set_params(source="a", source_frame=60, target="b", target_frame=40, length=200, seed=0)
+    first = model.latest_gen
+    import time
+
+    t0 = time.monotonic()  # let the first run start, then edit
+    while not model.generating and time.monotonic() - t0 < 30:
+        model.poll()
+        time.sleep(0.005)
+    model.set_params(length=40, seed=1)
+    result = model.wait(timeout_s=120)
+    assert result is not None and result.params.length == 40 and result.params.seed == 1
+    assert ("ready", first) not in seen  # the 200-frame run never completed
+    assert ("cancelled", first) in seen
+
+
+def test_edits_inside_the_debounce_window_merge_into_one_run(worker_pool, scene_clips):
+    m = AuthoringModel(worker_pool, debounce_s=0.3)
+    try:
+        a, b = scene_clips
+        m.add_clip(a, "a")
+        m.add_clip(b, "b")
+        started = []
+        m.generation_started.connect(started.append)
+        m.set_params(source="a", source_frame=60, target="b", target_frame=40, length=16)
+        for f in (61, 62, 63):
+            m.set_params(source_frame=f)
+        result = m.wait(timeout_s=120)
+        assert result.params.source_frame == 63
+        assert started == [m.latest_gen]  # only the last edit ran
+    finally:
+        m.close()
+
+
+def test_place_target_keeps_the_same_file_and_moves_another_rigidly(scene_clips):
+    a, b = scene_clips
+    same = place_target(a, 60, a, 100, 40)
+    assert same is a
+    moved = place_target(a, 60, b, 40, 40)
+    ga, gb = b.fk()[0], moved.fk()[0]
+    # rigid: distances between joints are unchanged, heights are unchanged
+    d0 = np.linalg.norm(ga[40, 1] - ga[40, 10])
+    d1 = np.linalg.norm(gb[40, 1] - gb[40, 10])
+    assert math.isclose(d0, d1, rel_tol=1e-9)
+    np.testing.assert_allclose(ga[..., 1], gb[..., 1], atol=1e-9)
+    with pytest.raises(ValueError, match="joints"):
+        from dataclasses import replace
+
+        from rsmt_studio.motion.skeleton import Skeleton
+
+        sk = a.skeleton
+        small = Skeleton(names=sk.names[:3], parents=sk.parents[:3], offsets=sk.offsets[:3], channels=sk.channels[:3],
+                         rotation_orders=sk.rotation_orders[:3], end_sites={})
+        stitch(a, 60, a.slice(0, 5), replace(a, skeleton=small, local_pos=a.local_pos[:, :3],
+                                             local_rot=a.local_rot[:, :3]), 0)
+
+
+def test_a_request_the_model_cannot_serve_reports_one_line(model):
+    failures = []
+    model.generation_failed.connect(lambda gen, msg: failures.append(msg))
+    model.clips["short"] = model.clips["a"].slice(0, 5)
+    model.set_params(source="short", source_frame=4, target="b", target_frame=0, length=10)
+    model.wait(timeout_s=60)
+    assert failures and "\n" not in failures[0] and "frame" in failures[0]
