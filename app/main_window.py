@@ -262,14 +262,14 @@ class MainWindow(QMainWindow):
 
     # -- opening ----------------------------------------------------------------------------------
     def open_files_dialog(self, add: bool = False) -> None:
-        start = str(self.settings.value("paths/last_dir", str(Path.home())))
+        start = str(self.last_dir)
         dlg = QFileDialog(self, "Add Clips to Scene" if add else "Open Clips", start, BVH_FILTER)
         dlg.setFileMode(QFileDialog.FileMode.ExistingFiles)
         dlg.filesSelected.connect(lambda files: self.open_paths([Path(f) for f in files], replace=not add))
         dlg.open()  # window-modal, does not block the event loop
 
     def open_folder_dialog(self) -> None:
-        start = str(self.settings.value("paths/last_dir", str(Path.home())))
+        start = str(self.last_dir)
         dlg = QFileDialog(self, "Open Folder", start)
         dlg.setFileMode(QFileDialog.FileMode.Directory)
         dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
@@ -282,14 +282,14 @@ class MainWindow(QMainWindow):
         for folder in (Path(p) for p in paths if Path(p).is_dir()):
             self.open_folder(folder)
         if files:
-            self.settings.setValue("paths/last_dir", str(files[0].parent))
+            self.last_dir = files[0].parent
             chosen = [library_mod.entry_for_file(f) for f in files]  # a file opens whole, labelled by its name
             self.library.add_entries(chosen)
             self.load_entries(chosen, replace=replace)
 
     def open_folder(self, folder: Path) -> IndexFolderJob:
         """Index a folder in the background; the library tree fills as batches arrive."""
-        self.settings.setValue("paths/last_dir", str(folder))
+        self.last_dir = Path(folder)
         job = IndexFolderJob(folder)
         job.entries_found.connect(self.library.add_entries)
         job.finished.connect(lambda cancelled, j=job: self._on_index_finished(j, cancelled))
@@ -393,7 +393,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.addSeparator()
         self.recent_menu.addAction("Clear Recent", self.library.clear_recent).setEnabled(bool(paths))
         self.recent_menu.setEnabled(bool(paths))
-        self.settings.setValue("recent_files", [str(p) for p in paths])
+        # Written at close with the rest: QSettings syncs from the GUI thread with an fsync, which stalled the
+        # event loop for ~0.7 s while the disk was busy (e.g. a folder of new files being written).
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -412,6 +413,7 @@ class MainWindow(QMainWindow):
             self.playback.set_speed(float(s.value("playback/speed", 1.0)))
         except (TypeError, ValueError):
             pass
+        self.last_dir = Path(str(s.value("paths/last_dir", str(Path.home()))))
         recent = s.value("recent_files", [])
         if isinstance(recent, str):
             recent = [recent]
@@ -426,6 +428,7 @@ class MainWindow(QMainWindow):
         s.setValue("playback/loop", self.playback.loop)
         s.setValue("playback/speed", self.playback.speed)
         s.setValue("recent_files", [str(p) for p in self.library.recent])
+        s.setValue("paths/last_dir", str(self.last_dir))
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
