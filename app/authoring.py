@@ -6,7 +6,8 @@ the engine (an `EngineWorker`, i.e. a child process); the runner only posts mess
 `poll()` — called on the UI thread (the Qt side wakes it through a queued signal, see `wake`) — turns them
 into events. So inference never runs on, nor blocks, the UI thread.
 
-- Debounce: an edit schedules a run `debounce_s` later; edits inside that window merge into one run.
+- Debounce (leading edge): an edit after a quiet spell runs at once; edits in a burst (a spin-box drag) each
+  cancel the run in flight and merge into one run `debounce_s` after the burst pauses.
 - A newer edit cancels the older run at once (the worker stops between graph calls).
 - Frames stream in: `frames_streamed(gen, start, positions)` per graph call, then `transition_ready`.
 - The stitched sequence is source[: source_frame + 1] -> transition -> target[target_frame:], the target
@@ -202,6 +203,11 @@ class AuthoringModel:
         self.phases_ready = Event("phases_ready")  # (gen, {"source": PhaseTrack, "target": PhaseTrack})
         self.progress = Event("progress")  # (dict) engine start-up / compile progress
         self._gen = 0
+        self._last_request = -1e9
+        self._fk_cache: dict[int, tuple[Clip, np.ndarray]] = {}
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsmt-authoring-side")
         self._pending: _Request | None = None
         self._current_cancel: Any = None
         self._cond = threading.Condition()
@@ -255,8 +261,13 @@ class AuthoringModel:
         with self._cond:
             self._gen += 1
             p = self.params
+            # leading-edge debounce: an edit after a quiet spell runs at once; edits in a burst (a spin-box
+            # drag) each cancel the run in flight and wait for the burst to pause
+            quiet = now - self._last_request >= self.debounce_s and self._current_cancel is None
+            self._last_request = now
+            delay = 0.0 if immediate or quiet else self.debounce_s
             self._pending = _Request(self._gen, p, self.clips[p.source], self.clips[p.target], self.style_argument(p),
-                                     now, now + (0.0 if immediate else self.debounce_s))
+                                     now, now + delay)
             if self._current_cancel is not None:
                 self._current_cancel.cancel()
             self._cond.notify_all()
@@ -305,6 +316,7 @@ class AuthoringModel:
                 self._current_cancel.cancel()
             self._cond.notify_all()
         self._thread.join(10)
+        self._side.shutdown(wait=False)
 
     def _deliver(self, kind: str, gen: int, *payload: Any) -> None:
         if kind == "started":
@@ -370,22 +382,39 @@ class AuthoringModel:
                     if self._current_cancel is token:
                         self._current_cancel = None
 
+    def _fk(self, clip: Clip) -> np.ndarray:
+        """Global positions of a clip, memoised per clip object (clips are not edited in place)."""
+        hit = self._fk_cache.get(id(clip))
+        if hit is None or hit[0] is not clip:
+            hit = (clip, clip.fk()[0])
+            self._fk_cache[id(clip)] = hit
+        return hit[1]
+
     def _generate(self, req: _Request, token: Any) -> None:
         from rsmt_studio.inference.engine import Transition, TransitionChunk
 
         engine = self.engine_for(req.params.device)
         p = req.params
-        placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
-        placed_pos = placed.fk()[0]
-        src_pos = req.source.fk()[0][: p.source_frame + 1]
-        # what the viewer shows until frames arrive: the source's last context pose held, then the target
-        base = np.concatenate([src_pos, np.repeat(src_pos[-1:], p.length, axis=0), placed_pos[p.target_frame:]])
-        self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + p.length))
+
+        def scene_part():  # runs while the engine process makes the first frames (~10 ms of numpy)
+            placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
+            placed_pos = placed.fk()[0]
+            src_pos = self._fk(req.source)[: p.source_frame + 1]
+            # what the viewer shows until frames arrive: the source's last context pose held, then the target
+            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], p.length, axis=0), placed_pos[p.target_frame:]])
+            return placed, placed_pos, base
+
+        side = self._side.submit(scene_part)
+        started = False
         times = StageTimes()
         first_ms = None
         result = None
         for item in engine.stream(req.source, p.source_frame, req.target, p.target_frame, req.style, p.length,
                                   seed=p.seed, cancel=token):
+            if not started:
+                placed, placed_pos, base = side.result()
+                self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + p.length))
+                started = True
             if isinstance(item, TransitionChunk):
                 t0 = time.perf_counter()
                 positions = item.clip.fk()[0]

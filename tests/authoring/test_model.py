@@ -70,20 +70,22 @@ def test_a_newer_edit_cancels_the_older_run(model):
     assert ("cancelled", first) in seen
 
 
-def test_edits_inside_the_debounce_window_merge_into_one_run(worker_pool, scene_clips):
+def test_a_burst_of_edits_runs_the_first_at_once_and_merges_the_rest(worker_pool, scene_clips):
     m = AuthoringModel(worker_pool, debounce_s=0.3)
     try:
         a, b = scene_clips
         m.add_clip(a, "a")
         m.add_clip(b, "b")
+        m.set_params(source="a", source_frame=60, target="b", target_frame=40, length=16, regenerate=False)
         started = []
         m.generation_started.connect(started.append)
-        m.set_params(source="a", source_frame=60, target="b", target_frame=40, length=16)
-        for f in (61, 62, 63):
+        m.set_params(source_frame=61)  # after a quiet spell: starts at once
+        first = m.latest_gen
+        for f in (62, 63, 64):  # a burst: merged into one run after the pause
             m.set_params(source_frame=f)
         result = m.wait(timeout_s=120)
-        assert result.params.source_frame == 63
-        assert started == [m.latest_gen]  # only the last edit ran
+        assert result.params.source_frame == 64
+        assert set(started) <= {first, m.latest_gen} and m.latest_gen in started
     finally:
         m.close()
 
