@@ -254,9 +254,15 @@ def quat_from_two_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
     a, b = np.broadcast_arrays(a, b)
-    w = 1.0 + np.sum(a * b, axis=-1, keepdims=True)
-    xyz = np.cross(a, b)
-    opposite = w[..., 0] < 1e-9
+    # Half-vector form: q = (a.h, a x h) with h = (a+b)/|a+b|. Unlike w = 1 + a.b it keeps full precision
+    # for nearly opposite directions (1 + a.b cancels to ~1e-10 there and the 180-degree fallback
+    # would throw away the remaining 1e-5 rad).
+    h = a + b
+    norm = np.linalg.norm(h, axis=-1, keepdims=True)
+    opposite = norm[..., 0] < 1e-12
+    h = h / np.maximum(norm, 1e-300)
+    w = np.sum(a * h, axis=-1, keepdims=True)
+    xyz = np.cross(a, h)
     if np.any(opposite):
         # Any axis perpendicular to a: cross with the coordinate axis least aligned with a.
         helper = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
