@@ -242,7 +242,7 @@ class TransitionStudio(QObject):
         self.phase_dock = window.add_dock("Phases", self.phase_view, right)
         window.tabifyDockWidget(self.latency_dock, self.phase_dock)
         self.latency_dock.raise_()
-        window.resizeDocks([self.panel_dock], [400], Qt.Orientation.Horizontal)
+        QTimer.singleShot(0, lambda: window.resizeDocks([self.panel_dock], [360], Qt.Orientation.Horizontal))
         self._autosave_timer = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
         self._autosave_timer.timeout.connect(self.autosave_now)
         self._build_menus()
