@@ -129,11 +129,20 @@ def _run_gui(args: argparse.Namespace) -> int:
         if args.screenshot_what == "latency":
             from rsmt_studio.app.screenshots import save_image_atomic
 
+            for seed in range(1, 9):  # a few more transitions so the rolling plot has a history
+                studio.undo.edit(seed=seed)
+                studio.wait_transition(120.0)
+
+            dock = studio.latency_dock
+            dock.setFloating(True)  # undocked at a readable size for the picture
+            dock.resize(900, 560)
+            dock.show()
             studio.latency.refresh()
-            app.processEvents()
+            for _ in range(5):
+                app.processEvents()
             out = Path(args.screenshot)
-            save_image_atomic(studio.latency_dock.grab().toImage(), out)
-            size = studio.latency_dock.size()
+            save_image_atomic(dock.grab().toImage(), out)
+            size = dock.size()
         else:
             out = window.save_screenshot(args.screenshot, args.screenshot_what)
             size = window.size() if args.screenshot_what == "window" else QSize(*VIEWPORT_SHOT_SIZE)
