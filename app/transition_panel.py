@@ -229,6 +229,7 @@ class TransitionStudio(QObject):
         self.undo = make_undo_stack(self.model, self)
         self.autosaver = autosave or Autosaver()
         self.session_path: Path | None = None
+        self.recover_on_start = True  # the default scene is replaced by an autosave left by a killed run
         self.stitched_char = None
         self.ghost_char = None
         self._base: np.ndarray | None = None
@@ -440,8 +441,25 @@ class TransitionStudio(QObject):
         self.ghost_char = None
 
     # -- default scene, sessions, export ------------------------------------------------------------
+    def recover(self) -> bool:
+        """Reopen the autosave a killed session left behind (True if there was one and it opened)."""
+        path = self.autosaver.path
+        if not path.is_file():
+            return False
+        try:
+            self.open_session(path)
+        except (SessionError, OSError, ValueError) as exc:
+            self.window.errors.report("Could not recover the last session", str(exc))
+            return False
+        self.session_path = None
+        self.window.statusBar().showMessage(f"Recovered the unsaved session of a run that did not end cleanly "
+                                            f"({path})", 8000)
+        return True
+
     def open_default_scene(self) -> bool:
         """assets/default_scene: two generated clips and the transition described by scene.json."""
+        if self.recover_on_start and self.recover():
+            return True
         folder = default_scene_dir()
         spec_path = folder / "scene.json"
         if not spec_path.is_file():
@@ -554,11 +572,14 @@ class TransitionStudio(QObject):
         return None
 
     def shutdown(self) -> None:
+        """Clean end (window closed, app quit): stop generation and the engine, drop the autosave."""
         if getattr(self, "_down", False):
             return
         self._down = True
+        self._autosave_timer.stop()
         self.model.close()
         self.pool.close()
+        self.autosaver.discard()
 
 
 def _menu(window, title: str):
