@@ -102,7 +102,12 @@ def _run_gui(args: argparse.Namespace) -> int:
         settings = QSettings(str(Path(tmp) / "studio.ini"), QSettings.Format.IniFormat)
         reporter = ErrorReporter(show_dialogs=False, sink=lambda e: errors.append(e.message))
         window = MainWindow(settings=settings, error_reporter=reporter)
-        studio = install_authoring(window)
+        from rsmt_studio.app.session import Autosaver
+        from rsmt_studio.inference.compiler import print_progress
+
+        studio = install_authoring(window, autosave=Autosaver(Path(tmp) / "autosave.json"))
+        studio.recover_on_start = False  # a picture of what was asked for, not of a recovered session
+        studio.model.progress.connect(lambda ev: ev.get("event") != "phases_failed" and print_progress(ev))
         window.resize(*SCREENSHOT_SIZE)
         window.show()
         _open_initial(window, args.files)
