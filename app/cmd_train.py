@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     t.add_argument("--minutes", type=float, default=None, help="time box: checkpoint and stop after this long")
     t.add_argument("--resume", action="store_true", help="continue from the stage's checkpoint")
+    t.add_argument("--init-from", type=Path, default=None,
+                   help="start the stage from <DIR>/<stage>.safetensors (e.g. the shipped assets) instead of random")
     t.add_argument("--epochs", type=int, default=None, help="override the stage's epoch count")
     t.add_argument("--steps", type=int, default=None, help="override the stage's steps per epoch")
     t.add_argument("--batch", type=int, default=None, help="override the stage's batch size")
@@ -154,7 +156,8 @@ def _train(args: argparse.Namespace) -> int:
         return _err(str(exc))
     cfg = S.prepare_config(cfg, data)
     ctx = S.RunContext(cfg=cfg, data=data, run_dir=args.run, device=torch.device(args.device),
-                       minutes=args.minutes, resume=args.resume, quiet=args.quiet)
+                       minutes=args.minutes, resume=args.resume, quiet=args.quiet,
+                       init_from=args.init_from)
     S.write_run_files(ctx)
     try:
         result = S.RUNNERS[args.stage](ctx)

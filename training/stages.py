@@ -67,6 +67,7 @@ class RunContext:
     device: torch.device
     minutes: float | None = None
     resume: bool = False
+    init_from: Path | None = None  # warm start: a folder with <stage>.safetensors (no optimiser state)
     quiet: bool = False
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     t0: float = field(default_factory=time.monotonic)
@@ -161,6 +162,12 @@ def _stage_loop(
         ctx.log(f"{name}: resumed at epoch {epoch}, step {step}")
     elif ckpt.exists() and not ctx.resume:
         raise FileExistsError(f"{ckpt} exists: pass --resume to continue or choose another --run folder")
+    elif ctx.init_from is not None:
+        # Warm start from exported weights (e.g. the shipped assets) when the checkpoint is gone: the
+        # optimiser and epoch counter start afresh, the weights do not.
+        (module,) = modules.values()
+        load_weights(module, Path(ctx.init_from) / f"{name}.safetensors")
+        ctx.log(f"{name}: initialised from {Path(ctx.init_from) / f'{name}.safetensors'}")
     steps = sc.steps_per_epoch or epoch_steps(ctx, sc)
     history: list[dict[str, object]] = []
     stopped = "epochs"
