@@ -202,8 +202,10 @@ class AuthoringModel:
         self.generation_cancelled = Event("generation_cancelled")  # (gen)
         self.phases_ready = Event("phases_ready")  # (gen, {"source": PhaseTrack, "target": PhaseTrack})
         self.progress = Event("progress")  # (dict) engine start-up / compile progress
+        self.styles_changed = Event("styles_changed")  # (list[str]) the engine's style bank, once it is up
         self._gen = 0
         self._last_request = -1e9
+        self._posted_styles: list[str] = []
         self._fk_cache: dict[int, tuple[Clip, np.ndarray]] = {}
         from concurrent.futures import ThreadPoolExecutor
 
@@ -328,6 +330,9 @@ class AuthoringModel:
             start, positions, timing = payload
             if gen == self._gen:  # a newer edit exists: stale frames are not shown
                 self.frames_streamed.emit(gen, start, positions, timing)
+        elif kind == "styles":
+            self.styles = list(payload[0])
+            self.styles_changed.emit(self.styles)
         elif kind == "progress":
             self.progress.emit(payload[0])
         elif kind == "phases":
@@ -394,6 +399,10 @@ class AuthoringModel:
         from rsmt_studio.inference.engine import Transition, TransitionChunk
 
         engine = self.engine_for(req.params.device)
+        styles = list(getattr(engine, "styles", []))
+        if styles != self._posted_styles:
+            self._posted_styles = styles
+            self._post("styles", -1, styles)
         p = req.params
 
         def scene_part():  # runs while the engine process makes the first frames (~10 ms of numpy)

@@ -138,6 +138,7 @@ class TransitionPanel(QWidget):
         self.export_button.clicked.connect(self.studio.export_dialog)
         self.model.params_changed.connect(self.show_params)
         self.model.clips_changed.connect(lambda _k: self.refresh_clips())
+        self.model.styles_changed.connect(lambda _s: self.refresh_clips())
 
     def _user(self, fn) -> None:
         if not self._updating:

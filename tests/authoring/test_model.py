@@ -120,3 +120,39 @@ def test_a_request_the_model_cannot_serve_reports_one_line(model):
     model.set_params(source="short", source_frame=4, target="b", target_frame=0, length=10)
     model.wait(timeout_s=60)
     assert failures and "\n" not in failures[0] and "frame" in failures[0]
+
+
+def test_styles_of_the_engines_style_bank_are_offered_and_used(tmp_path, mef_cache_dir, scene_clips):
+    """A style bank in the assets folder: its names reach the model, and a bank style generates."""
+    from rsmt_studio.app.authoring import WorkerPool
+    from rsmt_studio.inference.engine import default_assets_dir
+    from rsmt_studio.inference.style_bank import StyleBank
+    from rsmt_studio.motion import features as F
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    for f in default_assets_dir().iterdir():
+        if f.is_file():
+            (assets / f.name).symlink_to(f)
+    a, b = scene_clips
+    bank = {}
+    for name, clip in (("proud", a), ("tired", b)):
+        mclip, ms = F.model_clip(clip)
+        gpos, grot = F.global_arrays(mclip.slice(0, 120))
+        bank[name] = F.style_features(gpos, grot, ms)
+    StyleBank(bank).save(assets)
+    pool = WorkerPool(assets=assets)
+    m = AuthoringModel(pool, debounce_s=0.0)
+    try:
+        seen = []
+        m.styles_changed.connect(seen.append)
+        m.add_clip(a, "a")
+        m.add_clip(b, "b")
+        m.set_params(source="a", target="b", source_frame=60, target_frame=40, length=16, style="tired")
+        result = m.wait(timeout_s=180)
+        assert result is not None, m.last_error
+        assert seen and seen[-1] == ["proud", "tired"] and m.styles == ["proud", "tired"]
+        assert result.times.style_ms > 0  # the bank entry was encoded for this transition
+    finally:
+        m.close()
+        pool.close()
