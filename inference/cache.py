@@ -45,7 +45,7 @@ def max_version() -> str:
         return "unknown"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _source_hash(module_name: str) -> str:
     """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py).
 
