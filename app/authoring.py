@@ -231,9 +231,9 @@ class AuthoringModel:
         new = self._clamped(new)
         if new == self.params and params is None and not changes:
             return
-        self.params = new
+        old, self.params = self.params, new
         self.params_changed.emit(new)
-        if regenerate:
+        if regenerate and replace(new, length_unit=old.length_unit) != old:  # the unit is only how it is shown
             self.request()
 
     def _clamped(self, p: AuthoringParams) -> AuthoringParams:

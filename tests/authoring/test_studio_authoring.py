@@ -135,6 +135,23 @@ def test_default_scene_opens_with_a_transition_ready_to_play(studio, qtbot):
     s = studio.phase_view.series
     assert s["x"][0] == 0 and s["x"][-1] == w.playback.num_frames - 1
     assert s["amplitude"].shape[1] == 10 and np.isfinite(s["amplitude"]).all()
+    # pick the source frame from the timeline, and give the length in seconds
+    w.playback.seek(50)
+    panel = studio.panel
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
+        panel.source_pick.click()
+    assert blocker.args[0].params.source_frame == 50
+    g0 = w.scene.regions[2].start
+    w.playback.seek(g0 + 5)  # on the target part: target frame = its keyframe + 5
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
+        panel.target_pick.click()
+    assert blocker.args[0].params.target_frame == result.params.target_frame + 5
+    panel.length_unit.setCurrentText("seconds")
+    panel.length_unit.activated.emit(1)
+    assert panel.length.suffix() == " s" and abs(panel.length.value() - 40 / 30) < 0.01
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
+        panel.length.setValue(1.0)
+    assert blocker.args[0].transition.num_frames == 30 and blocker.args[0].params.length_unit == "seconds"
     # play: frames advance across the regions
     w.playback.seek(55)
     w.playback.play()
