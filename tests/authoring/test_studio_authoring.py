@@ -192,7 +192,7 @@ def test_a_bad_request_shows_its_reason_and_the_studio_keeps_working(studio, qtb
         pass
 
 
-@pytest.mark.parametrize("what", ["window", "latency"])
+@pytest.mark.parametrize("what", ["window", "latency", "phases"])
 def test_cli_screenshot_of_the_default_scene_writes_png_and_bvh(tmp_path, mef_cache_dir, isolated_qsettings, what):
     import os
     import subprocess
@@ -211,5 +211,5 @@ def test_cli_screenshot_of_the_default_scene_writes_png_and_bvh(tmp_path, mef_ca
     if os.environ.get("RSMT_STUDIO_DOC_IMAGES"):  # refresh the docs' screenshots from this run
         import shutil
 
-        name = {"window": "studio-transition.png", "latency": "latency-panel.png"}[what]
+        name = {"window": "studio-transition.png", "latency": "latency-panel.png", "phases": "phase-view.png"}[what]
         shutil.copyfile(out, Path(__file__).resolve().parents[2] / "docs" / "img" / name)
