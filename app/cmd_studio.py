@@ -24,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", type=Path, metavar="FILE.bvh", help="clips (or folders) to open")
     p.add_argument("--screenshot", type=Path, metavar="OUT.png",
                    help="render the first frame at 1280x720, write it as PNG and exit")
-    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency"), default="window",
-                   help="capture the whole window (default), only the 3D viewport, or the latency panel")
+    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency", "phases"),
+                   default="window",
+                   help="capture the whole window (default), only the 3D viewport, or the latency or phase panel")
     p.add_argument("--export", type=Path, metavar="OUT.bvh",
                    help="with --screenshot: also write the stitched source->transition->target BVH")
     p.add_argument("--frame", type=int, default=0, help="frame to show in the screenshot (default 0)")
@@ -131,14 +132,17 @@ def _run_gui(args: argparse.Namespace) -> int:
         window.refresh_view()
         window.viewer.frame_characters()
         app.processEvents()
-        if args.screenshot_what == "latency":
+        if args.screenshot_what in ("latency", "phases"):
             from rsmt_studio.app.screenshots import save_image_atomic
 
-            for seed in range(1, 9):  # a few more transitions so the rolling plot has a history
-                studio.undo.edit(seed=seed)
-                studio.wait_transition(120.0)
-
-            dock = studio.latency_dock
+            if args.screenshot_what == "latency":
+                for seed in range(1, 9):  # a few more transitions so the rolling plot has a history
+                    studio.undo.edit(seed=seed)
+                    studio.wait_transition(120.0)
+                dock = studio.latency_dock
+            else:
+                dock = studio.phase_dock
+                studio.phase_view.set_frame(frame)
             dock.setFloating(True)  # undocked at a readable size for the picture
             dock.resize(900, 560)
             dock.show()
