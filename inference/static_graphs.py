@@ -1,9 +1,9 @@
 """The same graphs as graphs.py, but with weights as static-shape `Weight`s bound at load time.
 
-Why a variant: weights that are graph *inputs* keep one MEF valid for every width, but MAX cannot prepare them
-at load time; `Weight`s (MAX 26.7 only accepts them with static shapes) can be, at the price of one compile per
-set of widths. The benchmark compares the two (docs/performance.md). config = graphs.py's config plus
-"weight_shapes": {adapted weight name: shape}.
+Why it exists: weights that are graph *inputs* keep one MEF valid for every width; `Weight`s (MAX 26.7 only
+accepts them with static shapes) cost one compile per set of widths but might let MAX prepare them at load.
+Measured on the shipped widths (docs/performance.md): ~5 % faster per step, so the engine keeps inputs; this
+module stays as the tested alternative. config = graphs.py's config plus "weight_shapes": {name: shape}.
 """
 
 from __future__ import annotations
