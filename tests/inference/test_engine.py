@@ -164,7 +164,6 @@ def test_static_weight_steps_graph_matches_input_weight_graph(engine, mef_cache_
     """The static-shape-`Weight` variant (inference/static_graphs.py, kept for the comparison in
     docs/performance.md) computes the same step; runs where its MEF for the shipped widths was built (401 s)."""
     from max import engine as max_engine
-
     from rsmt_studio.inference import graphs
     from rsmt_studio.inference.cache import GraphSpec
     from rsmt_studio.inference.engine import TransitionEngine, default_assets_dir
