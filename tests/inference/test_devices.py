@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from rsmt_studio.inference import devices
 from rsmt_studio.inference.devices import DeviceUnavailableError, select_device
 
