@@ -233,7 +233,11 @@ class TransitionEngine:
                 if style not in self.style_bank.names:
                     known = ", ".join(self.style_bank.names) or "none shipped"
                     raise TransitionError(f"unknown style {style!r} (known: {known})")
-                self._style_cache[key] = self._encode_style(style, self.style_bank.features(style))
+                if self.style_bank.has_code(style):
+                    self._check_bank_weights()
+                    self._style_cache[key] = StyleCode(style, self.style_bank.code(style, CACHE_NAMES))
+                else:
+                    self._style_cache[key] = self._encode_style(style, self.style_bank.features(style))
             return self._style_cache[key]
         key = ("clip", _clip_key(style))
         if key not in self._style_cache:
@@ -448,6 +452,14 @@ class TransitionEngine:
             raise TransitionError(
                 f"{_where(clip)}: skeleton has {ms.num_joints} model joints ({ms.num_pos_joints} position "
                 f"joints); the model was trained on {d.n_joints} ({d.n_pos_joints})")
+
+    def _check_bank_weights(self) -> None:
+        """Bank codes are outputs of the style encoder: refuse codes made with other sampler weights."""
+        made_with = self.style_bank.metadata.get("weights_hash")
+        if made_with and made_with != self.assets.weights_hash():
+            raise TransitionError(f"{self.assets.source}/style_bank.safetensors was made with other weights "
+                                  f"({made_with}, these are {self.assets.weights_hash()}): re-run "
+                                  "python -m rsmt_studio.training.make_style_bank")
 
     def _encode_style(self, name: str, features: np.ndarray) -> StyleCode:
         t0 = time.perf_counter()
