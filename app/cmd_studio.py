@@ -163,7 +163,15 @@ def _run_gui(args: argparse.Namespace) -> int:
         print("rsmt-studio: the scene is empty; give clips to show, e.g. rsmt-studio FILE.bvh --screenshot OUT.png")
     print(f"rsmt-studio: wrote {out} ({size.width()}x{size.height()}, frame {window.playback.frame}, "
           f"{len(window.scene.characters)} clip(s))")
-    return 1 if errors else 0
+    return _exit_now(1 if errors else 0)
+
+
+def _exit_now(code: int) -> int:
+    """Leave without interpreter teardown once every output is written (atomically) and the engine worker has
+    quit: MAX's own atexit hook otherwise prints "Unbalanced Context enter/exit" on the way out."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _open_initial(window, files: list[Path]) -> None:
