@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -38,13 +39,15 @@ def ensure_compiled(
     """Compile missing MEFs in child processes; return {spec name: MEF path} for all specs.
 
     MAX compiles a graph mostly on one core, so up to `jobs` children (default: one per core, at most 4)
-    compile different graphs at once.
+    compile different graphs at once, one child per graph.
     """
     specs = list(specs)
     missing = [s for s in specs if not s.is_compiled()]
     if missing:
         jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(missing)))
-        groups = [missing[i::jobs] for i in range(jobs)]
+        todo = queue.SimpleQueue()
+        for spec in missing:  # one child per graph, `jobs` at a time: the slow graphs do not queue behind others
+            todo.put(spec)
         lock = threading.Lock()
 
         def relay(event: dict[str, Any]) -> None:
@@ -54,16 +57,21 @@ def ensure_compiled(
 
         errors: list[BaseException] = []
 
-        def run(group: list[GraphSpec]) -> None:
-            try:
-                _run_worker(group, relay, cancel)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(exc)
+        def run() -> None:
+            while not errors:
+                try:
+                    spec = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    _run_worker([spec], relay, cancel)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    errors.append(exc)
 
-        threads = [threading.Thread(target=run, args=(g,), daemon=True) for g in groups[1:]]
+        threads = [threading.Thread(target=run, daemon=True) for _ in range(jobs - 1)]
         for t in threads:
             t.start()
-        run(groups[0])
+        run()
         for t in threads:
             t.join()
         if errors:

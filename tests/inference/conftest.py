@@ -74,7 +74,20 @@ TEST_STEPS_PER_CALL = 1
 
 
 @pytest.fixture(scope="session")
-def engine(mef_cache_dir, test_assets):
+def compiled(mef_cache_dir, test_assets):
+    """Every graph the room's tests need, compiled together (one child process per graph, one per core)."""
+    from rsmt_studio.inference.cache import GraphSpec
+    from rsmt_studio.inference.compiler import ensure_compiled
+    from rsmt_studio.inference.engine import model_specs
+    from rsmt_studio.inference.weights import load_assets
+
+    specs = list(model_specs(load_assets(test_assets).dims, "cpu", TEST_STEPS_PER_CALL).values())
+    specs.append(GraphSpec("block_selftest", "rsmt_studio.inference.block_selftest", {}, "cpu"))
+    return ensure_compiled(specs)
+
+
+@pytest.fixture(scope="session")
+def engine(compiled, test_assets):
     from rsmt_studio.inference.engine import TransitionEngine
 
     return TransitionEngine(test_assets, device="cpu", steps_per_call=TEST_STEPS_PER_CALL)

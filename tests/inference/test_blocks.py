@@ -9,7 +9,7 @@ from rsmt_studio.inference.block_selftest import KERNEL, N_EXPERTS
 
 
 @pytest.fixture(scope="module")
-def selftest(mef_cache_dir):
+def selftest(compiled):
     from rsmt_studio.inference.cache import GraphSpec
     from rsmt_studio.inference.compiler import ensure_compiled
     from rsmt_studio.inference.devices import select_device

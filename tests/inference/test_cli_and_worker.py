@@ -130,3 +130,19 @@ def test_worker_streams_and_is_stopped_when_idle(engine, test_assets, bandai_cli
         # The next request resumes it transparently.
         again = worker.generate(source, 60, target, 80, "calm", 8, seed=1)
         assert again.clip.num_frames == 8 and not worker.is_stopped
+
+
+def test_compile_reports_progress_and_can_be_cancelled(mef_cache_dir):
+    """A compile in the child process reports `start` then is stopped on cancel; nothing half-written stays."""
+    import uuid
+
+    from rsmt_studio.inference.cache import GraphSpec
+    from rsmt_studio.inference.compiler import CompileCancelled, ensure_compiled
+
+    spec = GraphSpec("block_selftest", "rsmt_studio.inference.block_selftest", {"salt": uuid.uuid4().hex}, "cpu")
+    events: list[dict] = []
+    with pytest.raises(CompileCancelled):
+        ensure_compiled([spec], progress=events.append, cancel=lambda: any(e["event"] == "start" for e in events))
+    assert [e["event"] for e in events][:1] == ["start"]
+    assert not spec.is_compiled()
+    assert not list(spec.mef_path().parent.glob(f".{spec.mef_path().name}.*.tmp"))
