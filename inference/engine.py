@@ -459,7 +459,7 @@ class TransitionEngine:
         if made_with and made_with != self.assets.weights_hash():
             raise TransitionError(f"{self.assets.source}/style_bank.safetensors was made with other weights "
                                   f"({made_with}, these are {self.assets.weights_hash()}): re-run "
-                                  "python -m rsmt_studio.training.make_style_bank")
+                                  "python -m rsmt_studio.inference.make_style_bank")
 
     def _encode_style(self, name: str, features: np.ndarray) -> StyleCode:
         t0 = time.perf_counter()

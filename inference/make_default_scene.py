@@ -6,7 +6,7 @@ walk (the seed frames are dropped), in two chained 60-frame segments towards lat
 with the style taken from a Bandai clip of another style. The result: `assets/default_scene/*.bvh` (only
 generated frames) and `scene.json` (source/target frames, style, length, attribution).
 
-    .venv/bin/python -m rsmt_studio.training.make_default_scene [--bandai ../shared/data/bandai/dataset]
+    .venv/bin/python -m rsmt_studio.inference.make_default_scene [--bandai ../shared/data/bandai/dataset]
 
 numpy + MAX only (no torch); the engine compiles its graphs into the MEF cache on first use.
 """

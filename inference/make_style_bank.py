@@ -8,7 +8,7 @@ other contents where a style has none) and keep the medoid window: the one whose
 closest to the style's mean. Codes depend on the sampler weights, so the file records their hash and the
 engine refuses a bank made for other weights.
 
-    .venv/bin/python -m rsmt_studio.training.make_style_bank [--bandai ../shared/data/bandai/dataset]
+    .venv/bin/python -m rsmt_studio.inference.make_style_bank [--bandai ../shared/data/bandai/dataset]
 
 numpy + MAX only (no torch).
 """
