@@ -32,7 +32,7 @@ class StyleBank:
 
         with safe_open(str(path), framework="numpy") as f:
             metadata = f.metadata() or {}
-            entries = {k: f.get_tensor(k) for k in f.keys()}
+            entries = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
         return cls(entries, metadata)
 
     @property

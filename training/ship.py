@@ -82,7 +82,7 @@ def build_manifest(run: Path, data: Path | None, command: str, hardware: str | N
         "split_hash": skeleton.get("split_hash"),
         "data_sha256": _sha256(data) if data and data.is_file() else None,
         "training": {
-            "hardware": hardware or (sorted(devices)[0] if devices else "unknown"),
+            "hardware": hardware or (min(devices) if devices else "unknown"),
             "wall_s_per_stage": {s: m.get("wall_s_total") for s, m in metrics.items()},
             "command": command,
         },
