@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rsmt_studio.app.authoring import AuthoringParams
+from rsmt_studio.motion.atomic import atomic_write_text
 
 FORMAT = "rsmt-studio-session/1"
 AUTOSAVE_NAME = "autosave.rsmt-session.json"
@@ -55,20 +55,7 @@ def save_session(session: Session, path: Path) -> Path:
     path = Path(path)
     session.saved_at = time.time()
     text = json.dumps(session.to_json(), indent=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_text(path, text)
     return path
 
 

@@ -7,12 +7,11 @@ existing file unless asked.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from rsmt_studio.motion.atomic import atomic_write_text
 
 from . import rotations as R
 from .clip import Clip
@@ -158,16 +157,4 @@ def write_bvh(clip: Clip, path: str | Path, *, overwrite: bool = False,
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
     text = format_bvh(clip, rotation_orders=rotation_orders, decimals=decimals)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_text(path, text)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from rsmt_studio.motion import Clip, Skeleton
 from rsmt_studio.motion import features as Fe
+from rsmt_studio.motion.atomic import atomic_write_bytes
 from rsmt_studio.motion.datasets import ClipEntry, index_100style, index_bandai
 
 FPS = 30.0
@@ -115,7 +115,7 @@ def write_split_lists(records: list[ClipRecord], test: set[str], folder: str | o
     paths = []
     for name, keys in (("train", [r.key for r in records if r.key not in test]), ("test", sorted(test))):
         path = folder / f"{name}.txt"
-        _atomic_write_bytes(path, ("\n".join(sorted(keys)) + "\n").encode())
+        atomic_write_bytes(path, ("\n".join(sorted(keys)) + "\n").encode())
         paths.append(path)
     return paths[0], paths[1]
 
@@ -186,7 +186,7 @@ def preprocess(
     }
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    _atomic_write_bytes(Path(out_path), buf.getvalue())
+    atomic_write_bytes(Path(out_path), buf.getvalue())
     return {
         "clips": len(names),
         "frames": int(lengths_a.sum()),
@@ -197,17 +197,6 @@ def preprocess(
     }
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------ in memory
