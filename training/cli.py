@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--steps", type=int, default=None, help="override the stage's steps per epoch")
     t.add_argument("--batch", type=int, default=None, help="override the stage's batch size")
     t.add_argument("--lr", type=float, default=None, help="override the stage's learning rate")
+    t.add_argument("--contact-weight", type=float, default=None, help="sampler: foot-contact loss weight")
+    t.add_argument("--style-weight", type=float, default=None,
+                   help="sampler: weight of the style critic's cross-entropy on generated frames (0 = off)")
+    t.add_argument("--style-swap", type=float, default=None,
+                   help="sampler: fraction of each batch given a style clip of another style")
+    t.add_argument("--style-swap-recon", type=float, default=None,
+                   help="sampler: pose-reconstruction weight on the style-swapped rows")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-mirror", action="store_true", help="skip mirrored copies (faster loading)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -142,6 +149,12 @@ def _train(args: argparse.Namespace) -> int:
             sc.batch = args.batch
         if args.lr is not None:
             sc.lr = args.lr
+    for flag, field_name in (("contact_weight", "sampler_contact_weight"), ("style_weight", "style_weight"),
+                             ("style_swap", "style_swap"), ("style_swap_recon", "style_swap_recon")):
+        if getattr(args, flag) is not None:
+            setattr(cfg.train, field_name, getattr(args, flag))
+    if not 0.0 <= cfg.train.style_swap < 1.0:
+        return _err(f"--style-swap {cfg.train.style_swap}: expected a fraction in [0, 1)")
     args.run.mkdir(parents=True, exist_ok=True)
 
     def progress(i: int, n: int, key: str) -> None:

@@ -105,6 +105,11 @@ class TrainConfig:
     kl_weight: float = 1e-3
     contact_weight: float = 0.1
     window_stride: int = 10  # stride of training windows over clips
+    # Sampler objective (defaults reproduce the first shipped run; see training/style_critic.py for why).
+    sampler_contact_weight: float = 0.01  # foot-contact term of the sampler loss
+    style_weight: float = 0.0  # style critic's cross-entropy on generated frames (0 = no critic)
+    style_swap: float = 0.0  # fraction of each batch given a style clip of ANOTHER style
+    style_swap_recon: float = 0.25  # weight of pose reconstruction on swapped samples (they keep the keyframe)
 
 
 @dataclass

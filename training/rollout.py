@@ -149,6 +149,11 @@ def sampler_rollout(sampler: N.TransitionSampler, decoder: N.MixtureDecoder, b: 
     )
 
 
+def take_output(out: SamplerOutput, rows: slice) -> SamplerOutput:
+    """The same rollout restricted to some batch rows (losses differ between own-style and swapped rows)."""
+    return SamplerOutput(**{k: getattr(out, k)[rows] for k in out.__dataclass_fields__})
+
+
 @dataclass
 class SamplerLosses:
     total: Tensor

@@ -26,6 +26,7 @@ import torch
 from rsmt_studio.training import batches as Bt
 from rsmt_studio.training import networks as N
 from rsmt_studio.training import rollout as Ro
+from rsmt_studio.training import style_critic as SC
 from rsmt_studio.training.config import RSMTConfig, StageConfig, atomic_write_text
 from rsmt_studio.training.data import MotionData
 from safetensors.torch import load_file, save_file
@@ -152,7 +153,8 @@ def _stage_loop(
     if ctx.resume and ckpt.exists():
         state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
         for k, m in modules.items():
-            m.load_state_dict(state["modules"][k])
+            if k in state["modules"]:  # a module added since the checkpoint (e.g. the style critic) starts fresh
+                m.load_state_dict(state["modules"][k])
         opt.load_state_dict(state["optimizer"])
         epoch, step = state["epoch"], state["step"]
         rng.bit_generator.state = state["numpy_rng"]
@@ -165,8 +167,7 @@ def _stage_loop(
     elif ctx.init_from is not None:
         # Warm start from exported weights (e.g. the shipped assets) when the checkpoint is gone: the
         # optimiser and epoch counter start afresh, the weights do not.
-        (module,) = modules.values()
-        load_weights(module, Path(ctx.init_from) / f"{name}.safetensors")
+        load_weights(next(iter(modules.values())), Path(ctx.init_from) / f"{name}.safetensors")
         ctx.log(f"{name}: initialised from {Path(ctx.init_from) / f'{name}.safetensors'}")
     steps = sc.steps_per_epoch or epoch_steps(ctx, sc)
     history: list[dict[str, object]] = []
@@ -355,6 +356,9 @@ def _sampler_val(ctx: RunContext, labels: Bt.PhaseLabels) -> list[tuple[dict[str
 
 
 def train_sampler(ctx: RunContext) -> dict[str, object]:
+    """RSMT's sampler stage, plus (when `style_weight` > 0) a style critic on the generated frames and (when
+    `style_swap` > 0) rows whose style clip is of another style: they keep context and keyframe, so they are
+    scored on landing, contacts, phase and a down-weighted pose term, and on reading as the asked-for style."""
     cfg, md = ctx.cfg, ctx.data
     sc, tc = cfg.train.sampler, cfg.train
     sampler, decoder, labels, kin = _sampler_setup(ctx)
@@ -363,17 +367,51 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         sampler.style_encoder.input_mean.copy_(torch.as_tensor(mean))
         sampler.style_encoder.input_std.copy_(torch.as_tensor(std))
     zdim = 2 * cfg.sampler.latent
+    n_past = tc.n_past
+    critic = _critic_setup(ctx, kin) if tc.style_weight > 0 else None
+    style_index = {s: i for i, s in enumerate(md.style_names)}
+
+    def real_features(w: dict[str, torch.Tensor], length: int) -> torch.Tensor:
+        return SC.critic_features(w["pos"][:, n_past : n_past + length], w["pos"][:, n_past - 1])
 
     def step(rng: np.random.Generator, epoch: int) -> dict[str, float]:
         length = _transition_length(tc, epoch, rng)
         b = Bt.sampler_batch(md, labels, False, length, cfg.sampler.style_frames, sc.batch, rng)
         w = Ro.to_torch(b.window, ctx.device)
+        style = b.style.copy()
+        asked = np.full(sc.batch, style_index[b.style_name])
+        n_swap = round(tc.style_swap * sc.batch)
+        if n_swap:
+            other = _other_style(md, b.style_name, rng)
+            seqs = md.sequences(False)
+            style[-n_swap:] = Bt.style_windows(md, seqs[md.styles[seqs] == other], cfg.sampler.style_frames,
+                                               n_swap, rng)
+            asked[-n_swap:] = style_index[other]
         z = torch.randn(sc.batch, zdim, device=ctx.device) * cfg.sampler.noise_std
-        out = Ro.sampler_rollout(sampler, decoder, w, _tensor(b.style, ctx), length, z)
-        ls = Ro.sampler_losses(out, kin, w, length)
-        ls.total.backward()
-        return {"loss": ls.total.item(), "pos": ls.pos.item(), "rot": ls.rot.item(), "last": ls.last.item(),
-                "contact": ls.contact.item(), "phase": ls.phase.item(), "length": float(length)}
+        out = Ro.sampler_rollout(sampler, decoder, w, _tensor(style, ctx), length, z)
+        own = slice(0, sc.batch - n_swap)
+        ls = Ro.sampler_losses(Ro.take_output(out, own), kin, {k: v[own] for k, v in w.items()}, length,
+                               contact_weight=tc.sampler_contact_weight)
+        total = ls.total * (sc.batch - n_swap) / sc.batch
+        parts: dict[str, float] = {}
+        if n_swap:
+            sw = slice(sc.batch - n_swap, sc.batch)
+            lw = Ro.sampler_losses(Ro.take_output(out, sw), kin, {k: v[sw] for k, v in w.items()}, length,
+                                   contact_weight=tc.sampler_contact_weight)
+            swap_total = (tc.style_swap_recon * (lw.pos + lw.rot) + lw.last + lw.phase
+                          + tc.sampler_contact_weight * lw.contact)
+            total = total + swap_total * n_swap / sc.batch
+            parts["swap_last"] = lw.last.item()
+        if critic is not None:
+            critic.remember(real_features({k: v[own] for k, v in w.items()}, length), style_index[b.style_name])
+            parts["critic_loss"], parts["critic_acc"] = critic.learn()
+            gen = SC.critic_features(kin.positions(out.p, out.r, w["offsets"]), w["pos"][:, n_past - 1])
+            ce, acc = critic.judge(gen, torch.as_tensor(asked, device=ctx.device))
+            total = total + tc.style_weight * ce
+            parts["style_ce"], parts["style_acc"] = ce.item(), acc.item()
+        total.backward()
+        return {"loss": total.item(), "pos": ls.pos.item(), "rot": ls.rot.item(), "last": ls.last.item(),
+                "contact": ls.contact.item(), "phase": ls.phase.item(), "length": float(length), **parts}
 
     val = _sampler_val(ctx, labels)
 
@@ -387,8 +425,45 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         tot["loss"] = tot.pop("total")
         return tot
 
-    return _stage_loop(ctx, "sampler", {"model": sampler}, [p for p in sampler.parameters()], sc, step, evaluate,
+    modules: dict[str, torch.nn.Module] = {"model": sampler}
+    if critic is not None:
+        modules["critic"] = critic.critic  # checkpointed with the sampler; trained by its own optimiser
+    return _stage_loop(ctx, "sampler", modules, [p for p in sampler.parameters()], sc, step, evaluate,
                        lambda: export_weights(sampler, ctx.run_dir / "sampler.safetensors"))
+
+
+def _other_style(md: MotionData, style: str, rng: np.random.Generator) -> str:
+    seqs = md.sequences(False)
+    choices = [s for s in md.style_names if s != style and (md.styles[seqs] == s).any()]
+    return choices[int(rng.integers(len(choices)))]
+
+
+def _critic_setup(ctx: RunContext, kin: Ro.Kinematics, warmup_batches: int = 48,
+                  warmup_steps: int = 400) -> SC.CriticTrainer:
+    """A fresh critic, trained on real training windows before the sampler sees its gradient (a few seconds on
+    a GPU), or restored from the sampler checkpoint when resuming (then its buffer refills as training goes)."""
+    cfg, md, tc = ctx.cfg, ctx.data, ctx.cfg.train
+    n_joints = md.ms.num_joints
+    critic = SC.StyleCritic(6 * n_joints - 3, len(md.style_names)).to(ctx.device)
+    trainer = SC.CriticTrainer(critic, crop=tc.min_transition)
+    labels = load_labels(ctx)
+    rng = np.random.default_rng(11)
+    index = {s: i for i, s in enumerate(md.style_names)}
+    resuming = ctx.resume and (ctx.run_dir / "sampler.ckpt").exists()
+    n_fill = 8 if resuming else warmup_batches
+    for _ in range(n_fill):
+        b = Bt.sampler_batch(md, labels, False, tc.max_transition, cfg.sampler.style_frames, 64, rng)
+        w = Ro.to_torch(b.window, ctx.device)
+        trainer.remember(SC.critic_features(w["pos"][:, tc.n_past : tc.n_past + tc.max_transition],
+                                            w["pos"][:, tc.n_past - 1]), index[b.style_name])
+    if resuming:
+        return trainer  # weights and normalisation come back with the checkpoint
+    trainer.fit_normalisation()
+    loss = acc = float("nan")
+    for _ in range(warmup_steps):
+        loss, acc = trainer.learn()
+    ctx.log(f"style critic: {warmup_steps} warm-up steps on real windows, loss {loss:.3f}, batch accuracy {acc:.3f}")
+    return trainer
 
 
 def train_phase_predictor(ctx: RunContext) -> dict[str, object]:

@@ -78,6 +78,36 @@ def test_tiny_config_trains_every_stage_and_losses_fall(bandai_root, tmp_path):
     assert result["stopped"] == "time" and result["epochs"] == 1
     assert (tmp_path / "boxed" / "manifold.ckpt").exists()
 
+    _check_style_critic_fine_tune(run, data, tmp_path / "styled")
+
+
+def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
+    """The sampler warm-started from a run's weights with the style critic and style swaps: it logs the critic's
+    figures, keeps the new objective in config.json, checkpoints the critic with the sampler and resumes."""
+    import torch
+
+    styled.mkdir()
+    for name in ("phase.safetensors", "manifold.safetensors", "phases.npz", "config.json"):
+        (styled / name).write_bytes((run / name).read_bytes())
+    common = ["--data", str(data), "--run", str(styled), "--quiet", "--threads", "1", "--no-mirror"]
+    _run("sampler", *common, "--init-from", str(run), "--epochs", "2", "--style-weight", "0.1",
+         "--style-swap", "0.5", "--contact-weight", "0.5")
+    rows = _metrics(styled, "sampler")
+    assert len(rows) == 2
+    for row in rows:
+        for key in ("train_style_ce", "train_style_acc", "train_critic_acc", "train_swap_last"):
+            assert key in row and row[key] == row[key], key  # present and not NaN
+    # the critic judges real windows far better than chance (here: few styles, so near-perfect)
+    assert rows[-1]["train_critic_acc"] > 0.5
+    train = json.loads((styled / "config.json").read_text())["train"]
+    assert (train["style_weight"], train["style_swap"], train["sampler_contact_weight"]) == (0.1, 0.5, 0.5)
+    ckpt = torch.load(styled / "sampler.ckpt", weights_only=False)
+    assert set(ckpt["modules"]) == {"model", "critic"}
+    _run("sampler", *common, "--resume", "--epochs", "3")
+    assert len(_metrics(styled, "sampler")) == 3
+    bad = _run("sampler", *common, "--resume", "--epochs", "4", "--style-swap", "1.5", ok=False)
+    assert bad.returncode == 2 and "--style-swap 1.5" in bad.stderr
+
 
 def test_cost_command_prints_the_table():
     out = _run("cost").stdout
