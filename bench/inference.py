@@ -112,6 +112,20 @@ class MaxRunner:
                            np.zeros((b, e.z_width // 2), np.float32), tta, x["z"], *self.caches)
 
 
+class MaxCapturedRunner(MaxRunner):
+    """The same transition replayed from captured device graphs (GPU; `TransitionEngine.captured_chunks`)."""
+
+    def transition(self):
+        return [c[:3] for c in self.engine.captured_chunks(self.problem, LENGTH, self.x["z"], self.caches,
+                                                            self.x["phase9"])]
+
+    def eager_frames(self):
+        e, x = self.engine, self.x
+        h, c, lat, _ = e.prepare(self.problem, LENGTH, x["z"], self.caches)
+        state = (x["p9"], x["v9"], x["r9"], x["phase9"], h, c)
+        return [c[:3] for c in e.rollout_chunks(state, self.problem, lat, x["z"], self.caches, LENGTH)]
+
+
 class TorchRunner:
     def __init__(self, mods, x, device="cpu"):
         import torch
@@ -402,21 +416,56 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
 
     k = max(args.steps)
     engine = TransitionEngine(assets, device="gpu", steps_per_call=k, progress=print_progress,
-                              only=("style", "prepare", "steps"))
-    out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {}}
+                              only=("style", "prepare", "steps", "chain"), capture=True)
+    out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {},
+                 "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}}
     reps, rounds = (3, 3) if args.quick else (5, 5)
     for batch in (1, 64, 1024):
         x = random_problem(cfg, batch)
-        runners = {"max": MaxRunner(engine, x), "torch": TorchRunner(mods, x, device="cuda")}
+        graph = MaxCapturedRunner(engine, x)
+        t0 = time.perf_counter()
+        replayed = graph.transition()  # the first call captures (one eager run of every graph)
+        out["capture_ms"][str(batch)] = round((time.perf_counter() - t0) * 1e3, 1)
+        eager = graph.eager_frames()
+        out["captured_vs_eager_max_abs_cm"][str(batch)] = float(max(
+            np.abs(a - b).max() for ra, rb in zip(replayed, eager, strict=True) for a, b in zip(ra, rb, strict=True)))
+        runners = {"max_graph": graph, "max": MaxRunner(engine, x), "torch": TorchRunner(mods, x, device="cuda")}
         trans = interleaved({n: r.transition for n, r in runners.items()}, 1, rounds if batch > 1 else reps)
         key = "" if batch == 1 else f"_batch{batch}"
         out["transition_ms"].update({f"{n}{key}": v for n, v in trans.items()})
         out["frame_ms"].update({f"{n}{key}": round(v / LENGTH, 4) for n, v in trans.items()})
         if batch == 1024:
             out["transitions_per_s_batch1024"] = {n: round(1024 / (v / 1e3), 1) for n, v in trans.items()}
+    out["floor"] = gpu_floor(engine, out["transition_ms"]["max_graph"])
     mods["sampler"].cpu()
     mods["manifold"].cpu()
     return out
+
+
+def gpu_floor(engine, measured_ms: float) -> dict:
+    """Weight bytes per frame / device memory bandwidth (a device-to-device copy of 1 GiB, timed with torch)."""
+    import torch
+    from rsmt_studio.inference import graphs
+    from rsmt_studio.inference.weights import adapt_all
+
+    src = torch.empty(256 * 2**20, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(10):
+        dst.copy_(src)
+    torch.cuda.synchronize()
+    bw = 2 * src.numel() * 4 * 10 / (time.perf_counter() - t0) / 1e9  # read + write
+    del src, dst
+    weights = adapt_all(engine.assets)
+    step_bytes = weight_bytes(weights, graphs.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
+        "pe_film"].nbytes
+    prep_bytes = weight_bytes(weights, graphs.weight_inputs("prepare"))
+    frame = step_bytes / (bw * 1e9) * 1e3
+    transition = LENGTH * frame + prep_bytes / (bw * 1e9) * 1e3
+    return {"bandwidth_gbs": round(bw, 1), "weight_bytes_per_frame": step_bytes, "frame_ms": round(frame, 5),
+            "transition_ms": round(transition, 4), "max_graph_over_floor": round(measured_ms / transition, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,7 +536,7 @@ def print_table(report: dict) -> None:
                 print(f"{key:16s}" + "  ".join(f"{k}={v}" for k, v in r[key].items()))
             if "batch64" in r and key in r["batch64"]:
                 print(f"{key + ' b64':16s}" + "  ".join(f"{k}={v}" for k, v in r["batch64"][key].items()))
-        for key in ("floor", "transitions_per_s_batch1024"):
+        for key in ("floor", "transitions_per_s_batch1024", "captured_vs_eager_max_abs_cm", "capture_ms"):
             if key in r:
                 print(f"{key:16s}{r[key]}")
         for key in ("spinning", "idle_stopped", "peak_rss_mb"):

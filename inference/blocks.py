@@ -10,7 +10,7 @@ MAX 26.7 lacks `elu`, `atan2` and `conv1d`; they are composed here from ops that
 
 from __future__ import annotations
 
-from max.graph import TensorValue, ops
+from max.graph import DeviceRef, TensorValue, ops
 
 
 def linear(x: TensorValue, w: TensorValue, b: TensorValue | None = None, out=None) -> TensorValue:
@@ -81,17 +81,56 @@ def moe_linear(x: TensorValue, gate: TensorValue, w: TensorValue, b: TensorValue
     return ops.sum(y * g, axis=1).reshape((batch, out))
 
 
-def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding: int = 0) -> TensorValue:
+def on_accelerator(x: TensorValue) -> bool:
+    """Whether a value lives on a GPU: a few ops have naive GPU kernels in MAX 26.7 and get another formulation
+    there (the CPU graphs keep theirs, so their compiled form does not change)."""
+    return x.device != DeviceRef.CPU()
+
+
+def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding: int = 0,
+           taps: int | None = None) -> TensorValue:
     """1-D convolution over time via conv2d with H = 1 (MAX has no conv1d).
 
     x is (B, T, Cin) channels-last, w is (K, Cin, Cout) (torch's (Cout, Cin, K) transposed by the adapter).
+    With `taps` (the static kernel size) and on a GPU it is one matmul over unfolded windows instead: MAX's
+    GPU conv2d is a naive kernel that took 52 ms for the initial-phase predictor at batch 1 on an H100
+    (bench/gpu_profile.py), the same maths as a matmul takes microseconds.
     """
+    if taps is not None and padding == 0 and on_accelerator(x):
+        return conv1d_unfolded(x, w, b, taps)
     w = ops.rebind(w, (w.shape[0], x.shape[-1], w.shape[2]))
     y = ops.conv2d(ops.unsqueeze(x, 1), ops.unsqueeze(w, 0), padding=(0, 0, padding, padding))
     y = ops.squeeze(y, 1)
     if b is not None:
         y = y + ops.rebind(b, (w.shape[2],))
     return y
+
+
+def conv1d_unfolded(x: TensorValue, w: TensorValue, b: TensorValue | None, taps: int) -> TensorValue:
+    """'valid' 1-D convolution as im2col + matmul: x (B, T, Cin) with static T, w (taps, Cin, Cout)."""
+    t_out = int(x.shape[1]) - taps + 1
+    cin = x.shape[2]
+    w = ops.rebind(w, (taps, cin, w.shape[2]))
+    w2 = ops.reshape(w, (taps * cin, w.shape[2]))
+    cols = ops.concat([x[:, i : i + t_out, :] for i in range(taps)], axis=2)  # (B, T_out, taps*Cin)
+    y = ops.rebind(cols, (x.shape[0], t_out, w2.shape[0])) @ w2
+    if b is not None:
+        y = y + ops.rebind(b, (w.shape[2],))
+    return y
+
+
+def attend(q: TensorValue, keys: TensorValue, values: TensorValue, scale: TensorValue) -> TensorValue:
+    """Single-query attention: q (B, D), keys/values (B, T, D), scale (1,) -> (B, D).
+
+    On a GPU as broadcast multiplies and reductions: MAX's batched matmul for (B, T, D) x (B, D, 1) is a naive
+    kernel there (~24 ms of a 40-frame transition at batch 1024 on an H100, bench/gpu_profile.py)."""
+    if on_accelerator(q):
+        logits = ops.sum(keys * ops.unsqueeze(q, 1), axis=-1) * scale  # (B, T, 1)
+        att = softmax(transpose(logits, 1, 2))  # (B, 1, T)
+        return ops.squeeze(ops.sum(transpose(att, 1, 2) * values, axis=1), 1)
+    logits = (keys @ ops.unsqueeze(q, 2)) * scale  # (B, T, 1)
+    att = softmax(transpose(logits, 1, 2))  # (B, 1, T)
+    return ops.reshape(att @ values, (q.shape[0], q.shape[1]))
 
 
 def atan2(y: TensorValue, x: TensorValue) -> TensorValue:

@@ -26,6 +26,7 @@ import numpy as np
 from rsmt_studio.inference import graphs
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
+from rsmt_studio.inference.device_graphs import CapturedTransition
 from rsmt_studio.inference.devices import DeviceChoice, select_device
 from rsmt_studio.inference.postprocess import to_world_clip
 from rsmt_studio.inference.runtime import GraphRunner, MaxSession
@@ -156,6 +157,7 @@ class TransitionEngine:
         cancel_compile: Callable[[], bool] | None = None,
         rollout: str = "steps",
         only: tuple[str, ...] | None = None,
+        capture: bool | None = None,
     ) -> None:
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
@@ -168,7 +170,12 @@ class TransitionEngine:
         if rollout not in ("steps", "loop"):
             raise ValueError(f"rollout must be 'steps' or 'loop', not {rollout!r}")
         self.noise_std = float(assets.config.get("sampler", {}).get("noise_std", 0.5))
-        self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop")
+        # Device graphs (captured once, replayed per request) on accelerators; plain `execute` on the CPU.
+        self.capture = (self.device.kind != "cpu" and rollout == "steps") if capture is None else bool(capture)
+        if self.capture and (self.device.kind == "cpu" or rollout != "steps"):
+            raise ValueError("capture needs a GPU and rollout='steps'")
+        self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop",
+                                 chain=self.capture)
         if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
             self.specs = {k: v for k, v in self.specs.items() if k in only}
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
@@ -179,10 +186,11 @@ class TransitionEngine:
             weights.update(_zero_phase_predictor(weights, self.dims))
         self.session = MaxSession(self.device)
         self.runners = {
-            name: GraphRunner(self.session, spec,
+            name: GraphRunner(self.session, spec, [] if name == "chain" else
                               [weights[w] for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)])
             for name, spec in self.specs.items()
         }
+        self._captured: dict[tuple, CapturedTransition] = {}
         self.lstm_width = weights["lstm.w"].shape[1] // 4
         self.z_width = 2 * weights["offset_encoder.fc2.w"].shape[1]
         self.load_ms = (time.perf_counter() - t1) * 1e3
@@ -301,19 +309,22 @@ class TransitionEngine:
             raise ValueError(f"phase_source must be auto, label or predictor, not {phase_source!r}")
         timings.features_ms = (time.perf_counter() - t1) * 1e3
         z = self.noise(seed)
-        t2 = time.perf_counter()
-        h, c, tgt_latent, phase0 = self.prepare(problem, length, z, code.arrays)
-        timings.prepare_ms = (time.perf_counter() - t2) * 1e3
-        timings.calls = 1
-        if phase9 is None:
-            if not self.has_phase_predictor:
-                raise TransitionError("these weights have no initial-phase predictor; use phase_source='label'")
-            phase9 = phase0
-        state = (problem.p9, problem.v9, problem.r9, phase9.astype(np.float32), h, c)
+        if phase9 is None and not self.has_phase_predictor:
+            raise TransitionError("these weights have no initial-phase predictor; use phase_source='label'")
+        if self.capture:  # prepare is replayed together with the first sampler call (timed there)
+            chunks = self.captured_chunks(problem, length, z, code.arrays, phase9)
+        else:
+            t2 = time.perf_counter()
+            h, c, tgt_latent, phase0 = self.prepare(problem, length, z, code.arrays)
+            timings.prepare_ms = (time.perf_counter() - t2) * 1e3
+            timings.calls = 1
+            state = (problem.p9, problem.v9, problem.r9, (phase0 if phase9 is None else phase9).astype(np.float32),
+                     h, c)
+            chunks = self.rollout_chunks(state, problem, tgt_latent, z, code.arrays, length)
         clips: list[Clip] = []
         phs = []
         made = 0
-        for p_k, r_k, ph_k, ms_k in self.rollout_chunks(state, problem, tgt_latent, z, code.arrays, length):
+        for p_k, r_k, ph_k, ms_k in chunks:
             if cancel is not None and cancel.cancelled:
                 raise GenerationCancelled("transition cancelled")
             timings.calls += 1
@@ -379,6 +390,31 @@ class TransitionEngine:
                 ps, rs, phs = ps[:, :n], rs[:, :n], phs[:, :n]
             p, r, phase = ps[:, -1], rs[:, -1], phs[:, -1]
             yield ps, rs, phs, ms * (n / k) if n < k else ms
+
+    def captured_chunks(self, problem: Problem, length: int, z, caches, phase9=None):
+        """Like `prepare` + `rollout_chunks`, replaying captured device graphs (GPU): yields (p, r, phase, ms).
+
+        The first chunk's time includes the `prepare` replay and copying the request to the device. Captures
+        are kept per (batch, length, phase source); a new combination costs one eager run of each graph."""
+        b = problem.ctx_p.shape[0]
+        predicted = phase9 is None
+        key = (b, int(length), predicted, tuple(np.shape(a)[1:] for a in caches))
+        cap = self._captured.get(key)
+        if cap is None:
+            if len(self._captured) >= 8:  # bounded: each capture pins its buffers on the device
+                self._captured.pop(next(iter(self._captured))).release()
+            cap = CapturedTransition(self, self.runners["chain"], b, length, [np.shape(a) for a in caches],
+                                     predicted_phase=predicted)
+            self._captured[key] = cap
+        if phase9 is None:
+            phase9 = np.zeros((b, self.dims.n_phases, 2), np.float32)
+        caches = [np.broadcast_to(a, (b, *np.shape(a)[1:])) for a in caches]
+        t0 = time.perf_counter()
+        for ps, rs, phs in cap.run(problem.ctx_p, problem.ctx_v, problem.ctx_r, problem.tgt_p, problem.tgt_v,
+                                   problem.tgt_r, z, problem.p9, problem.v9, problem.r9, phase9, caches):
+            ms = (time.perf_counter() - t0) * 1e3
+            yield ps, rs, phs, ms
+            t0 = time.perf_counter()
 
     def _loop_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
         """The while-loop graph: up to LOOP_MAX_FRAMES frames per call."""
@@ -467,8 +503,10 @@ class TransitionEngine:
         return StyleCode(name, arrays, (time.perf_counter() - t0) * 1e3)
 
 
-def model_specs(dims, device: str, steps_per_call: int, loop: bool = False) -> dict[str, GraphSpec]:
-    """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`)."""
+def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chain: bool = False
+                ) -> dict[str, GraphSpec]:
+    """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`;
+    `chain`: plus the last-frame graph that device-graph capture needs)."""
     specs = {
         g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
                      graphs.graph_config(g, dims, steps_per_call), device)
@@ -480,6 +518,11 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False) -> d
         del specs["steps"]
         specs["loop"] = GraphSpec("loop", "rsmt_studio.inference.rollout_graph",
                                   loop_config(dims, LOOP_MAX_FRAMES), device)
+    if chain:
+        from rsmt_studio.inference.chain_graph import chain_config
+
+        specs["chain"] = GraphSpec(f"chain{steps_per_call}", "rsmt_studio.inference.chain_graph",
+                                   chain_config(dims, steps_per_call), device)
     return specs
 
 

@@ -150,9 +150,7 @@ def film(K, W, prefix, x, cache):
     q = K.linear(K.layer_norm(y), W[f"{prefix}.query.w"], W[f"{prefix}.query.b"], out=x.shape[1])  # (B, D)
     keys = K.rebind(keys, (b, keys.shape[1], x.shape[1]))
     values = K.rebind(values, (b, keys.shape[1], x.shape[1]))
-    logits = (keys @ K.unsqueeze(q, 2)) * K.rebind(W[f"{prefix}.scale"], (1,))  # (B, T, 1)
-    att = K.softmax(K.transpose(logits, 1, 2))  # (B, 1, T)
-    ctx = K.reshape(att @ values, (b, x.shape[1]))
+    ctx = K.attend(q, keys, values, K.rebind(W[f"{prefix}.scale"], (1,)))  # (B, D)
     return y + K.linear(ctx, W[f"{prefix}.out_proj.w"], W[f"{prefix}.out_proj.b"], out=x.shape[1])
 
 
@@ -275,9 +273,10 @@ def prepare(K, W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, emb
 
 def initial_phase(K, W, d: Dims, lstm_inputs):
     """InitialPhasePredictor: (B, 8, D) -> P (B, C, 2) (dropout is identity at inference)."""
-    x = K.relu(K.conv1d(lstm_inputs, W["phase_predictor.conv1.w"], W["phase_predictor.conv1.b"]))
-    x = K.relu(K.conv1d(x, W["phase_predictor.conv2.w"], W["phase_predictor.conv2.b"]))
-    x = K.relu(K.conv1d(x, W["phase_predictor.conv3.w"], W["phase_predictor.conv3.b"]))  # (B, 1, H)
+    # Kernel sizes 5, 3, 2 take the 8 warm-up frames to 1 (training/networks.py InitialPhasePredictor).
+    x = K.relu(K.conv1d(lstm_inputs, W["phase_predictor.conv1.w"], W["phase_predictor.conv1.b"], taps=5))
+    x = K.relu(K.conv1d(x, W["phase_predictor.conv2.w"], W["phase_predictor.conv2.b"], taps=3))
+    x = K.relu(K.conv1d(x, W["phase_predictor.conv3.w"], W["phase_predictor.conv3.b"], taps=2))  # (B, 1, H)
     b = lstm_inputs.shape[0]
     x = K.reshape(K.rebind(x, (b, 1, x.shape[2])), (b, x.shape[2]))
     y = K.linear(x, W["phase_predictor.fc.w"], W["phase_predictor.fc.b"])

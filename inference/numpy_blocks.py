@@ -46,13 +46,22 @@ def moe_linear(x, gate, w, b, n_experts: int):
     return (y * gate[:, :, None]).sum(axis=1)
 
 
-def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, padding: int = 0) -> np.ndarray:
-    """x (B, T, Cin), w (K, Cin, Cout) -> (B, T + 2p - K + 1, Cout)."""
+def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, padding: int = 0,
+           taps: int | None = None) -> np.ndarray:
+    """x (B, T, Cin), w (K, Cin, Cout) -> (B, T + 2p - K + 1, Cout). `taps` (the static K) is only checked."""
     k = w.shape[0]
+    if taps is not None and taps != k:
+        raise ValueError(f"conv1d: weights have {k} taps, the network expects {taps}")
     xp = np.pad(x, ((0, 0), (padding, padding), (0, 0)))
     t_out = xp.shape[1] - k + 1
     y = builtins.sum(xp[:, j : j + t_out, :] @ w[j] for j in range(k))
     return y if b is None else y + b
+
+
+def attend(q: np.ndarray, keys: np.ndarray, values: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Single-query attention: q (B, D), keys/values (B, T, D) -> (B, D)."""
+    att = softmax((keys @ q[:, :, None])[..., 0] * scale)  # (B, T)
+    return (att[:, None, :] @ values)[:, 0]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
