@@ -41,7 +41,11 @@ class CapturedTransition:
         self.n_calls = math.ceil(self.length / self.k)
         self.predicted_phase = predicted_phase
         d, b = engine.dims, self.batch
-        dev = engine.session.to_device
+        self._host: list[np.ndarray] = []  # on a host device the buffers alias these arrays: keep them alive
+
+        def dev(array: np.ndarray):
+            self._host.append(array)
+            return engine.session.to_device(array)
 
         def zeros(shape, dtype=np.float32):
             return dev(np.zeros(shape, dtype))
@@ -96,6 +100,8 @@ class CapturedTransition:
         from max.driver import Buffer
 
         host = [ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, z, p9, v9, r9, phase9]
+        keep_alive: list = []
+        self.last_uploads = 0
         staged = [np.ascontiguousarray(a, dtype=np.float32) for a in (*host, *caches)]
         for i, (dst, src) in enumerate(zip([*self.request.values(), *self.caches], staged, strict=True)):
             if src.shape != tuple(dst.shape):
@@ -104,7 +110,10 @@ class CapturedTransition:
             # pageable host-to-device copy (~1 GB/s measured for 7 MB key/value caches at batch 1024).
             if i < len(self._uploaded) and self._uploaded[i] is not None and np.array_equal(self._uploaded[i], src):
                 continue
-            dst.inplace_copy_from(Buffer.from_numpy(src))
+            staging = Buffer.from_numpy(src)
+            dst.inplace_copy_from(staging)
+            keep_alive.append((src, staging))  # until the frames are read back (copies may be asynchronous)
+            self.last_uploads += 1
             if i == 6 or i >= len(host):  # z and the caches: remember what the device holds
                 self._uploaded[i] = src.copy()
         model, key, args = self._prepare
@@ -113,8 +122,10 @@ class CapturedTransition:
             for model, key, args in self._calls[2 * i : 2 * i + 2]:
                 model.replay(key, *args)
             n = min(self.k, self.length - i * self.k)
-            out = [o.to(self._cpu).to_numpy() for o in (ps, rs, phs)]
+            # A copy: on a host device `.to` returns the captured buffer itself, which the next replay overwrites.
+            out = [np.array(o.to(self._cpu).to_numpy()) for o in (ps, rs, phs)]
             yield tuple(a[:, :n] if n < self.k else a for a in out)  # type: ignore[misc]
+        del keep_alive
 
     def release(self) -> None:
         model, key, _ = self._prepare
