@@ -96,7 +96,9 @@ def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding
     GPU conv2d is a naive kernel that took 52 ms for the initial-phase predictor at batch 1 on an H100
     (bench/gpu_profile.py), the same maths as a matmul takes microseconds.
     """
-    if taps is not None and padding == 0 and on_accelerator(x):
+    if taps is not None and on_accelerator(x):
+        if padding:
+            x = ops.pad(x, [0, 0, padding, padding, 0, 0])
         return conv1d_unfolded(x, w, b, taps)
     w = ops.rebind(w, (w.shape[0], x.shape[-1], w.shape[2]))
     y = ops.conv2d(ops.unsqueeze(x, 1), ops.unsqueeze(w, 0), padding=(0, 0, padding, padding))
@@ -107,12 +109,13 @@ def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding
 
 
 def conv1d_unfolded(x: TensorValue, w: TensorValue, b: TensorValue | None, taps: int) -> TensorValue:
-    """'valid' 1-D convolution as im2col + matmul: x (B, T, Cin) with static T, w (taps, Cin, Cout)."""
-    t_out = int(x.shape[1]) - taps + 1
+    """'valid' 1-D convolution as im2col + matmul: x (B, T, Cin), w (taps, Cin, Cout); T may be symbolic."""
+    t_out = x.shape[1] - (taps - 1)
     cin = x.shape[2]
     w = ops.rebind(w, (taps, cin, w.shape[2]))
     w2 = ops.reshape(w, (taps * cin, w.shape[2]))
-    cols = ops.concat([x[:, i : i + t_out, :] for i in range(taps)], axis=2)  # (B, T_out, taps*Cin)
+    parts = [ops.rebind(x[:, i : (i - taps + 1) or None, :], (x.shape[0], t_out, cin)) for i in range(taps)]
+    cols = ops.concat(parts, axis=2) if taps > 1 else parts[0]  # (B, T_out, taps*Cin)
     y = ops.rebind(cols, (x.shape[0], t_out, w2.shape[0])) @ w2
     if b is not None:
         y = y + ops.rebind(b, (w.shape[2],))

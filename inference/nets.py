@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 VEC_EPS = 1e-8  # as training/networks.py
+STYLE_TAPS = (1, 3, 3, 5)  # the style encoder's kernel sizes (training/networks.py StyleEncoder)
 NORM_EPS = 1e-5
 
 
@@ -84,8 +85,8 @@ def deephase_encode(K, W, x, d: Dims):
     c = d.n_phases
     x = x - K.mean(x, -1)
     h = K.transpose(x, 1, 2)  # (B, N, Cin): channels last for conv
-    h = K.tanh(K.conv1d(h, W["phase.conv1.w"], W["phase.conv1.b"], padding=d.window // 2))
-    h = K.tanh(K.conv1d(h, W["phase.conv2.w"], W["phase.conv2.b"], padding=d.window // 2))
+    h = K.tanh(K.conv1d(h, W["phase.conv1.w"], W["phase.conv1.b"], padding=d.window // 2, taps=d.window))
+    h = K.tanh(K.conv1d(h, W["phase.conv2.w"], W["phase.conv2.b"], padding=d.window // 2, taps=d.window))
     lat = K.transpose(h, 1, 2)  # (B, C, N)
     lat = K.rebind(lat, (x.shape[0], c, d.window))
     half = d.window // 2
@@ -109,8 +110,8 @@ def style_tokens(K, W, features):
     """features (B, T, C) unnormalised -> tokens (B, T-9, S)."""
     c = features.shape[2]
     x = (features - K.rebind(W["style.input_mean"], (c,))) / K.rebind(W["style.input_std"], (c,))
-    for i in range(1, 5):
-        x = K.relu(K.conv1d(x, W[f"style.conv{i}.w"], W[f"style.conv{i}.b"]))
+    for i, taps in zip(range(1, 5), STYLE_TAPS, strict=True):
+        x = K.relu(K.conv1d(x, W[f"style.conv{i}.w"], W[f"style.conv{i}.b"], taps=taps))
     return x
 
 

@@ -22,14 +22,15 @@ def test_unfolded_conv_and_reduced_attention_match_numpy(monkeypatch):
     monkeypatch.setattr(K, "on_accelerator", lambda x: True)
     cpu = DeviceRef.CPU()
     f32 = DType.float32
-    types = [TensorType(f32, ("b", 8, "cin"), device=cpu), TensorType(f32, ("k", "cin2", "cout"), device=cpu),
+    types = [TensorType(f32, ("b", "frames", "cin"), device=cpu), TensorType(f32, ("k", "cin2", "cout"), device=cpu),
              TensorType(f32, ("cout2",), device=cpu), TensorType(f32, ("b", "d"), device=cpu),
              TensorType(f32, ("b", "t", "d"), device=cpu), TensorType(f32, ("b", "t", "d"), device=cpu),
              TensorType(f32, (1,), device=cpu)]
     with Graph("gpu_forms", input_types=types) as g:
         x, w, b, q, keys, values, scale = (v.tensor for v in g.inputs)
         y = K.conv1d(x, w, b, taps=5)
-        g.output(y, K.attend(q, K.rebind(keys, (q.shape[0], keys.shape[1], q.shape[1])),
+        padded = K.conv1d(x, w, b, taps=5, padding=2)
+        g.output(y, padded, K.attend(q, K.rebind(keys, (q.shape[0], keys.shape[1], q.shape[1])),
                              K.rebind(values, (q.shape[0], keys.shape[1], q.shape[1])), scale))
     model = InferenceSession(devices=[CPU()]).load(g)
     rng = np.random.default_rng(0)
@@ -37,8 +38,13 @@ def test_unfolded_conv_and_reduced_attention_match_numpy(monkeypatch):
     args = [rng.normal(size=(3, 8, 16)).astype(f), rng.normal(size=(5, 16, 12)).astype(f),
             rng.normal(size=(12,)).astype(f), rng.normal(size=(3, 10)).astype(f),
             rng.normal(size=(3, 7, 10)).astype(f), rng.normal(size=(3, 7, 10)).astype(f), np.array([0.7], f)]
-    conv, att = (o.to_numpy() for o in model.execute(*args))
+    conv, padded, att = (o.to_numpy() for o in model.execute(*args))
     np.testing.assert_allclose(conv, NB.conv1d(args[0], args[1], args[2], taps=5), atol=1e-4)
+    np.testing.assert_allclose(padded, NB.conv1d(args[0], args[1], args[2], padding=2, taps=5), atol=1e-4)
+    assert padded.shape == (3, 8, 12)
+    longer = [rng.normal(size=(3, 13, 16)).astype(f), *args[1:]]  # the time axis is symbolic
+    np.testing.assert_allclose(model.execute(*longer)[0].to_numpy(), NB.conv1d(longer[0], args[1], args[2]),
+                               atol=1e-4)
     np.testing.assert_allclose(att, NB.attend(*args[3:]), atol=1e-5)
     assert conv.shape == (3, 4, 12) and att.shape == (3, 10)
 
