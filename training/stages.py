@@ -368,7 +368,7 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         sampler.style_encoder.input_std.copy_(torch.as_tensor(std))
     zdim = 2 * cfg.sampler.latent
     n_past = tc.n_past
-    critic = _critic_setup(ctx, kin) if tc.style_weight > 0 else None
+    critic = _critic_setup(ctx, labels) if tc.style_weight > 0 else None
     style_index = {s: i for i, s in enumerate(md.style_names)}
 
     def real_features(w: dict[str, torch.Tensor], length: int) -> torch.Tensor:
@@ -390,8 +390,8 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         z = torch.randn(sc.batch, zdim, device=ctx.device) * cfg.sampler.noise_std
         out = Ro.sampler_rollout(sampler, decoder, w, _tensor(style, ctx), length, z)
         own = slice(0, sc.batch - n_swap)
-        ls = Ro.sampler_losses(Ro.take_output(out, own), kin, {k: v[own] for k, v in w.items()}, length,
-                               contact_weight=tc.sampler_contact_weight)
+        w_own = {k: v[own] for k, v in w.items()}
+        ls = Ro.sampler_losses(Ro.take_output(out, own), kin, w_own, length, contact_weight=tc.sampler_contact_weight)
         total = ls.total * (sc.batch - n_swap) / sc.batch
         parts: dict[str, float] = {}
         if n_swap:
@@ -403,7 +403,7 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             total = total + swap_total * n_swap / sc.batch
             parts["swap_last"] = lw.last.item()
         if critic is not None:
-            critic.remember(real_features({k: v[own] for k, v in w.items()}, length), style_index[b.style_name])
+            critic.remember(real_features(w_own, length), style_index[b.style_name])
             parts["critic_loss"], parts["critic_acc"] = critic.learn()
             gen = SC.critic_features(kin.positions(out.p, out.r, w["offsets"]), w["pos"][:, n_past - 1])
             ce, acc = critic.judge(gen, torch.as_tensor(asked, device=ctx.device))
@@ -438,7 +438,7 @@ def _other_style(md: MotionData, style: str, rng: np.random.Generator) -> str:
     return choices[int(rng.integers(len(choices)))]
 
 
-def _critic_setup(ctx: RunContext, kin: Ro.Kinematics, warmup_batches: int = 48,
+def _critic_setup(ctx: RunContext, labels: Bt.PhaseLabels, warmup_batches: int = 48,
                   warmup_steps: int = 400) -> SC.CriticTrainer:
     """A fresh critic, trained on real training windows before the sampler sees its gradient (a few seconds on
     a GPU), or restored from the sampler checkpoint when resuming (then its buffer refills as training goes)."""
@@ -446,7 +446,6 @@ def _critic_setup(ctx: RunContext, kin: Ro.Kinematics, warmup_batches: int = 48,
     n_joints = md.ms.num_joints
     critic = SC.StyleCritic(6 * n_joints - 3, len(md.style_names)).to(ctx.device)
     trainer = SC.CriticTrainer(critic, crop=tc.min_transition)
-    labels = load_labels(ctx)
     rng = np.random.default_rng(11)
     index = {s: i for i, s in enumerate(md.style_names)}
     resuming = ctx.resume and (ctx.run_dir / "sampler.ckpt").exists()
