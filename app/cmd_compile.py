@@ -23,7 +23,12 @@ def run(args: argparse.Namespace) -> int:
     from rsmt_studio.inference.cache import mef_dir
     from rsmt_studio.inference.compiler import CompileError, ensure_compiled, print_progress
     from rsmt_studio.inference.devices import DeviceUnavailableError, select_device
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir, model_specs
+    from rsmt_studio.inference.engine import (
+        DEFAULT_STEPS_PER_CALL,
+        default_assets_dir,
+        engine_weights,
+        model_specs,
+    )
     from rsmt_studio.inference.weights import AssetError, load_assets
 
     try:
@@ -34,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     specs = {}
     for k in args.steps_per_call or [DEFAULT_STEPS_PER_CALL]:
-        specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k).values()})
+        gpu = device.kind != "cpu"  # the engine captures device graphs there (chain) and builds for the widths
+        specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu,
+                                                           weights=engine_weights(assets) if gpu else None).values()})
     if args.list:
         for path, spec in specs.items():
             print(f"{'built  ' if spec.is_compiled() else 'missing'} {spec.name:10s} {path}")

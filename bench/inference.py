@@ -88,8 +88,12 @@ class MaxRunner:
         from rsmt_studio.inference.engine import Problem
 
         self.engine = engine
-        self.caches = [np.ascontiguousarray(np.broadcast_to(a, (x["p9"].shape[0], *a.shape[1:])))
+        # One style per row, held read-only like the engine's style codes (a captured replay then recognises
+        # them without comparing 465 MB at batch 1024).
+        self.caches = [np.array(np.broadcast_to(a, (x["p9"].shape[0], *a.shape[1:])), np.float32)
                        for a in engine.runners["style"](x["style"])]
+        for a in self.caches:
+            a.flags.writeable = False
         self.problem = Problem(frame=None, ms=None, ctx_p=x["ctx_p"], ctx_v=x["ctx_v"], ctx_r=x["ctx_r"],
                                p9=x["p9"], v9=x["v9"], r9=x["r9"], tgt_p=x["tgt_p"], tgt_v=x["tgt_v"],
                                tgt_r=x["tgt_r"])
@@ -410,26 +414,49 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 
 
 def run_gpu(args, cfg, mods, assets: Path) -> dict:
+    """MAX (captured device graphs; this formulation and the previous one side by side; eager) vs PyTorch
+    eager on the GPU, plus how far the GPU's frames are from the numpy reference on the same inputs."""
     import torch
-    from rsmt_studio.inference.compiler import print_progress
-    from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.compiler import ensure_compiled, print_progress
+    from rsmt_studio.inference.engine import TransitionEngine, engine_weights, model_specs
+    from rsmt_studio.inference.weights import adapt_all, load_assets
 
     k = max(args.steps)
-    engine = TransitionEngine(assets, device="gpu", steps_per_call=k, progress=print_progress,
-                              only=("style", "prepare", "steps", "chain"), capture=True)
+    only = ("style", "prepare", "steps", "chain")
+    a = load_assets(assets)
+    variants = {"max_graph": True, "max_graph_base": False} if args.gpu_base else {"max_graph": True}
+    weights = engine_weights(a)
+    specs = [s for forms in variants.values()
+             for n, s in model_specs(a.dims, "gpu", k, chain=True, gpu_forms=forms, weights=weights).items()
+             if n in only]
+    t0 = time.perf_counter()
+    ensure_compiled(specs, progress=print_progress, jobs=len(specs))  # every graph in its own child at once
+    compile_s = time.perf_counter() - t0
+    engines = {name: TransitionEngine(a, device="gpu", steps_per_call=k, only=only, capture=True, gpu_forms=forms)
+               for name, forms in variants.items()}
+    engine = engines["max_graph"]
     out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {},
-                 "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}}
+                 "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}, "vs_numpy_max_abs_cm": {},
+                 "compile_s_all_in_parallel": round(compile_s, 1),
+                 "variants": {"max_graph": "gpu_blocks.py (this formulation)",
+                              "max_graph_base": "blocks.py on the GPU (the formulation before gpu_blocks.py)",
+                              "max": "gpu_blocks.py, eager execute per call (no capture)",
+                              "torch": "PyTorch eager, CUDA"}}
+    weights = adapt_all(a)
     reps, rounds = (3, 3) if args.quick else (5, 5)
     for batch in (1, 64, 1024):
         x = random_problem(cfg, batch)
-        graph = MaxCapturedRunner(engine, x)
-        t0 = time.perf_counter()
-        replayed = graph.transition()  # the first call captures (one eager run of every graph)
-        out["capture_ms"][str(batch)] = round((time.perf_counter() - t0) * 1e3, 1)
-        eager = graph.eager_frames()
-        out["captured_vs_eager_max_abs_cm"][str(batch)] = float(max(
-            np.abs(a - b).max() for ra, rb in zip(replayed, eager, strict=True) for a, b in zip(ra, rb, strict=True)))
-        runners = {"max_graph": graph, "max": MaxRunner(engine, x), "torch": TorchRunner(mods, x, device="cuda")}
+        graphs_ = {name: MaxCapturedRunner(e, x) for name, e in engines.items()}
+        for name, runner in graphs_.items():
+            t0 = time.perf_counter()
+            replayed = runner.transition()  # the first call captures (one eager run of every graph)
+            if name == "max_graph":
+                out["capture_ms"][str(batch)] = round((time.perf_counter() - t0) * 1e3, 1)
+                eager = runner.eager_frames()
+                out["captured_vs_eager_max_abs_cm"][str(batch)] = max_abs(replayed, eager)
+            if batch == 1:  # the GPU (TF32 matmuls) against the float32 numpy reference, same inputs
+                out["vs_numpy_max_abs_cm"][name] = max_abs(replayed, numpy_frames(weights, a.dims, x))
+        runners = {**graphs_, "max": MaxRunner(engine, x), "torch": TorchRunner(mods, x, device="cuda")}
         trans = interleaved({n: r.transition for n, r in runners.items()}, 1, rounds if batch > 1 else reps)
         key = "" if batch == 1 else f"_batch{batch}"
         out["transition_ms"].update({f"{n}{key}": v for n, v in trans.items()})
@@ -440,6 +467,34 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     mods["sampler"].cpu()
     mods["manifold"].cpu()
     return out
+
+
+def max_abs(chunks_a, chunks_b) -> float:
+    """Largest difference of the positions of two rollouts given as per-call (p, r, phase) chunks."""
+    pa = np.concatenate([c[0] for c in chunks_a], axis=1)
+    pb = np.concatenate([c[0] for c in chunks_b], axis=1)
+    return float(np.abs(pa - pb).max())
+
+
+def numpy_frames(weights, dims, x) -> list[tuple[np.ndarray]]:
+    """Positions of the same transition (style encoder included) by the numpy blocks, row 0, as one chunk."""
+    from rsmt_studio.inference import nets
+    from rsmt_studio.inference import numpy_blocks as K
+
+    one = {k: v[:1] for k, v in x.items()}
+    cache = nets.style_caches(K, weights, one["style"])
+    hsz = weights["lstm.w"].shape[1] // 4
+    zeros = np.zeros((1, hsz), np.float32)
+    tta = np.array([[10 + LENGTH - s for s in range(1, 9)]])
+    h, c, lat, _ = nets.prepare(K, weights, dims, one["ctx_p"], one["ctx_v"], one["ctx_r"], one["tgt_p"],
+                                one["tgt_v"], one["tgt_r"], tta, one["z"], cache[:4], zeros, zeros)
+    p, v, r, ph = one["p9"], one["v9"], one["r9"], one["phase9"]
+    ps = []
+    for i in range(LENGTH):
+        p, v, r, ph, h, c = nets.sampler_step(K, weights, dims, p, v, r, ph, h, c, one["tgt_p"], one["tgt_r"], lat,
+                                              np.full(1, LENGTH + 1 - i), one["z"], cache)
+        ps.append(p)
+    return [(np.stack(ps, 1),)]
 
 
 def gpu_floor(engine, measured_ms: float) -> dict:
@@ -478,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop", action="store_true", help="also MAX with the while-loop rollout graph")
     ap.add_argument("--gpu", action="store_true", help="also MAX vs torch on the GPU")
     ap.add_argument("--cpu-only-skip", action="store_true", help="with --gpu: skip the CPU section")
+    ap.add_argument("--gpu-base", action="store_true",
+                    help="with --gpu: also the previous GPU formulation (blocks.py), side by side")
     ap.add_argument("--skip-worker", action="store_true", help="skip peak-RSS / idle measurements")
     args = ap.parse_args(argv)
     os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
@@ -536,7 +593,8 @@ def print_table(report: dict) -> None:
                 print(f"{key:16s}" + "  ".join(f"{k}={v}" for k, v in r[key].items()))
             if "batch64" in r and key in r["batch64"]:
                 print(f"{key + ' b64':16s}" + "  ".join(f"{k}={v}" for k, v in r["batch64"][key].items()))
-        for key in ("floor", "transitions_per_s_batch1024", "captured_vs_eager_max_abs_cm", "capture_ms"):
+        for key in ("floor", "transitions_per_s_batch1024", "captured_vs_eager_max_abs_cm", "capture_ms",
+                    "vs_numpy_max_abs_cm", "compile_s_all_in_parallel"):
             if key in r:
                 print(f"{key:16s}{r[key]}")
         for key in ("spinning", "idle_stopped", "peak_rss_mb"):

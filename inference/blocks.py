@@ -56,12 +56,17 @@ def lstm_cell(
     xh = ops.concat([x, h], axis=-1)
     w = ops.rebind(w, (xh.shape[-1], 4 * hidden))
     gates = xh @ w + ops.rebind(b, (4 * hidden,))
-    gates = ops.reshape(gates, (x.shape[0], 4, hidden))
+    return lstm_gates(gates, c, x.shape[0], hidden)
+
+
+def lstm_gates(gates: TensorValue, c: TensorValue, batch, hidden) -> tuple[TensorValue, TensorValue]:
+    """(h, c) of an LSTM cell from its pre-activation gates (batch, 4*hidden) and the previous cell state."""
+    gates = ops.reshape(gates, (batch, 4, hidden))
     i = ops.sigmoid(gates[:, 0, :])
     f = ops.sigmoid(gates[:, 1, :])
     g = ops.tanh(gates[:, 2, :])
     o = ops.sigmoid(gates[:, 3, :])
-    c_new = f * ops.rebind(c, (x.shape[0], hidden)) + i * g
+    c_new = f * ops.rebind(c, (batch, hidden)) + i * g
     h_new = o * ops.tanh(c_new)
     return h_new, c_new
 

@@ -46,8 +46,9 @@ def max_version() -> str:
 
 
 @functools.cache
-def _source_hash(module_name: str) -> str:
-    """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py).
+def _source_hash(module_name: str, device: str = "cpu") -> str:
+    """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py, and on
+    accelerators gpu_blocks.py, so GPU-only changes leave CPU models valid).
 
     The syntax tree without docstrings is hashed, so comments, docstrings and formatting do not invalidate
     MEFs; any change to the code does.
@@ -56,6 +57,8 @@ def _source_hash(module_name: str) -> str:
     names = [module_name, "rsmt_studio.inference.nets", "rsmt_studio.inference.blocks"]
     if module_name != "rsmt_studio.inference.graphs":  # other graph modules build on graphs.py's input lists
         names.append("rsmt_studio.inference.graphs")
+    if device != "cpu":
+        names.append("rsmt_studio.inference.gpu_blocks")
     for name in names:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -93,7 +96,7 @@ class GraphSpec:
             "config": self.config,
             "device": self.device,
             "max": max_version(),
-            "source": _source_hash(self.module),
+            "source": _source_hash(self.module, self.device),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rsmt_studio.inference import graphs
+from rsmt_studio.inference import gpu_blocks, graphs
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
 from rsmt_studio.inference.device_graphs import CapturedTransition
@@ -81,6 +81,16 @@ class StyleCode:
     name: str
     arrays: tuple[np.ndarray, ...]  # 8 arrays, batch 1, in CACHE_NAMES order
     encode_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Read-only copies: a code never changes, which lets a captured GPU transition skip re-uploading it by
+        # identity (device_graphs._Uploaded) instead of comparing its contents on every request.
+        frozen = []
+        for a in self.arrays:
+            a = np.array(a, dtype=np.float32)
+            a.flags.writeable = False
+            frozen.append(a)
+        self.arrays = tuple(frozen)
 
 
 @dataclass
@@ -158,6 +168,7 @@ class TransitionEngine:
         rollout: str = "steps",
         only: tuple[str, ...] | None = None,
         capture: bool | None = None,
+        gpu_forms: bool = True,
     ) -> None:
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
@@ -174,16 +185,18 @@ class TransitionEngine:
         self.capture = (self.device.kind != "cpu" and rollout == "steps") if capture is None else bool(capture)
         if self.capture and (self.device.kind == "cpu" or rollout != "steps"):
             raise ValueError("capture needs a GPU and rollout='steps'")
+        weights = engine_weights(assets)
+        self.has_phase_predictor = bool(assets.state.get("phase_predictor"))
+        self.lstm_width = weights["lstm.w"].shape[1] // 4
+        self.z_width = 2 * weights["offset_encoder.fc2.w"].shape[1]
         self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop",
-                                 chain=self.capture)
+                                 chain=self.capture, gpu_forms=gpu_forms, weights=weights)
         if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
             self.specs = {k: v for k, v in self.specs.items() if k in only}
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
-        weights = adapt_all(assets)
-        self.has_phase_predictor = "phase_predictor.fc.w" in weights
-        if not self.has_phase_predictor:  # zero weights keep the graph's signature; never used for output
-            weights.update(_zero_phase_predictor(weights, self.dims))
+        if self.device.kind != "cpu" and gpu_forms and rollout == "steps":
+            weights = gpu_blocks.device_layout(weights)  # the layout the GPU graphs' blocks take
         self.session = MaxSession(self.device)
         self.runners = {
             name: GraphRunner(self.session, spec, [] if name == "chain" else
@@ -191,8 +204,6 @@ class TransitionEngine:
             for name, spec in self.specs.items()
         }
         self._captured: dict[tuple, CapturedTransition] = {}
-        self.lstm_width = weights["lstm.w"].shape[1] // 4
-        self.z_width = 2 * weights["offset_encoder.fc2.w"].shape[1]
         self.load_ms = (time.perf_counter() - t1) * 1e3
         self.compile_wait_ms = (t1 - t0) * 1e3
         self.style_bank = StyleBank.load(assets.source) if assets.source else StyleBank({})
@@ -408,7 +419,7 @@ class TransitionEngine:
             self._captured[key] = cap
         if phase9 is None:
             phase9 = np.zeros((b, self.dims.n_phases, 2), np.float32)
-        caches = [np.broadcast_to(a, (b, *np.shape(a)[1:])) for a in caches]
+        caches = [a if np.shape(a)[0] == b else np.broadcast_to(a, (b, *np.shape(a)[1:])) for a in caches]
         t0 = time.perf_counter()
         for ps, rs, phs in cap.run(problem.ctx_p, problem.ctx_v, problem.ctx_r, problem.tgt_p, problem.tgt_v,
                                    problem.tgt_r, z, problem.p9, problem.v9, problem.r9, phase9, caches):
@@ -503,21 +514,48 @@ class TransitionEngine:
         return StyleCode(name, arrays, (time.perf_counter() - t0) * 1e3)
 
 
-def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chain: bool = False
-                ) -> dict[str, GraphSpec]:
+def engine_weights(assets: ModelAssets) -> dict[str, np.ndarray]:
+    """Every weight the graphs take (adapted); assets without an initial-phase predictor get zero weights in its
+    place, which keep the graph's signature and are never used for output."""
+    weights = adapt_all(assets)
+    if "phase_predictor.fc.w" not in weights:
+        weights.update(_zero_phase_predictor(weights, assets.dims))
+    return weights
+
+
+def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chain: bool = False,
+                gpu_forms: bool = True, weights: dict[str, np.ndarray] | None = None) -> dict[str, GraphSpec]:
     """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`;
-    `chain`: plus the last-frame graph that device-graph capture needs)."""
-    specs = {
-        g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
-                     graphs.graph_config(g, dims, steps_per_call), device)
-        for g in graphs.GRAPHS
-    }
+    `chain`: plus the last-frame graph that device-graph capture needs).
+
+    On accelerators the graphs are built from gpu_blocks.py for the static shapes of `weights` (adapted, as
+    `adapt_all` gives them): one model per set of widths. `gpu_forms=False` builds them from blocks.py with
+    symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks."""
+    gpu = device != "cpu" and gpu_forms
+    if gpu and weights is None:
+        raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
+    layout = gpu_blocks.device_layout(weights) if gpu else {}
+
+    def config(g: str) -> dict:
+        cfg = graphs.graph_config(g, dims, steps_per_call)
+        if device != "cpu" and not gpu_forms:
+            cfg["blocks"] = "base"
+        if gpu:
+            cfg["weight_shapes"] = {n: list(layout[n].shape) for n, _ in graphs.weight_inputs(g)}
+            cfg["data_dims"] = graphs.width_dims(weights)
+        return cfg
+
+    specs = {g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
+                          config(g), device)
+             for g in graphs.GRAPHS}
     if loop:
         from rsmt_studio.inference.rollout_graph import loop_config
 
         del specs["steps"]
-        specs["loop"] = GraphSpec("loop", "rsmt_studio.inference.rollout_graph",
-                                  loop_config(dims, LOOP_MAX_FRAMES), device)
+        cfg = loop_config(dims, LOOP_MAX_FRAMES)
+        if device != "cpu":  # the loop graph keeps symbolic widths, so blocks.py everywhere
+            cfg["blocks"] = "base"
+        specs["loop"] = GraphSpec("loop", "rsmt_studio.inference.rollout_graph", cfg, device)
     if chain:
         from rsmt_studio.inference.chain_graph import chain_config
 

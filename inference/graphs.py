@@ -7,7 +7,8 @@
 - `steps`: `steps` sampler steps unrolled (each = per-step encoders, LSTM, phase predictor, phase update and
   the mixture-of-experts manifold decoder), so a 40-frame transition costs 40/steps calls.
 
-Every graph has a symbolic batch; weights are graph inputs with symbolic dims (one MEF serves every width);
+Every graph has a symbolic batch; weights are graph inputs with symbolic dims (one MEF serves every width), in
+the layouts of the device's blocks (`blocks_for`);
 the static structure (`Dims`) and `steps` are part of the cache key. Inputs are data first, then weights in the
 order of `weight_inputs(graph)`.
 """
@@ -19,12 +20,20 @@ import operator
 from typing import Any
 
 from max.dtype import DType
-from max.graph import Graph, TensorType
-from rsmt_studio.inference import blocks as K
-from rsmt_studio.inference import nets
+from max.graph import DeviceRef, Graph, TensorType
+from rsmt_studio.inference import blocks, gpu_blocks, nets
 from rsmt_studio.inference.nets import Dims
 
 GRAPHS = ("deephase", "style", "prepare", "steps")
+
+
+def blocks_for(device_ref, config: dict[str, Any] | None = None):
+    """The building blocks a graph on this device is made of: blocks.py on the CPU, gpu_blocks.py (whose weight
+    layout `gpu_blocks.device_layout` gives) on accelerators, unless the config asks for blocks.py there too
+    (`"blocks": "base"`: the previous GPU formulation, kept so benchmarks can compare the two side by side)."""
+    if device_ref == DeviceRef.CPU() or (config or {}).get("blocks") == "base":
+        return blocks
+    return gpu_blocks
 
 
 def _linear(prefix: str) -> list[tuple[str, int]]:
@@ -96,15 +105,20 @@ def data_inputs(graph: str, d: Dims, steps: int = 1) -> list[tuple[str, tuple, D
 
 
 def build_graph(config: dict[str, Any], device_ref) -> Graph:
-    """config = {"graph": name, "dims": Dims json, "steps": int (steps graph only)}."""
+    """config = {"graph": name, "dims": Dims json, "steps": int (steps graph only), optional "weight_shapes":
+    {weight name: static shape}, "data_dims": {symbolic data dim: value} and "blocks": "base" (`blocks_for`)}."""
     graph = config["graph"]
     d = Dims(**config["dims"])
     steps = int(config.get("steps", 1))
     data = data_inputs(graph, d, steps)
     weights = weight_inputs(graph)
-    types = [TensorType(dt, shape, device=device_ref) for _, shape, dt in data]
+    K = blocks_for(device_ref, config)
+    fixed = config.get("data_dims", {})  # symbolic widths made static (GPU graphs, with "weight_shapes")
+    types = [TensorType(dt, tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape), device=device_ref)
+             for _, shape, dt in data]
+    shapes = config.get("weight_shapes", {})  # static widths (the GPU graphs: gpu_blocks pads to them)
     for name, rank in weights:
-        dims = tuple(f"{name.replace('.', '_')}_d{i}" for i in range(rank))
+        dims = tuple(shapes[name]) if name in shapes else tuple(f"{name.replace('.', '_')}_d{i}" for i in range(rank))
         types.append(TensorType(DType.float32, dims, device=device_ref))
     with Graph(f"rsmt_{graph}", input_types=types) as g:
         values = [v.tensor for v in g.inputs]
@@ -131,3 +145,10 @@ def graph_config(graph: str, d: Dims, steps: int = 1) -> dict[str, Any]:
     if graph == "steps":
         cfg["steps"] = int(steps)
     return cfg
+
+
+def width_dims(weights: dict) -> dict[str, int]:
+    """The data inputs' width dims that the weights fix (the rest, batch and token counts, stay symbolic)."""
+    latent = int(weights["offset_encoder.fc2.w"].shape[1])
+    return {"lstm": int(weights["lstm.w"].shape[1]) // 4, "latent": latent, "zdim": 2 * latent,
+            "emb_w": int(weights["embedding_fc.w"].shape[1]), "pred_w": int(weights["predictor_film.query.w"].shape[1])}

@@ -16,7 +16,6 @@ from typing import Any
 
 from max.dtype import DType
 from max.graph import DeviceRef, Graph, TensorType, ops
-from rsmt_studio.inference import blocks as K
 from rsmt_studio.inference import graphs, nets
 from rsmt_studio.inference.nets import Dims
 
@@ -26,6 +25,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
     max_frames = int(config["max_frames"])
     data = [(n, s, t) for n, s, t in graphs.data_inputs("steps", d, 1) if n != "tta"]
     weights = graphs.weight_inputs("steps")
+    K = graphs.blocks_for(device_ref, config)
     types = [TensorType(dt, shape, device=device_ref) for _, shape, dt in data]
     types.append(TensorType(DType.int64, ("batch",), device=device_ref))  # tta0
     types.append(TensorType(DType.int64, (), device=DeviceRef.CPU()))  # n (host scalar for the predicate)

@@ -12,7 +12,6 @@ from typing import Any
 
 from max.dtype import DType
 from max.graph import Graph, TensorType, Weight
-from rsmt_studio.inference import blocks as K
 from rsmt_studio.inference import graphs, nets
 from rsmt_studio.inference.nets import Dims
 
@@ -22,6 +21,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
     d = Dims(**config["dims"])
     steps = int(config.get("steps", 1))
     shapes = config["weight_shapes"]
+    K = graphs.blocks_for(device_ref, config)
     data = graphs.data_inputs(graph, d, steps)
     with Graph(f"rsmt_{graph}_static", input_types=[TensorType(dt, s, device=device_ref) for _, s, dt in data]) as g:
         x = dict(zip([n for n, _, _ in data], [v.tensor for v in g.inputs], strict=True))

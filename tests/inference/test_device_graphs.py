@@ -100,10 +100,35 @@ def test_captured_transition_equals_eager_calls(engine):
     # (another code) uploaded the caches again
     assert uploads == [19, 10, 18]
     assert runners["steps"].model.replays == 3 * len(cap.outputs)
-    np.testing.assert_array_equal(cap._uploaded[-1], style[-1])
+    assert cap._uploaded[-1].holds(style[-1])
     with pytest.raises(ValueError, match="captured for shape"):
         next(cap.run(*[np.zeros((b + 1, *np.shape(a)[1:]), np.float32) for a in (
             problem.ctx_p, problem.ctx_v, problem.ctx_r, problem.tgt_p, problem.tgt_v, problem.tgt_r, z,
             problem.p9, problem.v9, problem.r9, phase9)], style))
     cap.release()
     assert not runners["steps"].model.graphs and not chain.model.graphs
+
+
+def test_upload_skip_is_cheap_and_safe():
+    """What a captured input holds is recognised without comparing big arrays where that is safe: read-only
+    arrays by identity, batches broadcast from one row by that row; anything else is compared in full."""
+    from rsmt_studio.inference.device_graphs import _Uploaded
+
+    frozen = np.arange(12, dtype=np.float32).reshape(3, 4).copy()  # owns its memory
+    frozen.flags.writeable = False
+    held = _Uploaded(frozen)
+    assert held.holds(frozen) and held.copy is None  # no copy kept, no compare made
+    assert not held.holds(frozen.copy())  # an equal copy is not recognised (nothing was kept to compare)
+
+    row = np.arange(4, dtype=np.float32)[None]
+    wide = np.broadcast_to(row, (1024, 4))
+    held = _Uploaded(wide)
+    assert held.row is not None and held.row.shape == (1, 4)
+    assert held.holds(np.broadcast_to(row.copy(), (1024, 4)))
+    assert not held.holds(np.broadcast_to(row + 1, (1024, 4)))
+    assert not held.holds(np.ascontiguousarray(wide))  # same values but not a broadcast: compare as a batch
+
+    plain = np.ones((2, 3), np.float32)
+    held = _Uploaded(plain)
+    plain[0, 0] = 5  # a writable array may change after the upload: its copy is what counts
+    assert not held.holds(plain) and held.holds(np.ones((2, 3), np.float32))
