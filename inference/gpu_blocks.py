@@ -6,7 +6,7 @@ kernel or lets MAX fuse several into one; the maths is unchanged (tests/inferenc
 override against numpy on the CPU, and bench/inference.py --gpu checks whole transitions on the GPU).
 
 - Widths padded to multiples of 32: MAX's one-row GPU matmul (GEVM) needs both widths to be multiples of the
-  warp size and otherwise runs a naive kernel; five such layers cost 3.3 ms of an 11.5 ms transition at batch 1.
+  warp size and otherwise runs a naive kernel; seven such layers cost 3.6 ms of an 11 ms transition at batch 1.
   `device_layout` pads the weights with zero rows (and, where later slices ignore them, zero columns) once at
   load, and `linear` pads its input with zero columns to match. Multiplying by a transposed weight instead
   (`x @ w.T`) was measured first: MAX 26.7 did not turn it into its transposed-B kernels, the naive ones stayed.
