@@ -531,14 +531,14 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
     On accelerators the graphs are built from gpu_blocks.py for the static shapes of `weights` (adapted, as
     `adapt_all` gives them): one model per set of widths. `gpu_forms=False` builds them from blocks.py with
     symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks."""
-    gpu = device != "cpu" and gpu_forms
+    gpu = device != "cpu" and gpu_forms and not loop  # the loop graph keeps symbolic widths: blocks.py throughout
     if gpu and weights is None:
         raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
     layout = gpu_blocks.device_layout(weights) if gpu else {}
 
     def config(g: str) -> dict:
         cfg = graphs.graph_config(g, dims, steps_per_call)
-        if device != "cpu" and not gpu_forms:
+        if device != "cpu" and not gpu:
             cfg["blocks"] = "base"
         if gpu:
             cfg["weight_shapes"] = {n: list(layout[n].shape) for n, _ in graphs.weight_inputs(g)}
@@ -553,7 +553,7 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
 
         del specs["steps"]
         cfg = loop_config(dims, LOOP_MAX_FRAMES)
-        if device != "cpu":  # the loop graph keeps symbolic widths, so blocks.py everywhere
+        if device != "cpu":
             cfg["blocks"] = "base"
         specs["loop"] = GraphSpec("loop", "rsmt_studio.inference.rollout_graph", cfg, device)
     if chain:
