@@ -419,7 +419,7 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     import torch
     from rsmt_studio.inference.compiler import ensure_compiled, print_progress
     from rsmt_studio.inference.engine import TransitionEngine, engine_weights, model_specs
-    from rsmt_studio.inference.weights import adapt_all, load_assets
+    from rsmt_studio.inference.weights import load_assets
 
     k = max(args.steps)
     only = ("style", "prepare", "steps", "chain")
@@ -442,7 +442,6 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
                               "max_graph_base": "blocks.py on the GPU (the formulation before gpu_blocks.py)",
                               "max": "gpu_blocks.py, eager execute per call (no capture)",
                               "torch": "PyTorch eager, CUDA"}}
-    weights = adapt_all(a)
     reps, rounds = (3, 3) if args.quick else (5, 5)
     for batch in (1, 64, 1024):
         x = random_problem(cfg, batch)

@@ -534,14 +534,14 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
     gpu = device != "cpu" and gpu_forms and not loop  # the loop graph keeps symbolic widths: blocks.py throughout
     if gpu and weights is None:
         raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
-    layout = gpu_blocks.device_layout(weights) if gpu else {}
 
     def config(g: str) -> dict:
         cfg = graphs.graph_config(g, dims, steps_per_call)
         if device != "cpu" and not gpu:
             cfg["blocks"] = "base"
         if gpu:
-            cfg["weight_shapes"] = {n: list(layout[n].shape) for n, _ in graphs.weight_inputs(g)}
+            cfg["weight_shapes"] = {n: list(gpu_blocks.padded_shape(n, weights[n].shape))
+                                    for n, _ in graphs.weight_inputs(g)}
             cfg["data_dims"] = graphs.width_dims(weights)
         return cfg
 

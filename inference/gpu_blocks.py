@@ -41,21 +41,28 @@ def _up(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
+def padded_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape `device_layout` gives the weight `name` of this (blocks.py layout) shape."""
+    if name.endswith(".w") and len(shape) == 2:  # right-multiplied: zero rows, and columns where harmless
+        return _up(shape[0]), _up(shape[1]) if name[:-2] in PAD_OUTPUTS else shape[1]
+    if name.endswith(".b") and name[:-2] in PAD_OUTPUTS:
+        return (_up(shape[0]),)
+    return tuple(shape)
+
+
 def device_layout(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Adapted weights (blocks.py layouts) -> this module's: every matrix multiplied from the right (`*.w` of
     rank 2: linear layers, the LSTM, the experts) gets zero rows up to a multiple of ALIGN; the PAD_OUTPUTS
     layers also get zero columns (and bias entries)."""
-    out = dict(weights)
+    out = {}
     for name, w in weights.items():
-        if not (name.endswith(".w") and w.ndim == 2):
+        shape = padded_shape(name, w.shape)
+        if shape == w.shape:
+            out[name] = w
             continue
-        layer = name[:-2]
-        cols = _up(w.shape[1]) if layer in PAD_OUTPUTS else w.shape[1]
-        padded = np.zeros((_up(w.shape[0]), cols), np.float32)
-        padded[: w.shape[0], : w.shape[1]] = w
+        padded = np.zeros(shape, np.float32)
+        padded[tuple(slice(0, n) for n in w.shape)] = w
         out[name] = padded
-        if cols != w.shape[1] and f"{layer}.b" in weights:
-            out[f"{layer}.b"] = np.concatenate([weights[f"{layer}.b"], np.zeros(cols - w.shape[1], np.float32)])
     return out
 
 
