@@ -289,7 +289,7 @@ def preset(name: str) -> RSMTConfig:
                 phase=StageConfig(epochs=4, batch=16, lr=3e-3, steps_per_epoch=12),
                 manifold=StageConfig(epochs=4, batch=16, lr=3e-3, steps_per_epoch=10),
                 sampler=StageConfig(epochs=4, batch=8, lr=3e-3, steps_per_epoch=6),
-                phase_predictor=StageConfig(epochs=3, batch=8, lr=3e-3, steps_per_epoch=5),
+                phase_predictor=StageConfig(epochs=3, batch=8, lr=3e-3, steps_per_epoch=15),
                 min_transition=10,
                 max_transition=20,
                 curriculum_epochs=2,
