@@ -48,7 +48,7 @@ def max_version() -> str:
 @functools.cache
 def _source_hash(module_name: str, device: str = "cpu") -> str:
     """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py, and on
-    accelerators gpu_blocks.py, so GPU-only changes leave CPU models valid).
+    accelerators gpu_blocks.py and the Mojo kernels, so GPU-only changes leave CPU models valid).
 
     The syntax tree without docstrings is hashed, so comments, docstrings and formatting do not invalidate
     MEFs; any change to the code does.
@@ -64,6 +64,10 @@ def _source_hash(module_name: str, device: str = "cpu") -> str:
         if spec is None or spec.origin is None:
             raise ModuleNotFoundError(name)
         h.update(_code_fingerprint(Path(spec.origin).read_text()).encode())
+    if device != "cpu":  # the Mojo custom ops (kernels/*.mojo) that GPU graphs may use, byte for byte
+        kernels = importlib.util.find_spec("rsmt_studio.kernels")
+        for path in sorted(Path(kernels.origin).parent.glob("*.mojo")):
+            h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rsmt_studio.inference import gpu_blocks, graphs
+from rsmt_studio.inference import fused_steps, gpu_blocks, graphs
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
 from rsmt_studio.inference.device_graphs import CapturedTransition
@@ -169,6 +169,7 @@ class TransitionEngine:
         only: tuple[str, ...] | None = None,
         capture: bool | None = None,
         gpu_forms: bool = True,
+        fused: bool = True,
     ) -> None:
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
@@ -190,19 +191,19 @@ class TransitionEngine:
         self.lstm_width = weights["lstm.w"].shape[1] // 4
         self.z_width = 2 * weights["offset_encoder.fc2.w"].shape[1]
         self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop",
-                                 chain=self.capture, gpu_forms=gpu_forms, weights=weights)
+                                 chain=self.capture, gpu_forms=gpu_forms, weights=weights, fused=fused)
         if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
             self.specs = {k: v for k, v in self.specs.items() if k in only}
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
         if self.device.kind != "cpu" and gpu_forms and rollout == "steps":
+            adapted = weights
             weights = gpu_blocks.device_layout(weights)  # the layout the GPU graphs' blocks take
+            if fused:
+                weights.update(fused_steps.fused_weights(adapted, self.dims))
         self.session = MaxSession(self.device)
-        self.runners = {
-            name: GraphRunner(self.session, spec, [] if name == "chain" else
-                              [weights[w] for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)])
-            for name, spec in self.specs.items()
-        }
+        self.runners = {name: GraphRunner(self.session, spec, [weights[w] for w in spec_weight_names(name, spec)])
+                        for name, spec in self.specs.items()}
         self._captured: dict[tuple, CapturedTransition] = {}
         self.load_ms = (time.perf_counter() - t1) * 1e3
         self.compile_wait_ms = (t1 - t0) * 1e3
@@ -523,14 +524,25 @@ def engine_weights(assets: ModelAssets) -> dict[str, np.ndarray]:
     return weights
 
 
+def spec_weight_names(name: str, spec: GraphSpec) -> list[str]:
+    """The weights a graph of `model_specs` takes, in its input order."""
+    if name == "chain":
+        return []
+    if spec.module == "rsmt_studio.inference.fused_steps":
+        return [w for w, _ in fused_steps.weight_inputs()]
+    return [w for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)]
+
+
 def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chain: bool = False,
-                gpu_forms: bool = True, weights: dict[str, np.ndarray] | None = None) -> dict[str, GraphSpec]:
+                gpu_forms: bool = True, weights: dict[str, np.ndarray] | None = None,
+                fused: bool = True) -> dict[str, GraphSpec]:
     """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`;
     `chain`: plus the last-frame graph that device-graph capture needs).
 
     On accelerators the graphs are built from gpu_blocks.py for the static shapes of `weights` (adapted, as
     `adapt_all` gives them): one model per set of widths. `gpu_forms=False` builds them from blocks.py with
-    symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks."""
+    symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks. There the
+    steps graph is fused_steps.py's (the per-frame tails as Mojo custom ops) unless `fused=False`."""
     gpu = device != "cpu" and gpu_forms and not loop  # the loop graph keeps symbolic widths: blocks.py throughout
     if gpu and weights is None:
         raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
@@ -548,6 +560,9 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
     specs = {g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
                           config(g), device)
              for g in graphs.GRAPHS}
+    if gpu and fused:
+        specs["steps"] = GraphSpec(f"steps{steps_per_call}", "rsmt_studio.inference.fused_steps",
+                                   fused_steps.graph_config(weights, dims, steps_per_call), device)
     if loop:
         from rsmt_studio.inference.rollout_graph import loop_config
 
