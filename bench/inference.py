@@ -413,6 +413,12 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
     return result
 
 
+#: The GPU formulations compared side by side with --gpu-base (TransitionEngine / model_specs keywords).
+GPU_VARIANTS = {"max_graph": {"gpu_forms": True, "fused": True},
+                "max_graph_unfused": {"gpu_forms": True, "fused": False},
+                "max_graph_base": {"gpu_forms": False}}
+
+
 def run_gpu(args, cfg, mods, assets: Path) -> dict:
     """MAX (captured device graphs; this formulation and the previous one side by side; eager) vs PyTorch
     eager on the GPU, plus how far the GPU's frames are from the numpy reference on the same inputs."""
@@ -424,23 +430,25 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     k = max(args.steps)
     only = ("style", "prepare", "steps", "chain")
     a = load_assets(assets)
-    variants = {"max_graph": True, "max_graph_base": False} if args.gpu_base else {"max_graph": True}
+    names = ["max_graph", *(args.gpu_compare or [])]
+    variants = {n: GPU_VARIANTS[n] for n in dict.fromkeys(names)}
     weights = engine_weights(a)
-    specs = [s for forms in variants.values()
-             for n, s in model_specs(a.dims, "gpu", k, chain=True, gpu_forms=forms, weights=weights).items()
-             if n in only]
+    specs = {s.mef_path(): s for kw in variants.values()
+             for n, s in model_specs(a.dims, "gpu", k, chain=True, weights=weights, **kw).items() if n in only}
+    specs = list(specs.values())
     t0 = time.perf_counter()
     ensure_compiled(specs, progress=print_progress, jobs=len(specs))  # every graph in its own child at once
     compile_s = time.perf_counter() - t0
-    engines = {name: TransitionEngine(a, device="gpu", steps_per_call=k, only=only, capture=True, gpu_forms=forms)
-               for name, forms in variants.items()}
+    engines = {name: TransitionEngine(a, device="gpu", steps_per_call=k, only=only, capture=True, **kw)
+               for name, kw in variants.items()}
     engine = engines["max_graph"]
     out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {},
                  "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}, "vs_numpy_max_abs_cm": {},
                  "compile_s_all_in_parallel": round(compile_s, 1),
-                 "variants": {"max_graph": "gpu_blocks.py (this formulation)",
+                 "variants": {"max_graph": "fused_steps.py + kernels/ (Mojo custom ops) on gpu_blocks.py",
+                              "max_graph_unfused": "gpu_blocks.py, no custom ops (session 3's formulation)",
                               "max_graph_base": "blocks.py on the GPU (the formulation before gpu_blocks.py)",
-                              "max": "gpu_blocks.py, eager execute per call (no capture)",
+                              "max": "the max_graph formulation, eager execute per call (no capture)",
                               "torch": "PyTorch eager, CUDA"}}
     reps, rounds = (3, 3) if args.quick else (5, 5)
     for batch in (1, 64, 1024):
@@ -532,8 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop", action="store_true", help="also MAX with the while-loop rollout graph")
     ap.add_argument("--gpu", action="store_true", help="also MAX vs torch on the GPU")
     ap.add_argument("--cpu-only-skip", action="store_true", help="with --gpu: skip the CPU section")
-    ap.add_argument("--gpu-base", action="store_true",
-                    help="with --gpu: also the previous GPU formulation (blocks.py), side by side")
+    ap.add_argument("--gpu-compare", nargs="*", choices=[n for n in GPU_VARIANTS if n != "max_graph"],
+                    help="with --gpu: also these earlier GPU formulations, side by side (GPU_VARIANTS)")
     ap.add_argument("--skip-worker", action="store_true", help="skip peak-RSS / idle measurements")
     args = ap.parse_args(argv)
     os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
