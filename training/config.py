@@ -289,7 +289,10 @@ def preset(name: str) -> RSMTConfig:
                 phase=StageConfig(epochs=4, batch=16, lr=3e-3, steps_per_epoch=12),
                 manifold=StageConfig(epochs=4, batch=16, lr=3e-3, steps_per_epoch=10),
                 sampler=StageConfig(epochs=4, batch=8, lr=3e-3, steps_per_epoch=6),
-                phase_predictor=StageConfig(epochs=3, batch=8, lr=3e-3, steps_per_epoch=15),
+                # 3e-4, not 3e-3: at 3e-3 the held-out loss plateaus within the first epoch and later epochs
+                # only wander (+-0.002, sign set by the CPU's float rounding); 3e-4 keeps it falling every
+                # epoch for each of 5 seeds tried (by >= 0.01), which is what a smoke run should show.
+                phase_predictor=StageConfig(epochs=3, batch=8, lr=3e-4, steps_per_epoch=15),
                 min_transition=10,
                 max_transition=20,
                 curriculum_epochs=2,
