@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--sequence", type=int, default=700, help="kernels of the captured batch-1 replay kept in order")
-    ap.add_argument("--gpu-base", action="store_true", help="also session 3's formulation (gpu_blocks.py, no custom ops)")
+    ap.add_argument("--gpu-base", action="store_true", help="also session 4's (fused steps only) and session 3's (gpu_blocks.py, no custom ops)")
     args = ap.parse_args(argv)
     import torch
     from rsmt_studio.inference.engine import TransitionEngine
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
     assets = load_assets(args.assets)
     cfg = RSMTConfig.from_dict(json.loads((args.assets / "manifest.json").read_text())["config"])
-    variants = {"fused": {"fused": True}, "gpu_blocks": {"fused": False}} if args.gpu_base else {"fused": {"fused": True}}
+    variants = {"fused": {"fused": True}}
+    if args.gpu_base:
+        variants.update({"fused_steps": {"fused": ("steps",)}, "gpu_blocks": {"fused": False}})
     report: dict = {"device": torch.cuda.get_device_name(0), "length": LENGTH}
     for name, kw in variants.items():
         engine = TransitionEngine(assets, device="gpu", steps_per_call=args.steps,

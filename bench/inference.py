@@ -50,8 +50,9 @@ def median_ms(fn, reps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-def interleaved(fns: dict, reps: int, rounds: int) -> dict[str, float]:
-    """Median per engine over `rounds` interleaved rounds of `reps` calls (noise from other load is shared)."""
+def interleaved(fns: dict, reps: int, rounds: int, spread: dict | None = None) -> dict[str, float]:
+    """Median per engine over `rounds` interleaved rounds of `reps` calls (noise from other load is shared);
+    `spread`, if given, receives each engine's [10th, 90th] percentile."""
     for fn in fns.values():
         fn()
         fn()
@@ -62,6 +63,8 @@ def interleaved(fns: dict, reps: int, rounds: int) -> dict[str, float]:
                 t0 = time.perf_counter()
                 fn()
                 samples[k].append((time.perf_counter() - t0) * 1e3)
+    if spread is not None:
+        spread.update({k: [round(float(np.percentile(v, q)), 4) for q in (10, 90)] for k, v in samples.items()})
     return {k: round(statistics.median(v), 4) for k, v in samples.items()}
 
 
@@ -415,6 +418,7 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 
 #: The GPU formulations compared side by side with --gpu-base (TransitionEngine / model_specs keywords).
 GPU_VARIANTS = {"max_graph": {"gpu_forms": True, "fused": True},
+                "max_graph_fused_steps": {"gpu_forms": True, "fused": ("steps",)},
                 "max_graph_unfused": {"gpu_forms": True, "fused": False},
                 "max_graph_base": {"gpu_forms": False}}
 
@@ -445,7 +449,9 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {},
                  "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}, "vs_numpy_max_abs_cm": {},
                  "compile_s_all_in_parallel": round(compile_s, 1),
-                 "variants": {"max_graph": "fused_steps.py + kernels/ (Mojo custom ops) on gpu_blocks.py",
+                 "variants": {"max_graph": "fused_prepare.py + fused_steps.py + kernels/ (Mojo custom ops) on "
+                                           "gpu_blocks.py",
+                              "max_graph_fused_steps": "fused_steps.py only; prepare from graphs.py (session 4's)",
                               "max_graph_unfused": "gpu_blocks.py, no custom ops (session 3's formulation)",
                               "max_graph_base": "blocks.py on the GPU (the formulation before gpu_blocks.py)",
                               "max": "the max_graph formulation, eager execute per call (no capture)",
@@ -464,7 +470,12 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
             if batch == 1:  # the GPU (TF32 matmuls) against the float32 numpy reference, same inputs
                 out["vs_numpy_max_abs_cm"][name] = max_abs(replayed, numpy_frames(weights, a.dims, x))
         runners = {**graphs_, "max": MaxRunner(engine, x), "torch": TorchRunner(mods, x, device="cuda")}
-        trans = interleaved({n: r.transition for n, r in runners.items()}, 1, rounds if batch > 1 else reps)
+        # batch 1 (the target's case, and the noisiest): 25 interleaved samples, median and 10th-90th percentile
+        spread: dict = {}
+        trans = interleaved({n: r.transition for n, r in runners.items()}, 1, rounds if batch > 1 else 5 * reps,
+                            spread if batch == 1 else None)
+        if batch == 1:
+            out["transition_ms_p10_p90"] = spread
         key = "" if batch == 1 else f"_batch{batch}"
         out["transition_ms"].update({f"{n}{key}": v for n, v in trans.items()})
         out["frame_ms"].update({f"{n}{key}": round(v / LENGTH, 4) for n, v in trans.items()})

@@ -48,7 +48,7 @@ def max_version() -> str:
 @functools.cache
 def _source_hash(module_name: str, device: str = "cpu") -> str:
     """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py, and on
-    accelerators gpu_blocks.py and the Mojo kernels, so GPU-only changes leave CPU models valid).
+    accelerators gpu_blocks.py, fused_steps.py and the Mojo kernels, so GPU-only changes leave CPU models valid).
 
     The syntax tree without docstrings is hashed, so comments, docstrings and formatting do not invalidate
     MEFs; any change to the code does.
@@ -57,8 +57,8 @@ def _source_hash(module_name: str, device: str = "cpu") -> str:
     names = [module_name, "rsmt_studio.inference.nets", "rsmt_studio.inference.blocks"]
     if module_name != "rsmt_studio.inference.graphs":  # other graph modules build on graphs.py's input lists
         names.append("rsmt_studio.inference.graphs")
-    if device != "cpu":
-        names.append("rsmt_studio.inference.gpu_blocks")
+    if device != "cpu":  # fused_steps: its layouts and op wrappers, which fused_prepare builds on too
+        names += ["rsmt_studio.inference.gpu_blocks", "rsmt_studio.inference.fused_steps"]
     for name in names:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:

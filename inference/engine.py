@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rsmt_studio.inference import fused_steps, gpu_blocks, graphs
+from rsmt_studio.inference import fused_prepare, fused_steps, gpu_blocks, graphs
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
 from rsmt_studio.inference.device_graphs import CapturedTransition
@@ -169,7 +169,7 @@ class TransitionEngine:
         only: tuple[str, ...] | None = None,
         capture: bool | None = None,
         gpu_forms: bool = True,
-        fused: bool = True,
+        fused: bool | tuple[str, ...] = True,
     ) -> None:
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
@@ -199,8 +199,9 @@ class TransitionEngine:
         if self.device.kind != "cpu" and gpu_forms and rollout == "steps":
             adapted = weights
             weights = gpu_blocks.device_layout(weights)  # the layout the GPU graphs' blocks take
-            if fused:
+            if fused_graphs(fused):
                 weights.update(fused_steps.fused_weights(adapted, self.dims))
+                weights.update(fused_prepare.fused_weights(adapted))
         self.session = MaxSession(self.device)
         self.runners = {name: GraphRunner(self.session, spec, [weights[w] for w in spec_weight_names(name, spec)])
                         for name, spec in self.specs.items()}
@@ -530,19 +531,35 @@ def spec_weight_names(name: str, spec: GraphSpec) -> list[str]:
         return []
     if spec.module == "rsmt_studio.inference.fused_steps":
         return [w for w, _ in fused_steps.weight_inputs()]
+    if spec.module == "rsmt_studio.inference.fused_prepare":
+        return [w for w, _ in fused_prepare.weight_inputs()]
     return [w for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)]
+
+
+def fused_graphs(fused: bool | tuple[str, ...]) -> tuple[str, ...]:
+    """The GPU graphs built from the fused modules: True = both ("prepare", "steps"), False = neither, or a tuple
+    of names (benchmarks compare e.g. ("steps",), session 4's set, with both)."""
+    if fused is True:
+        return ("prepare", "steps")
+    if fused is False:
+        return ()
+    unknown = set(fused) - {"prepare", "steps"}
+    if unknown:
+        raise ValueError(f"no fused form of {sorted(unknown)}; fused graphs are 'prepare' and 'steps'")
+    return tuple(fused)
 
 
 def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chain: bool = False,
                 gpu_forms: bool = True, weights: dict[str, np.ndarray] | None = None,
-                fused: bool = True) -> dict[str, GraphSpec]:
+                fused: bool | tuple[str, ...] = True) -> dict[str, GraphSpec]:
     """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`;
     `chain`: plus the last-frame graph that device-graph capture needs).
 
     On accelerators the graphs are built from gpu_blocks.py for the static shapes of `weights` (adapted, as
     `adapt_all` gives them): one model per set of widths. `gpu_forms=False` builds them from blocks.py with
     symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks. There the
-    steps graph is fused_steps.py's (the per-frame tails as Mojo custom ops) unless `fused=False`."""
+    steps graph is fused_steps.py's (the per-frame tails as Mojo custom ops) and the prepare graph
+    fused_prepare.py's (the warm-up frames batched); `fused` picks which (`fused_graphs`)."""
     gpu = device != "cpu" and gpu_forms and not loop  # the loop graph keeps symbolic widths: blocks.py throughout
     if gpu and weights is None:
         raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
@@ -560,9 +577,13 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
     specs = {g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
                           config(g), device)
              for g in graphs.GRAPHS}
-    if gpu and fused:
+    which = fused_graphs(fused) if gpu else ()
+    if "steps" in which:
         specs["steps"] = GraphSpec(f"steps{steps_per_call}", "rsmt_studio.inference.fused_steps",
                                    fused_steps.graph_config(weights, dims, steps_per_call), device)
+    if "prepare" in which:
+        specs["prepare"] = GraphSpec("prepare", "rsmt_studio.inference.fused_prepare",
+                                     fused_prepare.graph_config(weights, dims), device)
     if loop:
         from rsmt_studio.inference.rollout_graph import loop_config
 

@@ -1,0 +1,104 @@
+"""fused_prepare.py (the GPU prepare graph with the warm-up frames batched) computes nets.prepare.
+
+As in test_fused_steps.py: no GPU here, so the graph is built and run on the CPU with the blocks' GPU branches
+forced (the `rsmt_lstm_gates` custom op runs there too) and compared with the numpy reference on the shipped
+weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.parity
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from rsmt_studio.inference.engine import default_assets_dir, engine_weights
+    from rsmt_studio.inference.weights import load_assets
+
+    assets = load_assets(default_assets_dir())
+    return assets.dims, engine_weights(assets)
+
+
+def _pad(a: np.ndarray, width: int) -> np.ndarray:
+    """a with zero columns up to `width` (what gpu_blocks.linear does before its matmul)."""
+    return np.concatenate([a, np.zeros((a.shape[0], width - a.shape[1]), np.float32)], 1)
+
+
+def test_split_lstm_weight_gives_the_stacked_cell(shipped):
+    """[x, h] @ lstm.w == x @ W_x + h @ W_h with the split, padded weights (numpy)."""
+    from rsmt_studio.inference import fused_prepare as FP
+
+    _, W = shipped
+    F = FP.fused_weights(W)
+    assert all(F[n].shape[0] % FP.gpu_blocks.ALIGN == 0 for n in F)
+    n_in, hid = FP.lstm_input_width(W), W["lstm.w"].shape[1] // 4
+    rng = np.random.default_rng(1)
+    x, h = rng.normal(size=(3, n_in)).astype(np.float32), rng.normal(size=(3, hid)).astype(np.float32)
+    wx, wh = F["fused.lstm_x.w"], F["fused.lstm_h.w"]
+    got = _pad(x, wx.shape[0]) @ wx + _pad(h, wh.shape[0]) @ wh
+    np.testing.assert_allclose(got, np.concatenate([x, h], 1) @ W["lstm.w"], atol=1e-4)
+
+
+def test_fused_prepare_graph_matches_numpy(shipped, monkeypatch):
+    """The whole prepare graph (target latent, 8 warm-up LSTM steps, initial phase) against nets.prepare in numpy,
+    batch 3, with times to arrival on both sides of the noise ramp and past the positional table's end."""
+    from max.driver import CPU
+    from max.engine import InferenceSession
+    from max.graph import DeviceRef
+    from rsmt_studio.inference import blocks, fused_prepare, fused_steps, gpu_blocks, nets
+    from rsmt_studio.inference import numpy_blocks as NB
+
+    d, W = shipped
+    monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)  # the GPU branches, as on the H100
+    b, f, w = 3, np.float32, d.n_warmup
+    WG = gpu_blocks.device_layout(W)
+    WG.update(fused_steps.fused_weights(W, d))
+    WG.update(fused_prepare.fused_weights(W))
+    graph = fused_prepare.build_graph(fused_prepare.graph_config(W, d), DeviceRef.CPU())
+    model = InferenceSession(devices=[CPU()]).load(graph)
+    rng = np.random.default_rng(0)
+    lat, hid = W["offset_encoder.fc2.w"].shape[1], W["lstm.w"].shape[1] // 4
+    caches = nets.style_caches(NB, W, rng.normal(0, 1, (b, 119, (d.n_joints - 1) * 12)).astype(f))
+    ctx_p = rng.normal(0, 20, (b, w, d.n_pos_joints, 3)).astype(f)
+    ctx_v = rng.normal(0, 1, ctx_p.shape).astype(f)
+    ctx_r = rng.normal(0, 1, (b, w, d.n_joints, 6)).astype(f)
+    tp, tv = rng.normal(0, 20, (b, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (b, d.n_pos_joints, 3)).astype(f)
+    tr = rng.normal(0, 1, (b, d.n_joints, 6)).astype(f)
+    tta = (np.array([[48], [14], [90]]) - np.arange(w)[None, :]).astype(np.int64)
+    z = rng.normal(0, 0.5, (b, 2 * lat)).astype(f)
+    h0, c0 = rng.normal(0, 0.5, (b, hid)).astype(f), rng.normal(0, 0.5, (b, hid)).astype(f)
+    inputs = (ctx_p, ctx_v, ctx_r, tp, tv, tr, tta, z, *caches[:4], h0, c0)
+    weights = [WG[n] for n, _ in fused_prepare.weight_inputs()]
+    got = [o.to_numpy() for o in model.execute(*[np.ascontiguousarray(a) for a in (*inputs, *weights)])]
+    with np.errstate(over="ignore"):  # numpy's sigmoid overflows harmlessly to 0 for large negative gates
+        want = nets.prepare(NB, W, d, ctx_p, ctx_v, ctx_r, tp, tv, tr, tta, z, caches[:4], h0, c0)
+    for name, a, ref in zip(("h", "c", "target latent", "initial phase"), got, want, strict=True):
+        assert a.shape == ref.shape, name
+        np.testing.assert_allclose(a, ref, atol=5e-5 * max(1.0, float(np.abs(ref).max())), err_msg=name)
+
+
+def test_gpu_specs_pick_the_fused_graphs_and_their_weights_fit(shipped):
+    """model_specs on a GPU: both fused graphs by default, session 4's set with fused=("steps",), none with
+    fused=False; every graph's weights exist in the engine's GPU weight set with the shapes it was built for."""
+    from rsmt_studio.inference import fused_prepare, fused_steps, gpu_blocks
+    from rsmt_studio.inference.engine import model_specs, spec_weight_names
+
+    d, W = shipped
+    G = gpu_blocks.device_layout(W)
+    G.update(fused_steps.fused_weights(W, d))
+    G.update(fused_prepare.fused_weights(W))
+    modules = {}
+    for fused in (True, ("steps",), False):
+        specs = model_specs(d, "gpu", 8, chain=True, weights=W, fused=fused)
+        modules[fused] = (specs["prepare"].module.rsplit(".", 1)[1], specs["steps"].module.rsplit(".", 1)[1])
+        for name, spec in specs.items():
+            shapes = spec.config.get("weight_shapes", {})
+            for w in spec_weight_names(name, spec):
+                assert list(G[w].shape) == list(shapes.get(w, G[w].shape)), (name, w)
+    assert modules == {True: ("fused_prepare", "fused_steps"), ("steps",): ("graphs", "fused_steps"),
+                       False: ("graphs", "graphs")}
+    with pytest.raises(ValueError, match="no fused form"):
+        model_specs(d, "gpu", 8, weights=W, fused=("style",))
