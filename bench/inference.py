@@ -116,7 +116,7 @@ class MaxRunner:
         h = np.zeros((b, e.lstm_width), np.float32)
         tta = np.full((b, k), 20, np.int64)
         e.runners["steps"](x["p9"], x["v9"], x["r9"], x["phase9"], h, h, x["tgt_p"], x["tgt_r"],
-                           np.zeros((b, e.z_width // 2), np.float32), tta, x["z"], *self.caches)
+                           np.zeros((b, e.z_width // 2), np.float32), tta, x["z"], *e.film_caches(self.caches))
 
 
 class MaxCapturedRunner(MaxRunner):
@@ -418,6 +418,7 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 
 #: The GPU formulations compared side by side with --gpu-base (TransitionEngine / model_specs keywords).
 GPU_VARIANTS = {"max_graph": {"gpu_forms": True, "fused": True},
+                "max_graph_fused_prepare": {"gpu_forms": True, "fused": ("prepare", "steps")},
                 "max_graph_fused_steps": {"gpu_forms": True, "fused": ("steps",)},
                 "max_graph_unfused": {"gpu_forms": True, "fused": False},
                 "max_graph_base": {"gpu_forms": False}}
@@ -432,7 +433,7 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     from rsmt_studio.inference.weights import load_assets
 
     k = max(args.steps)
-    only = ("style", "prepare", "steps", "chain")
+    only = ("style", "prepare", "steps", "chain", "fold")
     a = load_assets(assets)
     names = ["max_graph", *(args.gpu_compare or [])]
     variants = {n: GPU_VARIANTS[n] for n in dict.fromkeys(names)}
@@ -449,8 +450,11 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {},
                  "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}, "vs_numpy_max_abs_cm": {},
                  "compile_s_all_in_parallel": round(compile_s, 1),
-                 "variants": {"max_graph": "fused_prepare.py + fused_steps.py + kernels/ (Mojo custom ops) on "
+                 "variants": {"max_graph": "fused_film.py (FiLM layers folded into the style caches) + "
+                                           "fused_prepare.py + fused_steps.py + kernels/ (Mojo custom ops) on "
                                            "gpu_blocks.py",
+                              "max_graph_fused_prepare": "fused_prepare.py + fused_steps.py, FiLM unfolded "
+                                                         "(session 5's first)",
                               "max_graph_fused_steps": "fused_steps.py only; prepare from graphs.py (session 4's)",
                               "max_graph_unfused": "gpu_blocks.py, no custom ops (session 3's formulation)",
                               "max_graph_base": "blocks.py on the GPU (the formulation before gpu_blocks.py)",

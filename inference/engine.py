@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rsmt_studio.inference import fused_prepare, fused_steps, gpu_blocks, graphs
+from rsmt_studio.inference import fused_film, fused_prepare, fused_steps, gpu_blocks, graphs
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
 from rsmt_studio.inference.device_graphs import CapturedTransition
@@ -193,7 +193,8 @@ class TransitionEngine:
         self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop",
                                  chain=self.capture, gpu_forms=gpu_forms, weights=weights, fused=fused)
         if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
-            self.specs = {k: v for k, v in self.specs.items() if k in only}
+            # (the FiLM fold goes with the graphs that read its output)
+            self.specs = {k: v for k, v in self.specs.items() if k in only or k == "fold"}
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
         if self.device.kind != "cpu" and gpu_forms and rollout == "steps":
@@ -202,6 +203,7 @@ class TransitionEngine:
             if fused_graphs(fused):
                 weights.update(fused_steps.fused_weights(adapted, self.dims))
                 weights.update(fused_prepare.fused_weights(adapted))
+                weights.update(fused_film.fused_weights(adapted))
         self.session = MaxSession(self.device)
         self.runners = {name: GraphRunner(self.session, spec, [weights[w] for w in spec_weight_names(name, spec)])
                         for name, spec in self.specs.items()}
@@ -212,6 +214,7 @@ class TransitionEngine:
         self._style_cache: dict[Any, StyleCode] = {}
         self._phase_cache: dict[tuple, PhaseTrack] = {}
         self._lock = threading.Lock()
+        self._folded: dict[tuple[int, ...], tuple[tuple, tuple]] = {}
 
     # ------------------------------------------------------------------------------------------ public API
     @property
@@ -372,8 +375,33 @@ class TransitionEngine:
         return (np.random.default_rng(seed).standard_normal((batch, self.z_width)) * self.noise_std).astype(
             np.float32)
 
+    def film_caches(self, caches) -> tuple[np.ndarray, ...]:
+        """The style caches as this engine's graphs take them: on GPUs with the folded FiLM blocks, keys and values
+        folded with the query and output layers (fused_film.py) by the `fold` graph, once per style code (codes
+        are read-only, so they are recognised by identity; anything else is folded on every call)."""
+        if "fold" not in self.runners:
+            return tuple(caches)
+        key = tuple(id(a) for a in caches)
+        hit = self._folded.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], caches, strict=True)):
+            return hit[1]
+        keys_values = [caches[i] for block in fused_film.BLOCKS for i in fused_film.KEYS_VALUES[block]]
+        outs = []
+        for a in self.runners["fold"](*[np.ascontiguousarray(a, np.float32) for a in keys_values]):
+            a = np.array(a, np.float32)  # owned and read-only: a captured replay then skips re-uploading it
+            a.flags.writeable = False  # (recognised by identity, device_graphs._Uploaded)
+            outs.append(a)
+        kq_e, vo_e, kq_p, vo_p = outs
+        folded = (caches[0], caches[1], kq_e, vo_e, caches[4], caches[5], kq_p, vo_p)
+        if all(_read_only(a) for a in caches):
+            if len(self._folded) >= 16:  # bounded: a long session meets many styles
+                self._folded.pop(next(iter(self._folded)))
+            self._folded[key] = (tuple(caches), folded)
+        return folded
+
     def prepare(self, problem: Problem, length: int, z: np.ndarray, caches) -> tuple[np.ndarray, ...]:
         """Target latent + LSTM warm-up (+ initial phase), one call. Batched like `problem`'s arrays."""
+        caches = self.film_caches(caches)
         b = problem.ctx_p.shape[0]
         keyframe = F.N_PAST + length
         tta = np.broadcast_to(np.array([keyframe - s for s in range(1, F.N_WARMUP + 1)], np.int64), (b, F.N_WARMUP))
@@ -387,6 +415,7 @@ class TransitionEngine:
         if self.rollout == "loop":
             yield from self._loop_chunks(state, problem, tgt_latent, z, caches, length)
             return
+        caches = self.film_caches(caches)
         k = self.steps_per_call
         b = state[0].shape[0]
         p, v, r, phase, h, c = state
@@ -409,6 +438,7 @@ class TransitionEngine:
 
         The first chunk's time includes the `prepare` replay and copying the request to the device. Captures
         are kept per (batch, length, phase source); a new combination costs one eager run of each graph."""
+        caches = self.film_caches(caches)
         b = problem.ctx_p.shape[0]
         predicted = phase9 is None
         key = (b, int(length), predicted, tuple(np.shape(a)[1:] for a in caches))
@@ -525,27 +555,38 @@ def engine_weights(assets: ModelAssets) -> dict[str, np.ndarray]:
     return weights
 
 
+def _read_only(a) -> bool:
+    """An array that promises not to change (numpy's read-only flag on memory it owns), like a StyleCode's."""
+    return isinstance(a, np.ndarray) and not a.flags.writeable and a.base is None
+
+
 def spec_weight_names(name: str, spec: GraphSpec) -> list[str]:
     """The weights a graph of `model_specs` takes, in its input order."""
     if name == "chain":
         return []
+    folded = bool(spec.config.get("folded_film", False))
     if spec.module == "rsmt_studio.inference.fused_steps":
-        return [w for w, _ in fused_steps.weight_inputs()]
+        return [w for w, _ in fused_steps.weight_inputs(folded)]
     if spec.module == "rsmt_studio.inference.fused_prepare":
-        return [w for w, _ in fused_prepare.weight_inputs()]
+        return [w for w, _ in fused_prepare.weight_inputs(folded)]
+    if spec.module == "rsmt_studio.inference.fused_film":
+        return [w for w, _ in fused_film.FOLD]
     return [w for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)]
 
 
 def fused_graphs(fused: bool | tuple[str, ...]) -> tuple[str, ...]:
-    """The GPU graphs built from the fused modules: True = both ("prepare", "steps"), False = neither, or a tuple
-    of names (benchmarks compare e.g. ("steps",), session 4's set, with both)."""
+    """The GPU graphs built from the fused modules: True = all of ("film", "prepare", "steps"), False = none, or
+    a tuple of names (benchmarks compare earlier sets side by side: ("prepare", "steps") is session 5's first,
+    ("steps",) session 4's). "film" (FiLM layers folded into the style caches) needs both fused graphs."""
     if fused is True:
-        return ("prepare", "steps")
+        return ("film", "prepare", "steps")
     if fused is False:
         return ()
-    unknown = set(fused) - {"prepare", "steps"}
+    unknown = set(fused) - {"film", "prepare", "steps"}
     if unknown:
-        raise ValueError(f"no fused form of {sorted(unknown)}; fused graphs are 'prepare' and 'steps'")
+        raise ValueError(f"no fused form of {sorted(unknown)}; fused graphs are 'film', 'prepare' and 'steps'")
+    if "film" in fused and not {"prepare", "steps"} <= set(fused):
+        raise ValueError("'film' (folded FiLM caches) needs the fused 'prepare' and 'steps' graphs that read them")
     return tuple(fused)
 
 
@@ -559,7 +600,8 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
     `adapt_all` gives them): one model per set of widths. `gpu_forms=False` builds them from blocks.py with
     symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks. There the
     steps graph is fused_steps.py's (the per-frame tails as Mojo custom ops) and the prepare graph
-    fused_prepare.py's (the warm-up frames batched); `fused` picks which (`fused_graphs`)."""
+    fused_prepare.py's (the warm-up frames batched), both reading style caches with the FiLM layers folded in
+    (fused_film.py, the `fold` graph); `fused` picks which (`fused_graphs`)."""
     gpu = device != "cpu" and gpu_forms and not loop  # the loop graph keeps symbolic widths: blocks.py throughout
     if gpu and weights is None:
         raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
@@ -578,12 +620,16 @@ def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chai
                           config(g), device)
              for g in graphs.GRAPHS}
     which = fused_graphs(fused) if gpu else ()
+    folded = "film" in which
     if "steps" in which:
         specs["steps"] = GraphSpec(f"steps{steps_per_call}", "rsmt_studio.inference.fused_steps",
-                                   fused_steps.graph_config(weights, dims, steps_per_call), device)
+                                   fused_steps.graph_config(weights, dims, steps_per_call, folded), device)
     if "prepare" in which:
         specs["prepare"] = GraphSpec("prepare", "rsmt_studio.inference.fused_prepare",
-                                     fused_prepare.graph_config(weights, dims), device)
+                                     fused_prepare.graph_config(weights, dims, folded), device)
+    if folded:
+        specs["fold"] = GraphSpec("film_fold", "rsmt_studio.inference.fused_film", fused_film.graph_config(weights),
+                                  device)
     if loop:
         from rsmt_studio.inference.rollout_graph import loop_config
 

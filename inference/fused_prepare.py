@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from max.dtype import DType
 from max.graph import Graph, TensorType, ops
-from rsmt_studio.inference import fused_steps, gpu_blocks, graphs, nets
+from rsmt_studio.inference import fused_film, fused_steps, gpu_blocks, graphs, nets
 from rsmt_studio.inference.fused_steps import Layout
 from rsmt_studio.inference.nets import Dims
 
@@ -37,10 +37,12 @@ USED_FROM_STEPS = ("fused.encoders.fc1.w", "fused.encoders.fc1.b", "fused.encode
                    "fused.embedding_fc.w")
 
 
-def weight_inputs() -> list[tuple[str, int]]:
-    """graphs.weight_inputs("prepare") with the replaced weights swapped for fused ones (graph-input order)."""
+def weight_inputs(folded_film: bool = False) -> list[tuple[str, int]]:
+    """graphs.weight_inputs("prepare") with the replaced weights swapped for fused ones (graph-input order);
+    `folded_film`: without the FiLM layers that fused_film.py folds into the style caches."""
     fused = [w for w in fused_steps.FUSED if w[0] in USED_FROM_STEPS]
-    return [w for w in graphs.weight_inputs("prepare") if w[0] not in REPLACED] + fused + list(SPLIT)
+    drop = REPLACED + (fused_film.UNUSED if folded_film else ())
+    return [w for w in graphs.weight_inputs("prepare") if w[0] not in drop] + fused + list(SPLIT)
 
 
 def lstm_input_width(weights: dict[str, np.ndarray]) -> int:
@@ -62,24 +64,30 @@ def fused_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def graph_config(weights: dict[str, np.ndarray], d: Dims) -> dict[str, Any]:
-    """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights')."""
+def graph_config(weights: dict[str, np.ndarray], d: Dims, folded_film: bool = False) -> dict[str, Any]:
+    """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights');
+    `folded_film`: the FiLM block takes fused_film.py's folded caches."""
     shapes = {n: list(s) for n, s in fused_steps.fused_shapes(weights, d).items() if n in USED_FROM_STEPS}
     shapes.update({n: list(a.shape) for n, a in fused_weights(weights).items()})
-    for n, _ in weight_inputs():
+    for n, _ in weight_inputs(folded_film):
         if n not in shapes:
             shapes[n] = list(gpu_blocks.padded_shape(n, weights[n].shape))
-    return {"dims": d.to_json(), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
+    cfg = {"dims": d.to_json(), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
+    if folded_film:
+        cfg["folded_film"] = True
+    return cfg
 
 
 def build_graph(config: dict[str, Any], device_ref) -> Graph:
     """graphs.build_graph's prepare graph (same data inputs and outputs) with the warm-up frames batched."""
     d = Dims(**config["dims"])
+    folded = bool(config.get("folded_film", False))
     data = graphs.data_inputs("prepare", d)
-    weights = weight_inputs()
+    weights = weight_inputs(folded)
     fixed = config["data_dims"]
-    types = [TensorType(dt, tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape), device=device_ref)
-             for _, shape, dt in data]
+    types = [TensorType(dt, fused_film.cache_type(name, shape, fixed) if folded else
+                        tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape), device=device_ref)
+             for name, shape, dt in data]
     types += [TensorType(DType.float32, tuple(config["weight_shapes"][name]), device=device_ref)
               for name, _ in weights]
     with Graph("rsmt_prepare_fused", input_types=types, custom_extensions=[fused_steps.mojo_package()]) as g:
@@ -88,7 +96,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
         W = dict(zip([n for n, _ in weights], values[len(data) :], strict=True))
         cache = [x[k] for k in ("emb_gamma", "emb_beta", "emb_keys", "emb_values")]
         g.output(*prepare(W, d, x["ctx_p"], x["ctx_v"], x["ctx_r"], x["tgt_p"], x["tgt_v"], x["tgt_r"], x["tta"],
-                          x["z"], cache, x["h0"], x["c0"]))
+                          x["z"], cache, x["h0"], x["c0"], folded))
     return g
 
 
@@ -114,7 +122,8 @@ def film_frames(W, prefix: str, x, cache):
     return y + K.linear(ctx, W[f"{prefix}.out_proj.w"], W[f"{prefix}.out_proj.b"], out=width)
 
 
-def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache):
+def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache,
+                folded_film: bool = False):
     """nets.lstm_input for all n_warmup context frames at once: (B, F, emb + 2 latent)."""
     K = gpu_blocks
     lay = Layout.of(d)
@@ -131,8 +140,12 @@ def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, 
                     _zeros((b, f, lay.x_width - lay.state_width - lay.offset_width), dev)], axis=-1)
     enc = K.linear(K.elu(K.linear(x, W["fused.encoders.fc1.w"], W["fused.encoders.fc1.b"])),
                    W["fused.encoders.fc2.w"], W["fused.encoders.fc2.b"])  # [state, offset, 0]
-    emb = K.elu(film_frames(W, "embedding_film", K.linear(enc, W["fused.embedding_fc.w"], W["embedding_fc.b"]),
-                            emb_cache))
+    pre = K.linear(enc, W["fused.embedding_fc.w"], W["embedding_fc.b"])
+    if folded_film:
+        folded = fused_film.block_caches(emb_cache, int(W["embedding_film.out_proj.b"].shape[0]))
+        emb = K.elu(fused_film.film(W, "embedding_film", pre, *folded))
+    else:
+        emb = K.elu(film_frames(W, "embedding_film", pre, emb_cache))
     idx = K.clamp_index(tta, d.max_tta)  # (B, F)
     lat = int(W["pe_latent"].shape[1])
     pe_small = ops.gather(W["pe_latent"], idx, axis=0)  # (B, F, lat)
@@ -148,12 +161,14 @@ def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, 
     return ops.concat([h_state, h_t], axis=-1)
 
 
-def prepare(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, emb_cache, h0, c0):
-    """nets.prepare (same inputs and outputs) with the warm-up frames batched; W holds the fused weights."""
+def prepare(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, emb_cache, h0, c0,
+            folded_film: bool = False):
+    """nets.prepare (same inputs and outputs) with the warm-up frames batched; W holds the fused weights;
+    `folded_film`: the cache's keys and values are fused_film.py's folded ones."""
     K = gpu_blocks
     b = ctx_p.shape[0]
     tgt_latent = nets.target_latent(K, W, tgt_p, tgt_v, tgt_r)
-    xs = lstm_inputs(W, d, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache)
+    xs = lstm_inputs(W, d, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache, folded_film)
     lstm = int(h0.shape[1])
     gx = K.linear(xs, W["fused.lstm_x.w"], W["lstm.b"], out=4 * lstm)  # (B, F, 4H): every frame's input gates
     hc = ops.concat([h0, ops.rebind(c0, (b, lstm))], axis=-1)

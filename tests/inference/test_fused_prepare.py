@@ -81,24 +81,32 @@ def test_fused_prepare_graph_matches_numpy(shipped, monkeypatch):
 
 
 def test_gpu_specs_pick_the_fused_graphs_and_their_weights_fit(shipped):
-    """model_specs on a GPU: both fused graphs by default, session 4's set with fused=("steps",), none with
-    fused=False; every graph's weights exist in the engine's GPU weight set with the shapes it was built for."""
-    from rsmt_studio.inference import fused_prepare, fused_steps, gpu_blocks
+    """model_specs on a GPU: every fused graph by default (the FiLM fold too), session 5's first set with
+    fused=("prepare", "steps"), session 4's with ("steps",), none with False; every graph's weights exist in the
+    engine's GPU weight set with the shapes it was built for."""
+    from rsmt_studio.inference import fused_film, fused_prepare, fused_steps, gpu_blocks
     from rsmt_studio.inference.engine import model_specs, spec_weight_names
 
     d, W = shipped
     G = gpu_blocks.device_layout(W)
     G.update(fused_steps.fused_weights(W, d))
     G.update(fused_prepare.fused_weights(W))
-    modules = {}
-    for fused in (True, ("steps",), False):
+    G.update(fused_film.fused_weights(W))
+    picked = {}
+    for fused in (True, ("prepare", "steps"), ("steps",), False):
         specs = model_specs(d, "gpu", 8, chain=True, weights=W, fused=fused)
-        modules[fused] = (specs["prepare"].module.rsplit(".", 1)[1], specs["steps"].module.rsplit(".", 1)[1])
+        picked[fused] = (specs["prepare"].module.rsplit(".", 1)[1], specs["steps"].module.rsplit(".", 1)[1],
+                         "fold" in specs, bool(specs["steps"].config.get("folded_film")))
         for name, spec in specs.items():
             shapes = spec.config.get("weight_shapes", {})
             for w in spec_weight_names(name, spec):
                 assert list(G[w].shape) == list(shapes.get(w, G[w].shape)), (name, w)
-    assert modules == {True: ("fused_prepare", "fused_steps"), ("steps",): ("graphs", "fused_steps"),
-                       False: ("graphs", "graphs")}
+    assert picked == {True: ("fused_prepare", "fused_steps", True, True),
+                      ("prepare", "steps"): ("fused_prepare", "fused_steps", False, False),
+                      ("steps",): ("graphs", "fused_steps", False, False),
+                      False: ("graphs", "graphs", False, False)}
+    assert "fold" not in model_specs(d, "cpu", 8)
     with pytest.raises(ValueError, match="no fused form"):
         model_specs(d, "gpu", 8, weights=W, fused=("style",))
+    with pytest.raises(ValueError, match="needs the fused"):
+        model_specs(d, "gpu", 8, weights=W, fused=("film", "steps"))
