@@ -96,10 +96,11 @@ def split_keys(kq, width: int):
     return kq[:, :, :width], ops.squeeze(kq[:, :, width : width + 1], -1)
 
 
-def cache_type(name: str, shape: tuple, fixed: dict) -> tuple:
-    """A graph's cache input shape with folded key caches (graphs.data_inputs' shape, symbolic dims fixed)."""
+def input_shape(name: str, shape: tuple, fixed: dict, folded: bool) -> tuple:
+    """A data input's shape in a fused graph: graphs.data_inputs' shape with the symbolic dims in `fixed` made
+    static, and the key caches widened to key_width when the graph reads folded caches."""
     dims = tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape)
-    if name in ("emb_keys", "pred_keys"):
+    if folded and name in ("emb_keys", "pred_keys"):
         dims = (*dims[:-1], key_width(int(dims[-1])))
     return dims
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from max.dtype import DType
-from max.graph import Graph, TensorType, ops
+from max.graph import Graph, ops
 from rsmt_studio.inference import fused_film, fused_steps, gpu_blocks, graphs, nets
 from rsmt_studio.inference.fused_steps import Layout
 from rsmt_studio.inference.nets import Dims
@@ -84,12 +84,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
     folded = bool(config.get("folded_film", False))
     data = graphs.data_inputs("prepare", d)
     weights = weight_inputs(folded)
-    fixed = config["data_dims"]
-    types = [TensorType(dt, fused_film.cache_type(name, shape, fixed) if folded else
-                        tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape), device=device_ref)
-             for name, shape, dt in data]
-    types += [TensorType(DType.float32, tuple(config["weight_shapes"][name]), device=device_ref)
-              for name, _ in weights]
+    types = fused_steps.input_types(data, weights, config, device_ref)
     with Graph("rsmt_prepare_fused", input_types=types, custom_extensions=[fused_steps.mojo_package()]) as g:
         values = [v.tensor for v in g.inputs]
         x = dict(zip([n for n, _, _ in data], values[: len(data)], strict=True))
@@ -146,17 +141,12 @@ def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, 
         emb = K.elu(fused_film.film(W, "embedding_film", pre, *folded))
     else:
         emb = K.elu(film_frames(W, "embedding_film", pre, emb_cache))
-    idx = K.clamp_index(tta, d.max_tta)  # (B, F)
+    pe_big, pe_pair, noise = fused_steps.step_additions(W, d, tta, tgt_latent, z)  # per frame, all at once
     lat = int(W["pe_latent"].shape[1])
-    pe_small = ops.gather(W["pe_latent"], idx, axis=0)  # (B, F, lat)
-    pe_big = ops.gather(W["pe_film"], idx, axis=0)  # (B, F, emb)
-    lam = ops.min(ops.max((ops.unsqueeze(K.to_float(tta), 2) - 5.0) / 25.0, 0.0), 1.0)  # (B, F, 1)
-    tgt_lat = ops.unsqueeze(ops.rebind(tgt_latent, (b, lat)), 1)
-    z3 = ops.unsqueeze(ops.rebind(z, (b, 2 * lat)), 1)
     hidden = int(W["fused.encoders.fc2.w"].shape[1]) - 2 * lat  # the state encoder's output width
     # enc's tail is [offset, 0]: h_t = [offset + pe, target latent + pe] + lam z
-    h_t = ops.rebind(enc[:, :, hidden:], (b, f, 2 * lat)) + ops.concat([pe_small, tgt_lat + pe_small], axis=-1)
-    h_t = h_t + lam * z3
+    h_t = ops.rebind(enc[:, :, hidden:], (b, f, 2 * lat)) + pe_pair
+    h_t = h_t + noise
     h_state = emb + ops.rebind(pe_big, (b, f, emb.shape[2]))
     return ops.concat([h_state, h_t], axis=-1)
 

@@ -125,12 +125,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
     folded = bool(config.get("folded_film", False))
     data = graphs.data_inputs("steps", d, steps)
     weights = weight_inputs(folded)
-    fixed = config["data_dims"]
-    types = [TensorType(dt, fused_film.cache_type(name, shape, fixed) if folded else
-                        tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape), device=device_ref)
-             for name, shape, dt in data]
-    types += [TensorType(DType.float32, tuple(config["weight_shapes"][name]), device=device_ref)
-              for name, _ in weights]
+    types = input_types(data, weights, config, device_ref)
     with Graph("rsmt_steps_fused", input_types=types, custom_extensions=[mojo_package()]) as g:
         values = [v.tensor for v in g.inputs]
         x = dict(zip([n for n, _, _ in data], values[: len(data)], strict=True))
@@ -140,6 +135,16 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
         g.output(*sampler_steps(W, d, steps, x["p"], x["v"], x["r"], x["phase"], x["h"], x["c"], x["tgt_p"],
                                 x["tgt_r"], x["tgt_latent"], x["tta"], x["z"], caches, folded))
     return g
+
+
+def input_types(data, weights, config: dict[str, Any], device_ref) -> list[TensorType]:
+    """The static input types of a fused graph: `data` (graphs.data_inputs) with config["data_dims"] fixed (and
+    folded key caches if config["folded_film"]), then `weights` with config["weight_shapes"]."""
+    folded = bool(config.get("folded_film", False))
+    types = [TensorType(dt, fused_film.input_shape(name, shape, config["data_dims"], folded), device=device_ref)
+             for name, shape, dt in data]
+    return types + [TensorType(DType.float32, tuple(config["weight_shapes"][name]), device=device_ref)
+                    for name, _ in weights]
 
 
 def graph_config(weights: dict[str, np.ndarray], d: Dims, steps: int, folded_film: bool = False) -> dict[str, Any]:
@@ -243,6 +248,22 @@ def lstm_gates(gates, hc):
                       parameters={"hidden": hidden})[0].tensor
 
 
+def step_additions(W, d: Dims, tta, tgt_latent, z):
+    """What nets.lstm_input adds per step, for every step of a call at once (tta (B, S)): the positional rows of
+    the FiLM width (B, S, film) for h_state, and for h_t the pair [pe, target latent + pe] (B, S, 2 latent) and
+    the noise ramp lam z (B, S, 2 latent)."""
+    K = gpu_blocks
+    b = tta.shape[0]
+    idx = K.clamp_index(tta, d.max_tta)  # (B, S)
+    lat = int(W["pe_latent"].shape[1])
+    pe_small = ops.gather(W["pe_latent"], idx, axis=0)  # (B, S, lat)
+    pe_big = ops.gather(W["pe_film"], idx, axis=0)  # (B, S, film)
+    lam = ops.min(ops.max((ops.unsqueeze(K.to_float(tta), 2) - 5.0) / 25.0, 0.0), 1.0)  # (B, S, 1)
+    tgt_lat = ops.unsqueeze(ops.rebind(tgt_latent, (b, lat)), 1)
+    z3 = ops.unsqueeze(ops.rebind(z, (b, 2 * lat)), 1)
+    return pe_big, ops.concat([pe_small, tgt_lat + pe_small], axis=-1), lam * z3
+
+
 def sampler_steps(W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches,
                   folded_film: bool = False):
     """nets.sampler_steps (same inputs and outputs) with the fused layouts; W holds the fused weights.
@@ -264,14 +285,9 @@ def sampler_steps(W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tg
                     _zeros(b, lay.x_width - lay.pabs_off - lay.p3, dev)], axis=-1)
     dvec = ops.concat([_flat(phase), _zeros(b, lay.d_width - 2 * lay.n_phases, dev)], axis=-1)
     # Per-call: every step's positional-encoding rows and noise ramp (nets.lstm_input's per-step inputs).
-    idx = K.clamp_index(tta, d.max_tta)  # (B, S)
+    pe_big, pe_pair, noise = step_additions(W, d, tta, tgt_latent, z)
+    ht_add = pe_pair + noise  # (B, S, 2 lat)
     lat = int(W["pe_latent"].shape[1])
-    pe_small = ops.gather(W["pe_latent"], idx, axis=0)  # (B, S, lat)
-    pe_big = ops.gather(W["pe_film"], idx, axis=0)  # (B, S, film)
-    lam = ops.min(ops.max((ops.unsqueeze(K.to_float(tta), 2) - 5.0) / 25.0, 0.0), 1.0)  # (B, S, 1)
-    tgt_lat = ops.unsqueeze(ops.rebind(tgt_latent, (b, lat)), 1)
-    z3 = ops.unsqueeze(ops.rebind(z, (b, 2 * lat)), 1)
-    ht_add = ops.concat([pe_small, tgt_lat + pe_small], axis=-1) + lam * z3  # (B, S, 2 lat)
     hidden = int(W["fused.encoders.fc2.w"].shape[1]) - 2 * lat  # the state encoder's output width
     lstm = int(h.shape[1])
     hc = ops.concat([h, ops.rebind(c, (b, lstm))], axis=-1)  # the LSTM state travels as one vector

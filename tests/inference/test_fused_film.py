@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from .fused_inputs import prepare_inputs, steps_state
+
 pytestmark = pytest.mark.parity
 
 
@@ -83,19 +85,10 @@ def test_steps_graph_with_folded_caches_matches_numpy(shipped, gpu_weights, fold
     d, W = shipped
     raw, caches = folded
     monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)
-    steps, b, f = 2, 3, np.float32
+    steps = 2
     model = _load(fused_steps.build_graph(fused_steps.graph_config(W, d, steps, folded_film=True), DeviceRef.CPU()))
-    rng = np.random.default_rng(1)
-    lat, hid = W["offset_encoder.fc2.w"].shape[1], W["lstm.w"].shape[1] // 4
-    p, v = rng.normal(0, 20, (b, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (b, d.n_pos_joints, 3)).astype(f)
-    r = rng.normal(0, 1, (b, d.n_joints, 6)).astype(f)
-    tp, tr = rng.normal(0, 20, p.shape).astype(f), rng.normal(0, 1, r.shape).astype(f)
-    z = rng.normal(0, 0.5, (b, 2 * lat)).astype(f)
-    phase = rng.normal(0, 1, (b, d.n_phases, 2)).astype(f)
-    h, c = rng.normal(0, 0.5, (b, hid)).astype(f), rng.normal(0, 0.5, (b, hid)).astype(f)
-    tl = rng.normal(0, 1, (b, lat)).astype(f)
-    tta = (np.array([[30], [8], [70]]) - np.arange(steps)[None, :]).astype(np.int64)
-    state = (p, v, r, phase, h, c, tp, tr, tl, tta, z)
+    state = steps_state(d, W, np.random.default_rng(1), steps)
+    tta, z = state[9], state[10]
     got = _run(model, *state, *caches, *[gpu_weights[n] for n, _ in fused_steps.weight_inputs(folded_film=True)])
     with np.errstate(over="ignore"):
         want = nets.sampler_steps(NB, W, d, steps, *state[:9], tta, z, raw)
@@ -111,19 +104,8 @@ def test_prepare_graph_with_folded_caches_matches_numpy(shipped, gpu_weights, fo
     d, W = shipped
     raw, caches = folded
     monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)
-    b, f, w = 3, np.float32, d.n_warmup
     model = _load(fused_prepare.build_graph(fused_prepare.graph_config(W, d, folded_film=True), DeviceRef.CPU()))
-    rng = np.random.default_rng(2)
-    lat, hid = W["offset_encoder.fc2.w"].shape[1], W["lstm.w"].shape[1] // 4
-    ctx_p = rng.normal(0, 20, (b, w, d.n_pos_joints, 3)).astype(f)
-    ctx_v = rng.normal(0, 1, ctx_p.shape).astype(f)
-    ctx_r = rng.normal(0, 1, (b, w, d.n_joints, 6)).astype(f)
-    tp, tv = rng.normal(0, 20, (b, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (b, d.n_pos_joints, 3)).astype(f)
-    tr = rng.normal(0, 1, (b, d.n_joints, 6)).astype(f)
-    tta = (np.array([[48], [14], [90]]) - np.arange(w)[None, :]).astype(np.int64)
-    z = rng.normal(0, 0.5, (b, 2 * lat)).astype(f)
-    h0, c0 = rng.normal(0, 0.5, (b, hid)).astype(f), rng.normal(0, 0.5, (b, hid)).astype(f)
-    inputs = (ctx_p, ctx_v, ctx_r, tp, tv, tr, tta, z)
+    inputs, (h0, c0) = prepare_inputs(d, W, np.random.default_rng(2))
     got = _run(model, *inputs, *caches[:4], h0, c0,
                *[gpu_weights[n] for n, _ in fused_prepare.weight_inputs(folded_film=True)])
     with np.errstate(over="ignore"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from .fused_inputs import prepare_inputs
+
 pytestmark = pytest.mark.parity
 
 
@@ -53,28 +55,20 @@ def test_fused_prepare_graph_matches_numpy(shipped, monkeypatch):
 
     d, W = shipped
     monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)  # the GPU branches, as on the H100
-    b, f, w = 3, np.float32, d.n_warmup
+    b, f = 3, np.float32
     WG = gpu_blocks.device_layout(W)
     WG.update(fused_steps.fused_weights(W, d))
     WG.update(fused_prepare.fused_weights(W))
     graph = fused_prepare.build_graph(fused_prepare.graph_config(W, d), DeviceRef.CPU())
     model = InferenceSession(devices=[CPU()]).load(graph)
     rng = np.random.default_rng(0)
-    lat, hid = W["offset_encoder.fc2.w"].shape[1], W["lstm.w"].shape[1] // 4
     caches = nets.style_caches(NB, W, rng.normal(0, 1, (b, 119, (d.n_joints - 1) * 12)).astype(f))
-    ctx_p = rng.normal(0, 20, (b, w, d.n_pos_joints, 3)).astype(f)
-    ctx_v = rng.normal(0, 1, ctx_p.shape).astype(f)
-    ctx_r = rng.normal(0, 1, (b, w, d.n_joints, 6)).astype(f)
-    tp, tv = rng.normal(0, 20, (b, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (b, d.n_pos_joints, 3)).astype(f)
-    tr = rng.normal(0, 1, (b, d.n_joints, 6)).astype(f)
-    tta = (np.array([[48], [14], [90]]) - np.arange(w)[None, :]).astype(np.int64)
-    z = rng.normal(0, 0.5, (b, 2 * lat)).astype(f)
-    h0, c0 = rng.normal(0, 0.5, (b, hid)).astype(f), rng.normal(0, 0.5, (b, hid)).astype(f)
-    inputs = (ctx_p, ctx_v, ctx_r, tp, tv, tr, tta, z, *caches[:4], h0, c0)
+    data, (h0, c0) = prepare_inputs(d, W, rng)
+    inputs = (*data, *caches[:4], h0, c0)
     weights = [WG[n] for n, _ in fused_prepare.weight_inputs()]
     got = [o.to_numpy() for o in model.execute(*[np.ascontiguousarray(a) for a in (*inputs, *weights)])]
     with np.errstate(over="ignore"):  # numpy's sigmoid overflows harmlessly to 0 for large negative gates
-        want = nets.prepare(NB, W, d, ctx_p, ctx_v, ctx_r, tp, tv, tr, tta, z, caches[:4], h0, c0)
+        want = nets.prepare(NB, W, d, *data, caches[:4], h0, c0)
     for name, a, ref in zip(("h", "c", "target latent", "initial phase"), got, want, strict=True):
         assert a.shape == ref.shape, name
         np.testing.assert_allclose(a, ref, atol=5e-5 * max(1.0, float(np.abs(ref).max())), err_msg=name)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from .fused_inputs import steps_state
+
 pytestmark = pytest.mark.parity
 
 
@@ -82,17 +84,10 @@ def test_fused_steps_graph_matches_numpy(shipped, monkeypatch):
     graph = fused_steps.build_graph(fused_steps.graph_config(W, d, steps), DeviceRef.CPU())
     model = InferenceSession(devices=[CPU()]).load(graph)
     rng = np.random.default_rng(0)
-    lat, hid = W["offset_encoder.fc2.w"].shape[1], W["lstm.w"].shape[1] // 4
     caches = nets.style_caches(NB, W, rng.normal(0, 1, (b, 119, (d.n_joints - 1) * 12)).astype(f))
-    p, v = rng.normal(0, 20, (b, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (b, d.n_pos_joints, 3)).astype(f)
-    r = rng.normal(0, 1, (b, d.n_joints, 6)).astype(f)
-    tp, tr = rng.normal(0, 20, p.shape).astype(f), rng.normal(0, 1, r.shape).astype(f)
-    z = rng.normal(0, 0.5, (b, 2 * lat)).astype(f)
-    phase = rng.normal(0, 1, (b, d.n_phases, 2)).astype(f)
-    h, c = rng.normal(0, 0.5, (b, hid)).astype(f), rng.normal(0, 0.5, (b, hid)).astype(f)
-    tl = rng.normal(0, 1, (b, lat)).astype(f)
-    tta = (np.array([[30], [8], [70]]) - np.arange(steps)[None, :]).astype(np.int64)
-    inputs = (p, v, r, phase, h, c, tp, tr, tl, tta, z, *caches)
+    state = steps_state(d, W, rng, steps)
+    tta, z = state[9], state[10]
+    inputs = (*state, *caches)
     weights = [WG[n] for n, _ in fused_steps.weight_inputs()]
     got = [o.to_numpy() for o in model.execute(*[np.ascontiguousarray(a) for a in (*inputs, *weights)])]
     with np.errstate(over="ignore"):  # numpy's sigmoid overflows harmlessly to 0 for large negative gates
