@@ -38,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"rsmt-studio compile: {exc}", file=sys.stderr)
         return 2
     specs = {}
+    gpu = device.kind != "cpu"  # the engine captures device graphs there (chain) and builds for the widths
+    weights = engine_weights(assets) if gpu else None
     for k in args.steps_per_call or [DEFAULT_STEPS_PER_CALL]:
-        gpu = device.kind != "cpu"  # the engine captures device graphs there (chain) and builds for the widths
         specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu,
-                                                           weights=engine_weights(assets) if gpu else None).values()})
+                                                           weights=weights).values()})
     if args.list:
         for path, spec in specs.items():
             print(f"{'built  ' if spec.is_compiled() else 'missing'} {spec.name:10s} {path}")

@@ -416,7 +416,7 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
     return result
 
 
-#: The GPU formulations compared side by side with --gpu-base (TransitionEngine / model_specs keywords).
+#: The GPU formulations compared side by side with --gpu-compare (TransitionEngine / model_specs keywords).
 GPU_VARIANTS = {"max_graph": {"gpu_forms": True, "fused": True},
                 "max_graph_fused_prepare": {"gpu_forms": True, "fused": ("prepare", "steps")},
                 "max_graph_fused_steps": {"gpu_forms": True, "fused": ("steps",)},
@@ -615,8 +615,8 @@ def print_table(report: dict) -> None:
                 print(f"{key:16s}" + "  ".join(f"{k}={v}" for k, v in r[key].items()))
             if "batch64" in r and key in r["batch64"]:
                 print(f"{key + ' b64':16s}" + "  ".join(f"{k}={v}" for k, v in r["batch64"][key].items()))
-        for key in ("floor", "transitions_per_s_batch1024", "captured_vs_eager_max_abs_cm", "capture_ms",
-                    "vs_numpy_max_abs_cm", "compile_s_all_in_parallel"):
+        for key in ("transition_ms_p10_p90", "floor", "transitions_per_s_batch1024", "captured_vs_eager_max_abs_cm",
+                    "capture_ms", "vs_numpy_max_abs_cm", "compile_s_all_in_parallel"):
             if key in r:
                 print(f"{key:16s}{r[key]}")
         for key in ("spinning", "idle_stopped", "peak_rss_mb"):

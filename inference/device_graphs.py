@@ -149,7 +149,7 @@ class _Uploaded:
     """
 
     def __init__(self, src: np.ndarray) -> None:
-        self.ref = src if _frozen(src) else None
+        self.ref = src if is_frozen(src) else None
         self.row = _broadcast_row(src)
         self.copy = None if self.ref is not None or self.row is not None else np.array(src, np.float32)
         if self.row is not None:
@@ -167,7 +167,8 @@ class _Uploaded:
         return row is None and np.array_equal(src, self.copy)
 
 
-def _frozen(a: np.ndarray) -> bool:
+def is_frozen(a) -> bool:
+    """An array that promises not to change: numpy's read-only flag on memory it owns (a StyleCode's arrays)."""
     return isinstance(a, np.ndarray) and not a.flags.writeable and a.base is None
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from rsmt_studio.inference import fused_film, fused_prepare, fused_steps, gpu_blocks, graphs
 from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
-from rsmt_studio.inference.device_graphs import CapturedTransition
+from rsmt_studio.inference.device_graphs import CapturedTransition, is_frozen
 from rsmt_studio.inference.devices import DeviceChoice, select_device
 from rsmt_studio.inference.postprocess import to_world_clip
 from rsmt_studio.inference.runtime import GraphRunner, MaxSession
@@ -396,7 +396,7 @@ class TransitionEngine:
             outs.append(a)
         kq_e, vo_e, kq_p, vo_p = outs
         folded = (caches[0], caches[1], kq_e, vo_e, caches[4], caches[5], kq_p, vo_p)
-        if all(_read_only(a) for a in caches):
+        if all(is_frozen(a) for a in caches):
             if len(self._folded) >= 16:  # bounded: a long session meets many styles
                 self._folded.pop(next(iter(self._folded)))
             self._folded[key] = (tuple(caches), folded)
@@ -556,11 +556,6 @@ def engine_weights(assets: ModelAssets) -> dict[str, np.ndarray]:
     if "phase_predictor.fc.w" not in weights:
         weights.update(_zero_phase_predictor(weights, assets.dims))
     return weights
-
-
-def _read_only(a) -> bool:
-    """An array that promises not to change (numpy's read-only flag on memory it owns), like a StyleCode's."""
-    return isinstance(a, np.ndarray) and not a.flags.writeable and a.base is None
 
 
 def spec_weight_names(name: str, spec: GraphSpec) -> list[str]:

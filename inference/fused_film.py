@@ -50,9 +50,13 @@ def key_width(width: int) -> int:
 
 def graph_config(weights: dict[str, np.ndarray]) -> dict[str, Any]:
     """The fold graph's config: static weight shapes (gpu_blocks' padding) and the blocks' widths."""
-    fused = fused_weights(weights)
-    shapes = {n: list(fused[n].shape) if n in fused else list(gpu_blocks.padded_shape(n, weights[n].shape))
-              for n, _ in FOLD}
+    shapes = {}
+    for n, _ in FOLD:
+        if n.endswith(".query_t.w"):  # fused_weights' transposed, padded query weight
+            rows, cols = weights[n.replace(".query_t.w", ".query.w")].shape
+            shapes[n] = [gpu_blocks._up(cols), rows]
+        else:
+            shapes[n] = list(gpu_blocks.padded_shape(n, weights[n].shape))
     widths = {p: int(weights[f"{p}.query.w"].shape[1]) for p in BLOCKS}
     return {"weight_shapes": shapes, "widths": widths}
 

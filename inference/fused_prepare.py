@@ -50,6 +50,12 @@ def lstm_input_width(weights: dict[str, np.ndarray]) -> int:
     return int(weights["embedding_fc.w"].shape[1]) + 2 * int(weights["offset_encoder.fc2.w"].shape[1])
 
 
+def fused_shapes(weights: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
+    """The split LSTM weight's shapes, without building it (for the graph's static input types)."""
+    n_in, hidden = lstm_input_width(weights), weights["lstm.w"].shape[1] // 4
+    return {"fused.lstm_x.w": (gpu_blocks._up(n_in), 4 * hidden), "fused.lstm_h.w": (gpu_blocks._up(hidden), 4 * hidden)}
+
+
 def fused_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The split LSTM weight (zero rows up to gpu_blocks.ALIGN) from the adapted stacked one [W_x; W_h]."""
     w = weights["lstm.w"]
@@ -68,7 +74,7 @@ def graph_config(weights: dict[str, np.ndarray], d: Dims, folded_film: bool = Fa
     """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights');
     `folded_film`: the FiLM block takes fused_film.py's folded caches."""
     shapes = {n: list(s) for n, s in fused_steps.fused_shapes(weights, d).items() if n in USED_FROM_STEPS}
-    shapes.update({n: list(a.shape) for n, a in fused_weights(weights).items()})
+    shapes.update({n: list(s) for n, s in fused_shapes(weights).items()})
     for n, _ in weight_inputs(folded_film):
         if n not in shapes:
             shapes[n] = list(gpu_blocks.padded_shape(n, weights[n].shape))
