@@ -93,6 +93,7 @@ class HeldOut:
     clip_of: np.ndarray  # (B,) index into clips
     clips: list[HeldOutClip]
     keys_sha: str  # sha256[:16] of the sorted held-out keys (the classifier records the same)
+    keys: frozenset[str] = frozenset()  # the held-out keys themselves
 
 
 def _say(msg: str, end: str = "\n") -> None:
@@ -130,8 +131,27 @@ def load_held_out(data: Path, split: Path, window: int, stride: int, limit: int 
         offsets=np.stack([clips[c].ms.offsets for c, _ in index]), styles=[clips[c].style for c, _ in index],
         groups=[clips[c].group for c, _ in index],
         clip_of=np.array([c for c, _ in index]), clips=clips,
-        keys_sha=hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16],
+        keys_sha=keys_sha(keys), keys=frozenset(keys),
     )
+
+
+def keys_sha(keys) -> str:
+    """sha256[:16] of the sorted keys (training/style_classifier.keys_sha, without importing torch)."""
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+
+
+def trained_without(recorded_sha: str | None, held_keys: frozenset[str]) -> bool:
+    """Did a judge trained beside the held-out list with sha `recorded_sha` never see `held_keys`? Yes when that
+    list is this one, or an earlier committed list (training/splits/v1) whose train list names none of these keys:
+    the split only grows, no take changes side (training/data.split_records)."""
+    from rsmt_studio.training import data as D
+
+    if recorded_sha == keys_sha(held_keys):
+        return True
+    v1 = SPLIT_TEST.parent / "v1"
+    if (v1 / "test.txt").is_file() and recorded_sha == keys_sha(D.read_split_list(v1 / "test.txt")):
+        return not (D.read_split_list(v1 / "train.txt") & held_keys)
+    return False
 
 
 # ----------------------------------------------------------------------------------------------- model
@@ -364,7 +384,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         "data": str(data),
         "held_out_keys_sha": held.keys_sha,
         "classifier": {"folder": str(classifier_dir), "classes": len(classifier.classes),
-                       "trained_without_these_clips": classifier.meta.get("test_keys_sha") == held.keys_sha},
+                       "trained_without_these_clips": trained_without(classifier.meta.get("test_keys_sha"), held.keys)},
         "foot_skate": {"units": "cm/frame", "height": M.SKATE_HEIGHT,
                        "planted_heights_cm": [round(float(x), 3) for x in planted]},
         "baselines": "motion/baselines.py (numpy)",

@@ -77,7 +77,7 @@ def _preprocess(args: argparse.Namespace) -> int:
         return _err(str(exc))
     if args.per_group:
         records = D.subset(records, args.per_group)
-    test = D.split_records(records)
+    test = D.committed_split(records)  # listed takes keep their side; the rule assigns the rest
     if args.splits:
         tr, te = D.write_split_lists(records, test, args.splits)
         print(f"split lists: {tr} ({len(records) - len(test)} clips), {te} ({len(test)} clips)")

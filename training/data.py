@@ -16,7 +16,7 @@ import io
 import os
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,25 +74,36 @@ def list_100style(root: str | os.PathLike[str]) -> list[ClipRecord]:
 
 
 # ------------------------------------------------------------------------------------------------ split
-def split_records(records: list[ClipRecord], test_fraction: float = 0.1) -> set[str]:
+SPLITS = Path(__file__).resolve().parent / "splits"  # committed lists; splits/v1/ = the lists before the 405 new takes
+
+
+def split_records(records: list[ClipRecord], test_fraction: float = 0.1,
+                  fixed: Mapping[str, bool] | None = None) -> set[str]:
     """Deterministic held-out set of record keys (by file, independent of listing order and machine).
 
-    Within each (dataset, content, style) group with >= 2 takes, the ceil(fraction*n) takes with the smallest
-    CRC32 of their key are held out. Then, for every style and every content of a dataset that still has no
-    held-out take, the lowest-CRC take whose (content, style) group keeps at least one other take in training is
-    held out, preferring groups already touched least. Single-take contents (e.g. Bandai-1 'kick') stay in
-    training only when holding them out would remove the content from training entirely.
+    `fixed` maps keys already assigned (True = held out) to their side; those never move, so a model trained on an
+    older split stays honestly evaluated when new takes arrive (its training takes stay in train, its held-out takes
+    stay held out). Only the other takes are assigned by the rule, and with `fixed` empty the rule is exactly the
+    one that made the first lists:
+    within each (dataset, content, style) group with >= 2 takes, ceil(fraction*n) takes are held out, filling up
+    with the unfixed takes of smallest CRC32 of their key. Then, for every style and every content of a dataset
+    that still has no held-out take, the lowest-CRC unfixed take whose content keeps at least one other take in
+    training is held out. Single-take contents (e.g. Bandai-1 'kick') stay in training only when holding them out
+    would remove the content from training entirely.
     """
+    fixed = dict(fixed or {})
+    keys = {r.key for r in records}
     crc = {r.key: zlib.crc32(r.key.encode()) for r in records}
+    test: set[str] = {k for k in keys if fixed.get(k) is True}
     groups: dict[tuple[str, str, str], list[ClipRecord]] = defaultdict(list)
     for r in records:
         groups[(r.dataset, r.content, r.style)].append(r)
-    test: set[str] = set()
     for members in groups.values():
         if len(members) >= 2:
-            members = sorted(members, key=lambda r: crc[r.key])
             n = max(1, int(np.ceil(test_fraction * len(members))))
-            test.update(r.key for r in members[:n])
+            free = sorted((r for r in members if r.key not in fixed), key=lambda r: crc[r.key])
+            held = sum(r.key in test for r in members)
+            test.update(r.key for r in free[: max(0, n - held)])
     for attr in ("style", "content"):
         by: dict[tuple[str, str], list[ClipRecord]] = defaultdict(list)
         for r in records:
@@ -100,13 +111,28 @@ def split_records(records: list[ClipRecord], test_fraction: float = 0.1) -> set[
         for _, members in sorted(by.items()):
             if any(r.key in test for r in members):
                 continue
-            for r in sorted(members, key=lambda r: crc[r.key]):
+            for r in sorted((m for m in members if m.key not in fixed), key=lambda r: crc[r.key]):
                 train_left = [o for o in records if o.dataset == r.dataset and o.content == r.content
                               and o.key not in test and o.key != r.key]
                 if train_left:
                     test.add(r.key)
                     break
     return test
+
+
+def read_split_sides(folder: str | os.PathLike[str] = SPLITS) -> dict[str, bool]:
+    """{key: held out?} from `folder`/{train,test}.txt; a key on both lists is an error naming the files."""
+    folder = Path(folder)
+    test, train = read_split_list(folder / "test.txt"), read_split_list(folder / "train.txt")
+    both = test & train
+    if both:
+        raise ValueError(f"{folder}/test.txt and train.txt both list {len(both)} keys, e.g. {min(both)}")
+    return {**{k: False for k in train}, **{k: True for k in test}}
+
+
+def committed_split(records: list[ClipRecord], folder: str | os.PathLike[str] = SPLITS) -> set[str]:
+    """The held-out keys: the committed lists decide the takes they name, the rule (`split_records`) the rest."""
+    return split_records(records, fixed=read_split_sides(folder))
 
 
 def write_split_lists(records: list[ClipRecord], test: set[str], folder: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -121,7 +147,11 @@ def write_split_lists(records: list[ClipRecord], test: set[str], folder: str | o
 
 
 def read_split_list(path: str | os.PathLike[str]) -> set[str]:
-    return {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
+    """One key per line; a missing file is a FileNotFoundError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: split list not found")
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
 # ------------------------------------------------------------------------------------------------ loading

@@ -44,13 +44,42 @@ def test_100style_folder_preprocess_and_load(style100_root, tmp_path):
     assert md.gpos.dtype == np.float32 and md.pae_vel.shape[1] == 23 * 3
 
 
+def test_split_keeps_fixed_sides_and_assigns_the_rest_by_the_rule(style100_root):
+    records = D.list_100style(style100_root)
+    free = D.split_records(records)
+    # pin two takes to the side the rule would NOT give them: they stay there, the rest is still order-independent
+    flip = sorted(r.key for r in records)[:2]
+    fixed = {k: k not in free for k in flip}
+    test = D.split_records(records, fixed=fixed)
+    assert {k for k in flip if k in test} == {k for k, held in fixed.items() if held}
+    assert test == D.split_records(list(reversed(records)), fixed=fixed)
+    for attr, counts in _held_out_everywhere(records, test):
+        assert all(held >= 1 for held, _ in counts.values()), attr
+
+
 def test_bandai_split_is_the_committed_list_and_file_is_compact(bandai_root, tmp_path):
     records = D.list_bandai(bandai_root)
-    test = D.split_records(records)
+    test = D.committed_split(records)
     committed = D.read_split_list(REPO / "training" / "splits" / "test.txt")
     train = D.read_split_list(REPO / "training" / "splits" / "train.txt")
     assert test == committed
     assert train == {r.key for r in records} - committed
+    assert test == D.committed_split(list(reversed(records)))
+    # the shipped model and classifier trained beside splits/v1: no take of it changed side, and v1 itself is the
+    # rule's output on the takes it names (so the extension is the same rule, fed the old sides)
+    v1_test = D.read_split_list(REPO / "training" / "splits" / "v1" / "test.txt")
+    v1_train = D.read_split_list(REPO / "training" / "splits" / "v1" / "train.txt")
+    assert len(v1_test) == 83 and len(v1_train) == 648
+    assert v1_test <= committed and v1_train <= train
+    assert D.split_records([r for r in records if r.key in v1_test | v1_train]) == v1_test
+    new = [r for r in records if r.key not in v1_test | v1_train]
+    if new:  # the added takes: every dataset-2 (content, style) group holds ceil(10 %) of its takes out
+        groups = defaultdict(list)
+        for r in records:
+            groups[(r.dataset, r.content, r.style)].append(r.key in test)
+        for r in new:
+            held, n = sum(groups[(r.dataset, r.content, r.style)]), len(groups[(r.dataset, r.content, r.style)])
+            assert n < 2 or held >= int(np.ceil(0.1 * n)), (r.dataset, r.content, r.style, held, n)
     for attr, counts in _held_out_everywhere(records, test):
         missing = [k for k, (held, total) in counts.items() if held == 0]
         if attr == "style":
