@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rsmt_studio.inference.cache import GraphSpec
+from rsmt_studio.inference.progress import ProgressPrinter
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -134,17 +135,14 @@ def _run_worker(specs: list[GraphSpec], progress: ProgressFn | None, cancel: Cal
         raise CompileError(error or (tail[-1] if tail else f"compile worker exited with {rc}"))
 
 
+#: The shared printer behind `print_progress` (stderr; terminal or log decided per event).
+_PRINTER: ProgressPrinter | None = None
+
+
 def print_progress(event: dict[str, Any]) -> None:
-    """A progress callback for terminals: one line per graph, a running clock while compiling."""
-    kind = event.get("event")
-    where = f"[{event.get('index', 0) + 1}/{event.get('total', 1)}] {event.get('name', '')}"
-    if kind == "start":
-        print(f"{where}: compiling (first run only; ~1 min per graph on 2 cores)...", file=sys.stderr, flush=True)
-    elif kind == "progress":
-        print(f"\r{where}: {event['elapsed_s']:.0f} s", end="", file=sys.stderr, flush=True)
-    elif kind == "done":
-        print(f"\r{where}: compiled in {event['seconds']:.1f} s", file=sys.stderr, flush=True)
-    elif kind == "cached":
-        print(f"{where}: already compiled", file=sys.stderr, flush=True)
-    elif kind == "error":
-        print(f"compile failed: {event.get('message')}", file=sys.stderr, flush=True)
+    """A progress callback for the CLI: one line per graph, in place on a terminal, whole lines in a log
+    (`progress.ProgressPrinter`)."""
+    global _PRINTER
+    if _PRINTER is None:
+        _PRINTER = ProgressPrinter()
+    _PRINTER(event)
