@@ -2,7 +2,9 @@
 
 A MEF holds the compiled program but no weights (weights are graph inputs, bound at load time), so the key is
 what changes the *program*: the graph module and the building blocks' source, the graph's static structure
-(joint counts, phase channels, experts, steps per call, ...), the device kind and the MAX version. Widths are
+(joint counts, phase channels, experts, steps per call, ...), the device kind, the MAX version and the CPU
+target the machine code is for (`cpu_target.py`: a cache shared between machines never hands a CPU code it
+cannot run). Widths are
 symbolic dims, so changing layer widths or weight values reuses the same MEF; a weight set whose layout does not
 fit is caught by the graphs' run-time shape checks (`ops.rebind`).
 """
@@ -85,13 +87,24 @@ def _code_fingerprint(source: str) -> str:
 class GraphSpec:
     """Everything needed to build one graph in another process: module, static config, device kind.
 
-    `module` must expose `build_graph(config: dict, device_ref) -> max.graph.Graph`.
+    `module` must expose `build_graph(config: dict, device_ref) -> max.graph.Graph`. `cpu_target` empty means
+    this machine's (`target()`); CPU graphs are compiled for it with `set_virtual_cpu_target`.
     """
 
     name: str
     module: str
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     device: str = "cpu"
+    cpu_target: str = ""
+
+    def target(self) -> str:
+        """The CPU the machine code is for: CPU graphs a named level (or this host's fingerprint where it has
+        none); accelerator graphs, whose host code is compiled for this host as it is, its fingerprint."""
+        from rsmt_studio.inference import cpu_target
+
+        if self.device != "cpu":
+            return cpu_target.host_fingerprint()
+        return self.cpu_target or cpu_target.cpu_target()
 
     def key(self) -> str:
         payload = {
@@ -101,21 +114,25 @@ class GraphSpec:
             "device": self.device,
             "max": max_version(),
             "source": _source_hash(self.module, self.device),
+            "cpu_target": self.target(),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
     def mef_path(self) -> Path:
-        return mef_dir() / f"{self.name}-{self.device}-{self.key()}.mef"
+        where = self.target() if self.device == "cpu" else self.device
+        return mef_dir() / f"{self.name}-{where}-{self.key()}.mef"
 
     def is_compiled(self) -> bool:
         return self.mef_path().is_file()
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "module": self.module, "config": self.config, "device": self.device}
+        return {"name": self.name, "module": self.module, "config": self.config, "device": self.device,
+                "cpu_target": self.target()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GraphSpec:
-        return cls(name=data["name"], module=data["module"], config=dict(data["config"]), device=data["device"])
+        return cls(name=data["name"], module=data["module"], config=dict(data["config"]), device=data["device"],
+                   cpu_target=data.get("cpu_target", ""))
 
     def build(self):
         """Build the MAX graph (in whichever process calls this)."""

@@ -77,7 +77,7 @@ def compile_one(spec, index: int, total: int) -> float:
         compiled.export_mef(str(tmp))
         os.replace(tmp, path)
         seconds = time.perf_counter() - t0
-        meta = {**spec.to_json(), "max_version": max_version(), "compile_s": round(seconds, 2),
+        meta = {**spec.to_json(), "key": spec.key(), "max_version": max_version(), "compile_s": round(seconds, 2),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         meta_tmp = path.with_name(f".{path.name}.{os.getpid()}.json.tmp")
         meta_tmp.write_text(json.dumps(meta, indent=1))
@@ -92,11 +92,26 @@ def spec_device(spec):
     return DeviceChoice(spec.device).driver_device()
 
 
+def set_cpu_target(jobs) -> None:
+    """Compile CPU graphs for their named target (portable machine code; the cache key names it). MAX takes
+    one target per process, before its first CPU kernel compile, so all jobs of a worker must share it."""
+    from rsmt_studio.inference.cpu_target import is_virtual
+
+    targets = {spec.target() for spec in jobs if spec.device == "cpu"}
+    if len(targets) > 1:
+        raise ValueError(f"one compile worker compiles for one CPU target, got {sorted(targets)}")
+    if targets and is_virtual(target := targets.pop()):
+        from max.driver import set_virtual_cpu_target
+
+        set_virtual_cpu_target(target)
+
+
 def main() -> int:
     from rsmt_studio.inference.cache import GraphSpec
 
     jobs = [GraphSpec.from_json(j) for j in json.loads(sys.stdin.read())]
     try:
+        set_cpu_target(jobs)
         for i, spec in enumerate(jobs):
             compile_one(spec, i, len(jobs))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it there

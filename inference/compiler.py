@@ -43,6 +43,7 @@ def ensure_compiled(
     compile different graphs at once, one child per graph.
     """
     specs = list(specs)
+    _check_runnable(specs)
     missing = [s for s in specs if not s.is_compiled()]
     if missing:
         jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(missing)))
@@ -78,6 +79,17 @@ def ensure_compiled(
         if errors:
             raise next((e for e in errors if isinstance(e, CompileCancelled)), errors[0])
     return {s.name: s.mef_path() for s in specs}
+
+
+def _check_runnable(specs: list[GraphSpec]) -> None:
+    """Refuse CPU models whose target this CPU cannot run (`$RSMT_STUDIO_CPU_TARGET` set too high): loading
+    one would crash the process with SIGILL at its first run, not raise."""
+    from rsmt_studio.inference import cpu_target
+
+    for spec in specs:
+        if spec.device == "cpu" and not cpu_target.can_run(spec.target()):
+            raise CompileError(f"{spec.name}: this CPU cannot run code for {spec.target()} "
+                               f"(${cpu_target.TARGET_ENV} is {os.environ.get(cpu_target.TARGET_ENV)!r})")
 
 
 def _run_worker(specs: list[GraphSpec], progress: ProgressFn | None, cancel: Callable[[], bool] | None) -> None:
