@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("rsmt_studio.app.cmd_generate", "generate a stylised transition headless with MAX"),
     "eval": ("rsmt_studio.app.cmd_eval", "transition quality benchmark against baselines"),
     "compile": ("rsmt_studio.app.cmd_compile", "compile the MAX graphs into the model cache"),
+    "serve": ("rsmt_studio.app.cmd_serve", "serve transitions over HTTP (needs the `serve` extra)"),
+    "batch": ("rsmt_studio.app.cmd_batch", "generate the transitions of a plan file, resumable"),
 }
 
 
