@@ -35,6 +35,8 @@ ENGINE_NICE = 5  # niceness of the engine process's threads (see `renice_process
 STYLE_OF_TARGET = "@target"
 STYLE_OF_SOURCE = "@source"
 MODEL_FPS = 30.0
+#: Errors about the user's request (its clips, frames, style), shown as their one-line message alone.
+USER_ERRORS = ("TransitionError", "MappingError")
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,10 @@ class AuthoringModel:
         self.partial_gen = -1
         self.generating = False
         self.last_error = ""
+        # (source, target) -> None, or raises MappingError for a clip whose rig cannot be mapped; called on the
+        # runner thread before the engine, so such a clip says why instead of reaching the model (the studio
+        # sets it to `MappingModel.check_pair`, which uses the user's saved corrections)
+        self.check_clips: Callable[[Clip, Clip], None] | None = None
         self.styles: list[str] = []
         self.params_changed = Event("params_changed")  # (AuthoringParams)
         self.clips_changed = Event("clips_changed")  # (list[str])
@@ -381,7 +387,7 @@ class AuthoringModel:
                 if name == "GenerationCancelled" or token.cancelled:
                     self._post("cancelled", req.gen)
                 else:
-                    self._post("failed", req.gen, f"{exc}" if name == "TransitionError" else f"{name}: {exc}")
+                    self._post("failed", req.gen, f"{exc}" if name in USER_ERRORS else f"{name}: {exc}")
             finally:
                 with self._cond:
                     if self._current_cancel is token:
@@ -398,6 +404,8 @@ class AuthoringModel:
     def _generate(self, req: _Request, token: Any) -> None:
         from rsmt_studio.inference.engine import Transition, TransitionChunk
 
+        if self.check_clips is not None:
+            self.check_clips(req.source, req.target)
         engine = self.engine_for(req.params.device)
         styles = list(getattr(engine, "styles", []))
         if styles != self._posted_styles:

@@ -31,10 +31,11 @@ from rsmt_studio.app.dialogs import ErrorReporter, about_dialog
 from rsmt_studio.app.library import LibraryEntry, LibraryModel
 from rsmt_studio.app.library_dock import LibraryWidget
 from rsmt_studio.app.loader import BackgroundJob, IndexFolderJob, LoadClipsJob
+from rsmt_studio.app.mapping import MappingModel
 from rsmt_studio.app.playback import SPEEDS, PlaybackModel
 from rsmt_studio.app.properties_dock import PropertiesWidget
 from rsmt_studio.app.scene import SceneCharacter, SceneModel
-from rsmt_studio.app.settings import load_dataclass, save_dataclass, studio_settings
+from rsmt_studio.app.settings import corrections_path, load_dataclass, save_dataclass, studio_settings
 from rsmt_studio.app.timeline import TimelineWidget
 from rsmt_studio.viewer.renderer import CharacterFrame
 from rsmt_studio.viewer.widget import ViewerWidget, default_samples
@@ -83,7 +84,8 @@ class MainWindow(QMainWindow):
         self.viewer = ViewerWidget(self, samples=samples)
         self.setCentralWidget(self.viewer)
         self.library_widget = LibraryWidget(self.library)
-        self.properties_widget = PropertiesWidget(self.scene)
+        self.mappings = MappingModel(corrections_path())  # rigs' mapping reports + the user's corrections
+        self.properties_widget = PropertiesWidget(self.scene, mappings=self.mappings)
         self.timeline = TimelineWidget(self.playback)
         self.library_dock = self.add_dock("Clip Library", self.library_widget, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.properties_dock = self.add_dock("Clip Properties", self.properties_widget,

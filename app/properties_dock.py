@@ -1,10 +1,20 @@
-"""Clip properties dock: one block per character in the scene (joints, frames, fps, duration, labels)."""
+"""Clip properties dock: one block per character in the scene (joints, frames, fps, duration, labels, and for
+a clip how its rig maps onto the model's, with a *Mapping…* button opening the mapping dialog)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QToolButton, QTreeWidget, QTreeWidgetItem
+from rsmt_studio.app.mapping import MappingModel
 from rsmt_studio.app.scene import SceneCharacter, SceneModel
+
+if TYPE_CHECKING:
+    from rsmt_studio.app.mapping_dialog import MappingDialog
+
+MAPPING_LABEL = "Mapping"
 
 
 def character_rows(ch: SceneCharacter) -> list[tuple[str, str]]:
@@ -35,11 +45,20 @@ def character_rows(ch: SceneCharacter) -> list[tuple[str, str]]:
 
 
 class PropertiesWidget(QTreeWidget):
-    """Read-only view of the scene's characters; rebuilt when the scene changes."""
+    """Read-only view of the scene's characters; rebuilt when the scene (or a rig's mapping) changes."""
 
-    def __init__(self, scene: SceneModel, parent=None) -> None:
+    mapping_dialog_opened = Signal(object)  # the MappingDialog just shown for a clip
+
+    def __init__(self, scene: SceneModel, parent=None, mappings: MappingModel | None = None) -> None:
         super().__init__(parent)
         self.scene = scene
+        if mappings is None:
+            from rsmt_studio.app.settings import corrections_path
+
+            mappings = MappingModel(corrections_path())
+        self.mappings = mappings
+        self.mapping_dialog = None
+        mappings.mapping_changed.connect(lambda *_: self.refresh())
         self.setHeaderLabels(["Property", "Value"])
         self.setColumnWidth(0, 120)
         self.setRootIsDecorated(True)
@@ -57,12 +76,60 @@ class PropertiesWidget(QTreeWidget):
             for label, value in character_rows(ch):
                 item = QTreeWidgetItem(top, [label, value])
                 item.setToolTip(1, value)
+            if ch.clip is not None:
+                self._mapping_row(top, ch)
             top.setExpanded(True)
+
+    def _mapping_row(self, top: QTreeWidgetItem, ch: SceneCharacter) -> None:
+        """"Mapping" row: the rig's one-line status, and a button (over the label) opening the dialog."""
+        cm = self.mappings.of(ch.clip)
+        status = cm.status
+        item = QTreeWidgetItem(top, ["", status])  # the button shows the label (text under it would show through)
+        item.setData(0, Qt.ItemDataRole.UserRole, MAPPING_LABEL)
+        item.setToolTip(1, status)
+        if not cm.ok:
+            item.setForeground(1, QBrush(QColor(198, 40, 40)))
+        button = QToolButton(text="Mapping\u2026")
+        button.setToolTip("How this clip's rig maps onto the model's, and your corrections")
+        button.clicked.connect(lambda _c=False, clip=ch.clip: self.open_mapping(clip))
+        self.setItemWidget(item, 0, button)
+
+    def open_mapping(self, clip) -> MappingDialog:
+        """Open the mapping dialog for a clip (non-modal; one at a time)."""
+        from rsmt_studio.app.mapping_dialog import open_mapping_dialog
+
+        if self.mapping_dialog is not None:
+            try:
+                self.mapping_dialog.close()
+            except RuntimeError:  # already deleted by Qt
+                pass
+        dlg = open_mapping_dialog(clip, self.mappings, self.window())
+        self.mapping_dialog = dlg
+        dlg.destroyed.connect(lambda *_: self._forget_dialog(dlg))
+        self.mapping_dialog_opened.emit(dlg)
+        return dlg
+
+    def _forget_dialog(self, dlg) -> None:
+        if self.mapping_dialog is dlg:
+            self.mapping_dialog = None
+
+    def mapping_button(self, character_index: int) -> QToolButton | None:
+        """The *Mapping…* button of one character (tests)."""
+        top = self.topLevelItem(character_index)
+        for i in range(top.childCount() if top else 0):
+            if _label(top.child(i)) == MAPPING_LABEL:
+                return self.itemWidget(top.child(i), 0)
+        return None
 
     def value(self, character_index: int, label: str) -> str | None:
         """The shown value of one row (used by tests and accessibility tools)."""
         top = self.topLevelItem(character_index)
         for i in range(top.childCount() if top else 0):
-            if top.child(i).text(0) == label:
+            if _label(top.child(i)) == label:
                 return top.child(i).text(1)
         return None
+
+
+def _label(item: QTreeWidgetItem) -> str:
+    """A row's label: its text, or (for a row whose label is a button) the label kept in its data."""
+    return item.text(0) or str(item.data(0, Qt.ItemDataRole.UserRole) or "")

@@ -24,6 +24,21 @@ def studio_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
 
 
+def settings_dir() -> Path:
+    """The folder holding the studio's settings files (``RSMT_STUDIO_SETTINGS_DIR`` wins, as for QSettings)."""
+    override = os.environ.get("RSMT_STUDIO_SETTINGS_DIR")
+    if override:
+        return Path(override)
+    ini = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION).fileName()
+    return Path(ini).parent
+
+
+def corrections_path() -> Path:
+    """The JSON file of the user's rig-mapping corrections (per skeleton signature), beside the settings, so
+    a correction made once is reused for every clip on that rig, across sessions."""
+    return settings_dir() / "mapping-corrections.json"
+
+
 def _to_bool(v) -> bool:
     return v in (True, "true", "1", 1)
 

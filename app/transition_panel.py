@@ -39,6 +39,7 @@ from rsmt_studio.app.authoring import (
 )
 from rsmt_studio.app.export import confirm_overwrite, export_bvh
 from rsmt_studio.app.latency_panel import LatencyPanel
+from rsmt_studio.app.mapping import MappingModel
 from rsmt_studio.app.phase_view import make_phase_view
 from rsmt_studio.app.scene import TimelineRegion
 from rsmt_studio.app.session import (
@@ -49,6 +50,7 @@ from rsmt_studio.app.session import (
     make_undo_stack,
     save_session,
 )
+from rsmt_studio.app.settings import corrections_path
 
 REGION_COLOURS = {"source": (0.95, 0.55, 0.18), "transition": (0.25, 0.60, 0.95), "target": (0.40, 0.80, 0.45)}
 STITCHED_COLOUR = (0.25, 0.60, 0.95)
@@ -85,9 +87,11 @@ class TransitionPanel(QWidget):
             spin.setKeyboardTracking(False)
         self.source_pick = QToolButton(text="\u25c6 timeline", toolTip="Use the timeline's current frame")
         self.target_pick = QToolButton(text="\u25c6 timeline", toolTip="Use the timeline's current frame")
-        form.addRow("Source clip", self.source_box)
+        # beside each clip, how its rig maps onto the model's: one word, red if it cannot (the why in the tooltip)
+        self.source_rig, self.target_rig = QLabel(), QLabel()
+        form.addRow("Source clip", _row(self.source_box, self.source_rig))
         form.addRow("Source frame", _row(self.source_frame, self.source_pick))
-        form.addRow("Target clip", self.target_box)
+        form.addRow("Target clip", _row(self.target_box, self.target_rig))
         form.addRow("Target frame", _row(self.target_frame, self.target_pick))
         self.style_box = QComboBox()
         form.addRow("Target style", self.style_box)
@@ -137,6 +141,8 @@ class TransitionPanel(QWidget):
         self.generate_button.clicked.connect(lambda: self.model.request(immediate=True))
         self.export_button.clicked.connect(self.studio.export_dialog)
         self.model.params_changed.connect(self.show_params)
+        self.model.params_changed.connect(lambda _p: self.show_rigs())
+        self.studio.mappings.mapping_changed.connect(lambda _sig: self.show_rigs())
         self.model.clips_changed.connect(lambda _k: self.refresh_clips())
         self.model.styles_changed.connect(lambda _s: self.refresh_clips())
 
@@ -166,6 +172,22 @@ class TransitionPanel(QWidget):
             self.style_box.addItem(name, name)
         self._updating = False
         self.show_params(self.model.params)
+        self.show_rigs()
+
+    def show_rigs(self) -> None:
+        """Beside each chosen clip: "model rig", "mapped" or "unmappable" (red); the whole status in the tooltip.
+        Why a clip cannot be mapped also goes to the status line when its generation is refused."""
+        hint = "Clip Properties \u25b8 Mapping\u2026 shows the whole mapping and lets you correct it"
+        for label, key in ((self.source_rig, self.model.params.source), (self.target_rig, self.model.params.target)):
+            clip = self.model.clips.get(key)
+            if clip is None:
+                label.setText("")
+                label.setToolTip("")
+                continue
+            cm = self.studio.mappings.of(clip)
+            label.setText("model rig" if cm.model_rig else "mapped" if cm.ok else "unmappable")
+            label.setToolTip(f"{cm.status}\n{hint}")
+            label.setStyleSheet("" if cm.ok else "color: #c62828;")
 
     def show_params(self, p: AuthoringParams) -> None:
         """Reflect the model (after an edit, undo, or a loaded session) without emitting edits."""
@@ -227,6 +249,9 @@ class TransitionStudio(QObject):
         self._waker.woke.connect(self._poll, Qt.ConnectionType.QueuedConnection)
         self.pool = pool or WorkerPool(progress=self._on_progress)
         self.model = AuthoringModel(self.pool, debounce_s=debounce_s, wake=self._waker.woke.emit)
+        self.mappings: MappingModel = getattr(window, "mappings", None) or MappingModel(corrections_path())
+        self.model.check_clips = self.mappings.check_pair  # a clip that cannot be mapped says why, in the panel
+        self.mappings.mapping_changed.connect(self._on_mapping_changed)
         self.undo = make_undo_stack(self.model, self)
         self.autosaver = autosave or Autosaver()
         self.session_path: Path | None = None
@@ -423,6 +448,7 @@ class TransitionStudio(QObject):
         self.panel.status.setText(
             f"{result.transition.num_frames} frames on {result.times.device}: first frame {result.first_frame_ms:.0f} ms "
             f"after the edit, all in {result.wall_ms:.0f} ms (engine {result.times.total_ms:.0f} ms).")
+        self.panel.status.setToolTip("")
         self.transition_shown.emit(result)
         if self._phases.get("gen") == result.gen:
             self.phase_view.show_result(result, self._phases["tracks"])
@@ -435,7 +461,17 @@ class TransitionStudio(QObject):
 
     def _on_failed(self, gen: int, message: str) -> None:
         self.panel.status.setText(f"Could not generate: {message}")
+        self.panel.status.setToolTip(self.panel.status.text())  # a long reason may not fit the dock's height
         self.window.statusBar().showMessage("Transition failed (see the Transition panel)", 5000)
+
+    def _on_mapping_changed(self, signature: str) -> None:
+        """A rig's corrections were saved: regenerate if the source or target is on that rig."""
+        from rsmt_studio.motion.retarget import skeleton_signature
+
+        p = self.model.params
+        clips = [self.model.clips.get(k) for k in (p.source, p.target)]
+        if any(c is not None and skeleton_signature(c.skeleton) == signature for c in clips) and self.model.ready:
+            self.model.request()
 
     def _on_scene_cleared(self) -> None:
         self.stitched_char = None

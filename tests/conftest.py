@@ -1,4 +1,4 @@
-"""Shared fixtures: where the Bandai data lives, and QSettings isolated per test."""
+"""Shared fixtures: where the Bandai data and other rigs' files (external/) live; QSettings isolated per test."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BANDAI_ROOT = (REPO.parent / "shared" / "data" / "bandai" / "dataset").resolve()
+EXTERNAL_ROOT = (REPO.parent / "shared" / "data" / "external").resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -21,6 +22,17 @@ def bandai_root() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return BANDAI_ROOT
+
+
+@pytest.fixture(scope="session")
+def external_root() -> Path:
+    """Real BVH files on other rigs (CMU, Mixamo-named, mocapbank, Geno); skips where absent, fails under CI=true."""
+    if not EXTERNAL_ROOT.is_dir():
+        msg = f"external BVH files not found at {EXTERNAL_ROOT} (expected ../shared beside the checkout)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return EXTERNAL_ROOT
 
 
 @pytest.fixture()
