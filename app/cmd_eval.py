@@ -37,6 +37,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "bandai" / "dataset"
 DATA_ENV = "RSMT_STUDIO_BANDAI"
 SPLIT_TEST = _package_dir("rsmt_studio.training") / "splits" / "test.txt"
 CLASSIFIER_DIR = _package_dir("rsmt_studio.assets") / "style_classifier"
+JUDGES_DIR = _package_dir("rsmt_studio.assets") / "style_judges"
 METHODS = ("rsmt", "slerp", "inertialization", "zero_velocity")
 METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
 LOCOMOTION = {"walk", "walk-back", "walk-left", "walk-right", "run", "dash", "walk-turn-left", "walk-turn-right"}
@@ -64,6 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="RSMT style input: another held-out take of the window's style (default, as RSMT's "
                         "benchmark) or the shipped style bank entry of that style")
     p.add_argument("--batch", type=int, default=128, help="windows per MAX call")
+    p.add_argument("--judges", type=Path, default=None,
+                   help=f"independent style judges folder (default: {JUDGES_DIR})")
+    p.add_argument("--no-style", action="store_true",
+                   help="skip the style scenarios (same-style, switch-to-target, requested-other, sensitivity)")
     p.add_argument("--table", type=Path, default=None, metavar="RESULT.json",
                    help="print the markdown table of an existing result and exit")
 
@@ -79,6 +84,7 @@ class HeldOutClip:
     grot: np.ndarray  # (T,J,3,3)
     ms: object  # motion.features.ModelSkeleton
     group: str  # "locomotion" or "other" (gestures, attacks, dance)
+    content: str = ""
 
 
 @dataclass
@@ -117,7 +123,7 @@ def load_held_out(data: Path, split: Path, window: int, stride: int, limit: int 
         clip, ms = Fe.model_clip(D.load_record(rec))
         gpos, grot = Fe.global_arrays(clip)
         clips.append(HeldOutClip(rec.key, rec.style, gpos, grot, ms,
-                                 "locomotion" if rec.content in LOCOMOTION else "other"))
+                                 "locomotion" if rec.content in LOCOMOTION else "other", rec.content))
     _say("")
     index = [(c, s) for c, clip in enumerate(clips) for s in range(0, len(clip.gpos) - window + 1, stride)]
     if not index:
@@ -226,9 +232,22 @@ class ModelRunner:
             which.append(uniq[key])
         return feats, np.array(which)
 
-    def transitions(self, held: HeldOut, length: int, style_feats: list[np.ndarray], which: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """(B,L,J,3) positions and (B,L,J,3,3) rotation matrices in each window's canonical frame."""
+    def generate(self, held: HeldOut, requested: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Transitions of `held`'s windows with a held-out clip of each window's requested style."""
+        feats, which = self.style_inputs(held, requested)
+        codes = [self.engine._encode_style("eval", f).arrays for f in feats]
+        return self.transitions(held, length, feats, which, codes=codes)
+
+    def generate_bank(self, held: HeldOut, styles: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Transitions of `held`'s windows with the shipped style bank's code of each requested style."""
+        names = sorted(set(styles))
+        codes = [self.engine.style_code(s).arrays for s in names]
+        return self.transitions(held, length, [], np.array([names.index(s) for s in styles]), codes=codes)
+
+    def transitions(self, held: HeldOut, length: int, style_feats: list[np.ndarray], which: np.ndarray,
+                    codes: list[tuple[np.ndarray, ...]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(B,L,J,3) positions and (B,L,J,3,3) rotation matrices in each window's canonical frame.
+        `codes` (the style caches of `style_feats`) skips encoding them."""
         from rsmt_studio.inference.postprocess import project_bone_lengths, rotations_from_positions
         from rsmt_studio.motion import features as Fe
         from rsmt_studio.motion import rotations as R
@@ -236,9 +255,10 @@ class ModelRunner:
         eng = self.engine
         proto = Fe.KeyframeProtocol(length)
         w = proto.window
-        if id(style_feats) not in self._codes:  # encoded once for every length
-            self._codes[id(style_feats)] = [eng._encode_style("eval", f).arrays for f in style_feats]
-        codes = self._codes[id(style_feats)]
+        if codes is None:
+            if id(style_feats) not in self._codes:  # encoded once for every length
+                self._codes[id(style_feats)] = [eng._encode_style("eval", f).arrays for f in style_feats]
+            codes = self._codes[id(style_feats)]
         ms0 = held.clips[0].ms
         n = len(held.styles)
         out_pos = np.zeros((n, length, ms0.num_joints, 3))
@@ -376,6 +396,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         l2p_groups[str(length)] = {k: _rounded(v) for k, v in by_group.items()}
         _say(f"L={length}: scored in {time.perf_counter() - t0:.1f}s")
 
+    style = None if args.no_style else style_scenarios(args, held, lengths, window, classifier, model)
+
     meta = {
         "windows": n, "clips": len(held.clips), "stride": args.stride, "limit": args.limit,
         "protocol": "10 context frames, L scored transition frames, keyframe at 10+L (given, not scored); "
@@ -406,7 +428,68 @@ def evaluate(args: argparse.Namespace) -> dict:
         }
     else:
         meta["rsmt"] = model_note
-    return {"lengths": results, "meta": meta}
+    out = {"lengths": results, "meta": meta}
+    if style is not None:
+        out["style"] = style
+    return out
+
+
+def style_scenarios(args: argparse.Namespace, held: HeldOut, lengths: list[int], window: int, classifier,
+                    model: ModelRunner | None) -> dict:
+    """Issue 14's style scenarios (app/eval_style.py) scored by the independent judges."""
+    from rsmt_studio.app import eval_style as ES
+    from rsmt_studio.motion import features as Fe
+    from rsmt_studio.motion import style_judges as SJ
+
+    t0 = time.perf_counter()
+    judges_dir = args.judges or JUDGES_DIR
+    judges = SJ.load_judges(judges_dir)
+    ss = ES.build(held, window, args.stride, args.limit)
+    unknown = sorted(set(ss.classes) - set(judges[0].classes))
+    if unknown:
+        raise ValueError(f"{judges_dir}: judges do not know styles {unknown}")
+    _say(f"style scenarios: {len(ss.style_a)} {ES.STYLE_DATASET} windows ({', '.join(ss.classes)})")
+    banks = ES.PoseBanks(held.clips, {(c, s) for c in set(ss.content) for s in ss.classes})
+    ms = held.clips[0].ms
+    per_length = {}
+    for length in lengths:
+        judging = ES.Judging(judges, classifier, ms, Fe.N_PAST)
+        per_length[str(length)] = ES.score_length(ss, length, judging, banks,
+                                                  model.generate if model is not None else None)
+        _say(f"style scenarios L={length}: {time.perf_counter() - t0:.0f}s")
+    bank_styles = model.engine.style_bank.names if model is not None else []
+    sens = ES.sensitivity(ss, max(lengths), bank_styles, model.generate_bank if model is not None else None)
+    manifest = judges[0].meta["manifest"]
+    return {
+        "lengths": per_length,
+        "sensitivity": sens,
+        "meta": {
+            "windows": len(ss.style_a), "dataset": ES.STYLE_DATASET, "styles": ss.classes,
+            "chance": round(1 / len(ss.classes), 4),
+            "judges": {j.name: {"architecture": j.meta.get("architecture"),
+                                "held_out_ceiling": j.meta.get("held_out_ceiling"), "independent": True}
+                       for j in judges},
+            ES.NOT_INDEPENDENT: {"independent": False, "why": "assets/style_classifier is loaded by the training "
+                                 "style critic (training/style_critic.py); reported for comparison only"},
+            "judges_folder": str(judges_dir),
+            "judges_trained_without_these_clips": trained_without(
+                manifest.get("trained_on", {}).get("test_keys_sha"), held.keys),
+            "scenarios": {
+                "same_style": "the window as it is, its own style A requested; wanted = A",
+                "switch_to_target": "frames 10.. from a held-out take of style B != A, same content, aligned at "
+                                    "the last context frame; rsmt: B requested, rsmt_context_style_requested: A "
+                                    "requested; wanted = B, context = A",
+                "requested_other": "the window as it is, style C != A requested; wanted = C, context = A",
+            },
+            "entries": "wanted/context: per judge, fraction of windows whose generated frames it assigns to the "
+                       "wanted / the context's style; closer_to_wanted: fraction of windows whose frames are "
+                       "nearer (mean nearest-frame RMS per-joint distance, root space) to held-out takes of the "
+                       "wanted style than of the context's style, same content, excluding the window's own takes",
+            "style_input": "another held-out take of the requested style (the eval's --style-source clip "
+                           "rule); sensitivity uses the shipped style bank's codes",
+            "seconds": round(time.perf_counter() - t0, 1),
+        },
+    }
 
 
 @dataclass
@@ -480,6 +563,15 @@ def markdown_table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def full_table(result: dict) -> str:
+    """The quality table, then (when the run had them) the style scenarios' table."""
+    if "style" not in result:
+        return markdown_table(result)
+    from rsmt_studio.app import eval_style as ES
+
+    return markdown_table(result) + "\n\n" + ES.markdown_table(result["style"])
+
+
 def _atomic_write_json(path: Path, obj: dict) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
@@ -491,7 +583,7 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as exc:
             print(f"rsmt-studio eval: {args.table}: cannot read result: {exc}", file=sys.stderr)
             return 2
-        print(markdown_table(result))
+        print(full_table(result))
         return 0
     if args.json is None:
         print("rsmt-studio eval: --json OUT.json is required (or --table RESULT.json)", file=sys.stderr)
@@ -511,6 +603,6 @@ def run(args: argparse.Namespace) -> int:
         print("rsmt-studio eval: cancelled, nothing written", file=sys.stderr)
         return 130
     _atomic_write_json(args.json, result)
-    print(markdown_table(result))
+    print(full_table(result))
     _say(f"wrote {args.json}")
     return 0

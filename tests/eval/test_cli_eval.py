@@ -104,3 +104,10 @@ def test_eval_runs_the_model_on_max(bandai_root, tmp_path):
     transfer = meta["style_transfer_acc"]["10"]
     assert set(transfer) == {"requested_style", "keyframe_style"}
     assert all(0.0 <= v <= 1.0 for v in transfer.values())
+    # issue 14's style scenarios ran the model too (figures meaningless with random weights)
+    style = result["style"]["lengths"]["10"]
+    for scenario, method in (("same_style", "rsmt"), ("switch_to_target", "rsmt"),
+                             ("switch_to_target", "rsmt_context_style_requested"), ("requested_other", "rsmt")):
+        entry = style[scenario][method]
+        assert entry["windows"] == result["style"]["meta"]["windows"]
+        assert all(0.0 <= v <= 1.0 for v in entry["wanted"].values()), (scenario, method)
