@@ -119,53 +119,63 @@ def calibrate(clip: Clip, rm: RoleMap, frame: int | None = None) -> Calibration:
     rot = R.quat_mul(yaw, rot)
     eps = 1e-6 * float(np.abs(pos).max() + 1.0)
 
-    swing = R.identity_quat((clip.num_joints,))
+    n = clip.num_joints
+    C = R.identity_quat((n,))
+    done = np.zeros(n, dtype=bool)
+    sk = clip.skeleton
+
+    def relative(j: int) -> np.ndarray:
+        """j's rotation if its nearest calibrated ancestor stood in the canonical pose (pose-relative twist)."""
+        a = int(sk.parents[j])
+        while a >= 0 and not done[a]:
+            a = int(sk.parents[a])
+        if a < 0:
+            return rot[j]
+        return R.quat_mul(C[a], R.quat_mul(R.quat_conj(rot[a]), rot[j]))
+
+    def swing_to(j: int, target_pos: np.ndarray | None, direction: np.ndarray) -> None:
+        """C[j]: j turned (relative to its calibrated parent) so its bone points along `direction`."""
+        a = relative(j)
+        if target_pos is not None:
+            bone_world = target_pos - pos[j]  # the bone in the pose, moved into j's relative frame:
+            local = R.quat_rotate(R.quat_conj(rot[j]), bone_world)
+            C[j] = R.quat_mul(R.quat_from_two_vectors(R.quat_rotate(a, local), direction), a)
+        else:
+            C[j] = a
+        done[j] = True
 
     def first_away(j: int, chain: list[int], fallback: int) -> int:
         return next((k for k in chain if _away(pos, j, k, eps)), fallback)
 
+    def align_frame(j: int, up_to: int, left: int, right: int) -> None:
+        current = _frame_from(pos[up_to] - pos[j], pos[left] - pos[right])
+        C[j] = R.quat_mul(R.matrix_to_quat(current.T), rot[j])  # canonical frame: x left, y up, z forward
+        done[j] = True
+
     spine = [ro["hips"], *rm.spine, ro["chest"]]
     neck = [ro["chest"], *rm.neck, ro["head"]]
     arms = [ro.get(f"clavicle.{s}", ro[f"upper_arm.{s}"]) for s in SIDES]
-    frames = {
-        ro["hips"]: (first_away(ro["hips"], spine[1:], ro["chest"]), (ro["upper_leg.L"], ro["upper_leg.R"])),
-        ro["chest"]: (first_away(ro["chest"], neck[1:], ro["head"]),
-                      tuple(a if _away(pos, ro["chest"], a, eps) else ro[f"upper_arm.{s}"]
-                            for a, s in zip(arms, SIDES))),
-    }
-    for j, (nxt, (left, right)) in frames.items():
-        current = _frame_from(pos[nxt] - pos[j], pos[left] - pos[right])
-        swing[j] = R.matrix_to_quat(np.eye(3) @ current.T)  # canonical frame is the identity (x left, y up)
-    for chain in (spine, neck):
-        for i, j in enumerate(chain[1:-1], start=1):
-            nxt = first_away(j, chain[i + 1:], chain[-1])
-            swing[j] = R.quat_from_two_vectors(pos[nxt] - pos[j], Y)
-    head_tip = _tip(clip, rm, pos, rot, ro["head"])
-    if head_tip is not None:
-        swing[ro["head"]] = R.quat_from_two_vectors(head_tip - pos[ro["head"]], Y)
+    align_frame(ro["hips"], first_away(ro["hips"], spine[1:], ro["chest"]), ro["upper_leg.L"], ro["upper_leg.R"])
+    for i, j in enumerate(spine[1:-1], start=1):
+        swing_to(j, pos[first_away(j, spine[i + 1:], spine[-1])], Y)
+    sides = [a if _away(pos, ro["chest"], a, eps) else ro[f"upper_arm.{s}"] for a, s in zip(arms, SIDES)]
+    align_frame(ro["chest"], first_away(ro["chest"], neck[1:], ro["head"]), sides[0], sides[1])
+    for i, j in enumerate(neck[1:-1], start=1):
+        swing_to(j, pos[first_away(j, neck[i + 1:], neck[-1])], Y)
+    swing_to(ro["head"], _tip(clip, rm, pos, rot, ro["head"]), Y)
     for s in SIDES:
-        sign = 1.0 if s == "L" else -1.0
-        limb = [("clavicle", "upper_arm"), ("upper_arm", "forearm"), ("forearm", "hand"),
-                ("upper_leg", "lower_leg"), ("lower_leg", "foot"), ("foot", "toe")]
-        for role, nxt in limb:
-            j, k = ro.get(f"{role}.{s}"), ro.get(f"{nxt}.{s}")
-            if j is None:
-                continue
-            target = pos[k] if k is not None and _away(pos, j, k, eps) else _tip(clip, rm, pos, rot, j)
-            if target is None:
-                continue
-            d = CANONICAL_DIRECTION[role] * (np.array([sign, 1, 1]) if role in ("clavicle", "upper_arm",
-                                                                                   "forearm", "hand") else 1)
-            swing[j] = R.quat_from_two_vectors(target - pos[j], d)
-        for role in ("hand", "toe"):
-            j = ro.get(f"{role}.{s}")
-            if j is None:
-                continue
-            tip = _tip(clip, rm, pos, rot, j)
-            if tip is not None:
-                d = CANONICAL_DIRECTION[role] * (np.array([sign, 1, 1]) if role == "hand" else 1)
-                swing[j] = R.quat_from_two_vectors(tip - pos[j], d)
-    C = R.quat_normalize(R.quat_mul(swing, rot))
+        mirror = np.array([1.0 if s == "L" else -1.0, 1.0, 1.0])
+        for chain in (("clavicle", "upper_arm", "forearm", "hand"), ("upper_leg", "lower_leg", "foot", "toe")):
+            for i, role in enumerate(chain):
+                j = ro.get(f"{role}.{s}")
+                if j is None:
+                    continue
+                k = next((ro[f"{r}.{s}"] for r in chain[i + 1:] if f"{r}.{s}" in ro), None)
+                target = pos[k] if k is not None and _away(pos, j, k, eps) and role not in ("hand", "toe") else \
+                    _tip(clip, rm, pos, rot, j)
+                d = CANONICAL_DIRECTION[role] * (mirror if chain[0] == "clavicle" else 1.0)
+                swing_to(j, target, d)
+    C = R.quat_normalize(C)
     mapped = np.zeros(clip.num_joints, dtype=bool)
     mapped[list(rm.mapped_joints())] = True
     C[~mapped] = R.identity_quat((int((~mapped).sum()),))

@@ -123,3 +123,33 @@ def build_model_rig(model_clip: Clip) -> ModelRig:
         foot_floor=foot_floor(up, rm.roles),
         source=f"{model_clip.name} frame {cal.frame}",
     )
+
+
+def is_model_rig(skeleton: Skeleton, rig: ModelRig) -> bool:
+    """True for the model's own rig (with or without a static dummy root above the hips): no retargeting."""
+    names, parents = list(skeleton.names), skeleton.parents
+    if len(names) == rig.num_joints + 1 and len(skeleton.children(0)) == 1:
+        names, parents = names[1:], np.where(parents[1:] > 0, parents[1:] - 1, -1)
+    return names == list(rig.names) and np.array_equal(parents, rig.parents)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rebuild assets/model_rig.json from a Bandai take (the model's rig): python -m ...model_rig IN.bvh OUT.json"""
+    import argparse
+
+    from ..bvh_reader import read_bvh
+    from ..features import model_clip
+
+    ap = argparse.ArgumentParser(prog="python -m rsmt_studio.motion.retarget.model_rig", description=main.__doc__)
+    ap.add_argument("bvh", type=Path, help="a Bandai take (the model's training rig)")
+    ap.add_argument("out", type=Path, help="where to write the rig JSON")
+    args = ap.parse_args(argv)
+    clip, _ = model_clip(read_bvh(args.bvh))
+    rig = build_model_rig(clip)
+    rig.save(args.out)
+    print(f"wrote {args.out}: {rig.num_joints} joints, calibrated on {rig.source}, leg {rig.leg_length:.2f} cm")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

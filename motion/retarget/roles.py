@@ -248,7 +248,7 @@ def _arm_roles(t: _Tree, start: int, chest: int) -> dict[str, int]:
     path = t.main_path(start)
     hand_at = len(path) - 1
     for i, j in enumerate(path):
-        if len(t.real_children(j)) >= 2:
+        if len([c for c in t.real_children(j) if not N.is_twist(t.sk.names[c])]) >= 2:
             hand_at = i
             break
     hand = path[hand_at]
