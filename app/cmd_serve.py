@@ -1,0 +1,76 @@
+"""`rsmt-studio serve`: transitions over HTTP for plug-ins and pipelines (FastAPI on uvicorn; the `serve` extra).
+
+Binds 127.0.0.1 by default. The engine loads (compiling the graphs into the cache on first use, in a child
+process) while the server already answers `/health` with the progress. Routes and error shapes:
+docs/service.md; OpenAPI page at /docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
+    parser.add_argument("--library-root", type=Path, default=None,
+                        help="folder whose BVH files requests may name by path (source_path, target_path); "
+                             "without it only BVH text is accepted")
+    parser.add_argument("--api-key", default=None, help="require this key (X-API-Key or Authorization: Bearer) "
+                        "on /v1 routes; also read from $RSMT_STUDIO_API_KEY")
+    parser.add_argument("--assets", type=Path, default=None, help="model folder (default: the shipped assets)")
+    parser.add_argument("--steps-per-call", type=int, default=None,
+                        help="sampler steps per MAX call (default 8; each value is its own compiled graph)")
+    parser.add_argument("--max-batch", type=int, default=64, help="requests per engine call (default 64)")
+    parser.add_argument("--batch-window-ms", type=float, default=5.0,
+                        help="how long to wait for more requests to batch (default 5 ms)")
+    parser.add_argument("--max-queue", type=int, default=256,
+                        help="admitted unfinished requests before answering 503 (default 256)")
+    parser.add_argument("--max-length", type=int, default=240, help="longest transition in frames (default 240)")
+    parser.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body (default 16 MiB)")
+    parser.add_argument("--max-clip-frames", type=int, default=20_000, help="longest BVH clip in a request")
+    parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        import uvicorn
+        from rsmt_studio.service.app import create_app
+    except ModuleNotFoundError as exc:
+        print(f"rsmt-studio serve: needs the 'serve' extra (pip install 'rsmt-studio[serve]'): {exc}",
+              file=sys.stderr)
+        return 2
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine
+    from rsmt_studio.service.host import EngineHost
+    from rsmt_studio.service.library import ClipStore
+    from rsmt_studio.service.schemas import Limits
+
+    def fail(msg: str) -> int:
+        print(f"rsmt-studio serve: {msg}", file=sys.stderr)
+        return 2
+
+    if args.library_root is not None and not args.library_root.is_dir():
+        return fail(f"--library-root {args.library_root}: not a folder")
+    for name in ("max_batch", "max_queue", "max_length", "max_clip_frames"):
+        if getattr(args, name) < 1:
+            return fail(f"--{name.replace('_', '-')} must be at least 1")
+    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_length=args.max_length,
+                    max_clip_frames=args.max_clip_frames, max_queue=args.max_queue, max_batch=args.max_batch,
+                    window_ms=args.batch_window_ms)
+    make_engine = functools.partial(TransitionEngine, args.assets, device=args.device,
+                                    steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL)
+    host = EngineHost(make_engine, max_batch=args.max_batch, window_s=args.batch_window_ms / 1e3,
+                      max_queue=args.max_queue)
+    store = ClipStore(args.library_root, args.max_clip_frames)
+    app = create_app(host, store, limits, api_key=args.api_key or os.environ.get("RSMT_STUDIO_API_KEY") or None)
+    print(f"rsmt-studio serve: http://{args.host}:{args.port} (OpenAPI: /docs; loading the engine on "
+          f"{args.device})", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=2)
+    host.close()
+    return 0

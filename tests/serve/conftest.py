@@ -1,0 +1,115 @@
+"""One real `rsmt-studio serve` subprocess for the room's tests, on a free 127.0.0.1 port, and the real client.
+
+The server runs the shipped weights with the one-step graph (`--steps-per-call 1`, the graph the inference tests
+compile) from the shared test MEF cache, so a warm run compiles nothing. Its library root is a temporary folder
+with copies of two Bandai clips and a symlink that leads out of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS = "1"  # tests/inference/conftest.py TEST_STEPS_PER_CALL: the graph the test cache holds
+API_KEY = "test-key-16"
+SERVER_FLAGS = ["--max-queue", "4", "--max-batch", "4", "--batch-window-ms", "30", "--max-body-mb", "1",
+                "--max-length", "300"]
+RUN = "dataset-1_run_active_001.bvh"
+BOW = "dataset-1_bow_angry_001.bvh"
+
+
+@pytest.fixture(scope="session")
+def serve_cache_dir() -> Path:
+    """The shared test MEF cache (as tests/inference uses), exported to every subprocess."""
+    path = Path(os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")
+    path.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("RSMT_STUDIO_CACHE_DIR")
+    os.environ["RSMT_STUDIO_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("RSMT_STUDIO_CACHE_DIR", None)
+    else:
+        os.environ["RSMT_STUDIO_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def bandai_data(bandai_root) -> Path:
+    return bandai_root / "Bandai-Namco-Research-Motiondataset-1" / "data"
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory, bandai_data) -> Path:
+    """A library root: two real clips, a broken BVH, and `escape.bvh`, a symlink to a clip outside the root."""
+    root = tmp_path_factory.mktemp("library")
+    outside = tmp_path_factory.mktemp("outside")
+    for name in (RUN, BOW):
+        shutil.copy(bandai_data / name, root / name)
+    shutil.copy(bandai_data / RUN, outside / "secret.bvh")
+    (root / "escape.bvh").symlink_to(outside / "secret.bvh")
+    (root / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ), cwd=REPO, check=False)
+
+
+@pytest.fixture(scope="session")
+def server(serve_cache_dir, library, tmp_path_factory):
+    """(base_url, process) of a running service; stopped at the end of the session."""
+    from rsmt_studio.client import Client
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "rsmt_studio.app.cli", "serve", "--port", str(port),
+                                 "--library-root", str(library), "--api-key", API_KEY, "--steps-per-call", STEPS,
+                                 *SERVER_FLAGS], stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # a cold cache compiles the graphs first (minutes on 2 cores); a warm one loads in seconds
+        Client(url).wait_ready(timeout=2400)
+    except BaseException:  # noqa: BLE001 - re-raised with the server's log
+        proc.kill()
+        raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}") from None
+    yield url, proc, log
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture()
+def client(server):
+    from rsmt_studio.client import Client
+
+    return Client(server[0], api_key=API_KEY, timeout=120)
+
+
+def wait_for(pred, timeout: float = 30.0, what: str = "condition"):
+    """Poll `pred` (bounded) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
