@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +16,36 @@ def forward_kinematics(parents: np.ndarray, local_pos: np.ndarray, local_rot: np
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Global positions (...,J,3) and rotations (...,J,4) from parent-relative ones.
 
-    Loops over joints (parents come first), vectorised over every leading axis.
+    Loops over depth levels of the tree (all joints of one depth at once; parents come first), vectorised over
+    every leading axis: a 75-joint rig with fingers costs ~10 steps, not 75.
     """
     local_pos = np.asarray(local_pos, dtype=np.float64)
     local_rot = np.asarray(local_rot, dtype=np.float64)
     gpos = np.empty_like(local_pos)
     grot = np.empty_like(local_rot)
-    for j, p in enumerate(parents):
-        if p < 0:
-            gpos[..., j, :] = local_pos[..., j, :]
-            grot[..., j, :] = local_rot[..., j, :]
+    for idx, par in depth_levels(tuple(int(p) for p in parents)):
+        if par is None:
+            gpos[..., idx, :] = local_pos[..., idx, :]
+            grot[..., idx, :] = local_rot[..., idx, :]
         else:
-            grot[..., j, :] = R.quat_mul(grot[..., p, :], local_rot[..., j, :])
-            gpos[..., j, :] = gpos[..., p, :] + R.quat_rotate(grot[..., p, :], local_pos[..., j, :])
+            grot[..., idx, :] = R.quat_mul(grot[..., par, :], local_rot[..., idx, :])
+            gpos[..., idx, :] = gpos[..., par, :] + R.quat_rotate(grot[..., par, :], local_pos[..., idx, :])
     return gpos, grot
+
+
+@lru_cache(maxsize=256)
+def depth_levels(parents: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Joints grouped by depth, each group with its parents' indices (None for the roots), shallowest first."""
+    depth = []
+    for p in parents:
+        depth.append(0 if p < 0 else depth[p] + 1)
+    depth_arr = np.array(depth)
+    par = np.array(parents)
+    out: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for d in range(int(depth_arr.max()) + 1 if parents else 0):
+        idx = np.flatnonzero(depth_arr == d)
+        out.append((idx, None if d == 0 else par[idx]))
+    return out
 
 
 @dataclass(eq=False)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import rotations as R
-from ..clip import Clip, forward_kinematics
+from ..clip import Clip, depth_levels
 from .transfer import RigBinding
 
 
@@ -30,25 +30,30 @@ class SeamBlend:
     def apply(self, model_lp: np.ndarray, model_lr: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
         """Model frames `first`.. of the transition (T,Jm,·) -> user local translations (T,J,3), rotations."""
         t = len(model_lp)
+        aligned: list[np.ndarray] = []
         lp, lr = self.binding.to_user(model_lp, model_lr, np.broadcast_to(self.carry_lp, (t, *self.carry_lp.shape)),
-                                      np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape)))
+                                      np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape)), aligned)
+        exact = aligned[0]  # driven joints' globals (up-aligned world), kept exactly
         w = (np.arange(first, first + t) + 1.0) / (self.length + 1.0)
         fix = (~self.binding.driven_joints() | _chain_joints(self.binding)) & ~_above_hips(self.binding)
         resid = R.quat_slerp(np.broadcast_to(self.start[fix], (t, int(fix.sum()), 4)),
                              np.broadcast_to(self.end[fix], (t, int(fix.sum()), 4)), w[:, None])
         sk = self.binding.roles.skeleton
-        _, exact = forward_kinematics(sk.parents, lp, lr)  # driven joints' globals, kept exactly
+        align = self.binding.calibration.align
         lr[:, fix] = R.quat_normalize(R.quat_mul(resid, lr[:, fix]))
         driven = self.binding.driven_joints() & ~_chain_joints(self.binding)
         g = np.empty_like(lr)
-        for j, p in enumerate(sk.parents):
-            if p < 0:
-                g[:, j] = lr[:, j]
-            elif driven[j]:
-                lr[:, j] = R.quat_mul(R.quat_conj(g[:, p]), exact[:, j])
-                g[:, j] = exact[:, j]
-            else:
-                g[:, j] = R.quat_mul(g[:, p], lr[:, j])
+        for idx, par in depth_levels(tuple(int(p) for p in sk.parents)):
+            if par is None:
+                g[:, idx] = R.quat_mul(align, lr[:, idx])
+                continue
+            d = driven[idx]
+            keep, free = idx[d], idx[~d]
+            if len(keep):
+                lr[:, keep] = R.quat_mul(R.quat_conj(g[:, par[d]]), exact[:, keep])
+                g[:, keep] = exact[:, keep]
+            if len(free):
+                g[:, free] = R.quat_mul(g[:, par[~d]], lr[:, free])
         return lp, R.quat_normalize(lr)
 
 
@@ -67,20 +72,29 @@ def _above_hips(b: RigBinding) -> np.ndarray:
     return out
 
 
-def _residual(b: RigBinding, clip: Clip, model: Clip, frame: int, carry_lp, carry_lr) -> np.ndarray:
-    lp, lr = b.to_user(model.local_pos[frame:frame + 1], model.local_rot[frame:frame + 1], carry_lp[None],
-                       carry_lr[None])
-    return R.quat_normalize(R.quat_mul(clip.local_rot[frame], R.quat_conj(lr[0])))
+def round_trip(b: RigBinding, clip: Clip, model: Clip, frame: int) -> np.ndarray:
+    """(J,4) local rotations of `clip`'s frame after going to the model rig and back (carrying its own
+    undriven joints): what the generated frames would show if the model reproduced that frame exactly."""
+    _, lr = b.to_user(model.local_pos[frame:frame + 1], model.local_rot[frame:frame + 1],
+                      clip.local_pos[frame][None], clip.local_rot[frame][None])
+    return lr[0]
 
 
-def seam_blend(binding: RigBinding, source: Clip, source_model: Clip, source_frame: int,
-               target: Clip | None, target_model: Clip | None, target_frame: int, length: int) -> SeamBlend:
-    """The blend for one transition: `*_model` are `binding.to_model` of the clips (same frame numbering);
-    `target` is None when it is on another rig (the source's residual is then held to the end)."""
+def seam_blend(binding: RigBinding, source: Clip, source_round_trip: np.ndarray, source_frame: int,
+               target: Clip | None, target_round_trip: np.ndarray | None, target_frame: int,
+               length: int) -> SeamBlend:
+    """The blend for one transition. `*_round_trip` are `round_trip` of the clips at their seam frames (the
+    studio caches them per clip and frame); `target` is None when it is on another rig (the source's residual
+    is then held to the end)."""
     carry_lp = source.local_pos[source_frame].copy()
     carry_lr = source.local_rot[source_frame].copy()
-    start = _residual(binding, source, source_model, source_frame, carry_lp, carry_lr)
+    start = R.quat_normalize(R.quat_mul(carry_lr, R.quat_conj(source_round_trip)))
     end = start
-    if target is not None and target_model is not None:
-        end = _residual(binding, target, target_model, target_frame, carry_lp, carry_lr)
+    if target is not None and target_round_trip is not None:
+        # driven and chain joints: the target's own residual; carried joints: from the source's pose to the
+        # target's (their round trip carries the target's own pose, the generated frames carry the source's)
+        end = R.quat_normalize(R.quat_mul(target.local_rot[target_frame], R.quat_conj(target_round_trip)))
+        carried = ~binding.driven_joints()
+        end[carried] = R.quat_normalize(R.quat_mul(target.local_rot[target_frame][carried],
+                                                   R.quat_conj(carry_lr[carried])))
     return SeamBlend(binding, carry_lp, carry_lr, start, end, int(length))

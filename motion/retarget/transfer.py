@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import rotations as R
-from ..clip import Clip, forward_kinematics
+from ..clip import Clip, depth_levels, forward_kinematics
 from .calibrate import Calibration, calibrate
 from .model_rig import ModelRig, foot_floor, leg_length
 from .roles import RoleMap
@@ -247,11 +247,12 @@ class RigBinding:
 
     # --- model -> user ------------------------------------------------------------------------------------
     def to_user(self, model_lp: np.ndarray, model_lr: np.ndarray, carry_lp: np.ndarray,
-                carry_lr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                carry_lr: np.ndarray, globals_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Model-rig frames (T,Jm,3)/(T,Jm,4) -> local translations and rotations on the user's rig.
 
         Joints the model does not drive (fingers, twist bones, pivots, a dummy root) take `carry_lr` (T,J,4)
-        and every joint but the hips takes its translation from `carry_lp` (T,J,3).
+        and every joint but the hips takes its translation from `carry_lp` (T,J,3). `globals_out`, when given,
+        receives the global rotations (T,J,4) in the up-aligned world.
         """
         m, cal, ro = self.model, self.calibration, self.roles.roles
         gpos_m, gm = forward_kinematics(m.parents, model_lp, model_lr)
@@ -260,17 +261,21 @@ class RigBinding:
         sk = self.roles.skeleton
         al_inv = R.quat_conj(cal.align)
         g = np.zeros((t, sk.num_joints, 4))  # up-aligned globals
+        one_u, one_m = self._one_pairs
+        g[:, one_u] = R.quat_mul(delta_m[:, one_m], cal.C[one_u])
         for j, (kind, data) in enumerate(self.user_plan):
-            if kind == "one":
-                g[:, j] = R.quat_mul(delta_m[:, data], cal.C[j])
-            elif kind == "chain":
+            if kind == "chain":
                 which, u = data
                 mj, mu = self._model_chain(which)
                 g[:, j] = R.quat_mul(_sample(delta_m[:, mj], mu, u), cal.C[j])
-            else:
-                p = int(sk.parents[j])
-                parent = np.broadcast_to(cal.align, (t, 4)) if p < 0 else g[:, p]
-                g[:, j] = R.quat_mul(parent, carry_lr[:, j])
+        carry = np.array([kind == "carry" for kind, _ in self.user_plan])
+        for idx, par in depth_levels(tuple(int(p) for p in sk.parents)):
+            sel = carry[idx]
+            if not sel.any():
+                continue
+            js = idx[sel]
+            parent = np.broadcast_to(cal.align, (t, len(js), 4)) if par is None else g[:, par[sel]]
+            g[:, js] = R.quat_mul(parent, carry_lr[:, js])
         lp = np.array(carry_lp, dtype=np.float64, copy=True)
         hips = ro["hips"]
         world = gpos_m[:, 0] / self.scale
@@ -283,6 +288,8 @@ class RigBinding:
             tgt = gpos_m[:, end_model] / self.scale
             tgt[:, 1] += self.floor_shift
             _aim_user_chain(g, lp, sk.parents, uj, tgt, hips, world_up)
+        if globals_out is not None:
+            globals_out.append(g)
         lr = np.empty_like(g)
         roots = sk.parents < 0
         lr[:, roots] = R.quat_mul(al_inv, g[:, roots])
@@ -296,6 +303,12 @@ class RigBinding:
             gp, gr = forward_kinematics(sk.parents, lp, lr)
             lp[:, hips] = R.quat_rotate(R.quat_conj(gr[:, p]), world - gp[:, p])
         return lp, R.quat_normalize(lr)
+
+    @property
+    def _one_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(user joints, model joints) mapped one to one."""
+        pairs = [(j, k) for j, (kind, k) in enumerate(self.user_plan) if kind == "one"]
+        return np.array([j for j, _ in pairs], dtype=np.int64), np.array([k for _, k in pairs], dtype=np.int64)
 
     def driven_joints(self) -> np.ndarray:
         """(J,) bool: user joints whose rotation comes from the model (roles and chains)."""

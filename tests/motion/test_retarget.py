@@ -15,7 +15,7 @@ from rsmt_studio.motion.clip import Clip, forward_kinematics
 from rsmt_studio.motion.retarget import (CorrectionStore, MappingError, ModelRig, RigBinding, build_model_rig,
                                          find_roles, mapping_report, skeleton_signature)
 from rsmt_studio.motion.retarget.model_rig import is_model_rig
-from rsmt_studio.motion.retarget.seam import seam_blend
+from rsmt_studio.motion.retarget.seam import round_trip, seam_blend
 
 sys.path.insert(0, str(Path(__file__).parent))
 from disguise import Disguise, disguise, world_to_original  # noqa: E402
@@ -227,7 +227,8 @@ def test_seam_blend_hits_the_users_own_frames_at_both_ends(take, rig, tmp_path):
     b = RigBinding.bind(clip, find_roles(clip), rig)
     on_model = b.to_model(clip)
     n, m = 20, 45
-    blend = seam_blend(b, clip, on_model, n, clip, on_model, m, m - n - 1)
+    blend = seam_blend(b, clip, round_trip(b, clip, on_model, n), n, clip, round_trip(b, clip, on_model, m), m,
+                       m - n - 1)
     lp, lr = blend.apply(on_model.local_pos[n + 1:m + 1], on_model.local_rot[n + 1:m + 1], 0)
     # index m - n - 1 is the target keyframe itself (weight 1): every joint equals the user's own
     ang = np.degrees(2 * np.arccos(np.clip(np.abs((lr[-1] * clip.local_rot[m]).sum(-1)), 0, 1)))

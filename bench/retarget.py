@@ -1,0 +1,131 @@
+"""What retargeting costs, side by side with generating the transition itself (issue 13).
+
+Per clip (once: the engine memoises both): finding the roles and calibrating (`mapping`), and the whole clip onto
+the model rig (`to_model`). Per transition: the seam blend's two one-frame round trips plus the generated frames
+back onto the user's rig (`to_user`), which is the only retargeting work an edit in the studio repeats. The same
+run times a 40-frame transition on MAX (CPU) from a Bandai clip and from each rig, so the ratio is honest.
+
+    .venv/bin/python bench/retarget.py [--frames 40] [--repeat 20] [--no-engine] [--json OUT.json]
+
+Target: retargeting both ways adds <= 5 ms to a 40-frame transition on the 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+RIGS = {
+    "CMU walk (31 joints, 120 fps)": "external/pybvh/cmu_12_01_walk.bvh",
+    "Mixamo (55 joints, fingers)": "external/bvh-python/test_freebvh.bvh",
+    "mocapbank (19 joints, no toes)": "external/bvh-python/test_mocapbank.bvh",
+    "Geno (75 joints, arms-up zero pose)": "external/lafan1-resolved/Geno_stance.bvh",
+    "Z-up Mixamo-like (24 joints)": "external/pybvh/bvh_example.bvh",
+}
+BANDAI = "bandai/dataset/Bandai-Namco-Research-Motiondataset-2/data/dataset-2_walk_normal_001.bvh"
+
+
+def _median_ms(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def measure_rig(path: Path, rig, frames: int, repeat: int) -> dict:
+    from rsmt_studio.motion import read_bvh
+    from rsmt_studio.motion.retarget import RigBinding, find_roles
+    from rsmt_studio.motion.retarget.seam import round_trip, seam_blend
+
+    clip = read_bvh(path)
+    if clip.num_frames < 12:  # a bind pose file: repeat it so there is a context to cut
+        clip = clip.resample(clip.fps / 8)
+        clip = type(clip)(clip.skeleton, clip.fps, np.repeat(clip.local_pos, 20, 0), np.repeat(clip.local_rot, 20, 0),
+                          name=clip.name)
+    mapping_ms = _median_ms(lambda: RigBinding.bind(clip, find_roles(clip), rig), max(3, repeat // 4))
+    b = RigBinding.bind(clip, find_roles(clip), rig)
+    to_model_ms = _median_ms(lambda: b.to_model(clip), max(3, repeat // 4))
+    on_model = b.to_model(clip)
+    n = min(12, clip.num_frames - 2)
+    gen = on_model.resample(30.0)
+    gen_lp = np.repeat(gen.local_pos[:1], frames, 0)
+    gen_lr = np.repeat(gen.local_rot[:1], frames, 0)
+
+    trip_src, trip_tgt = round_trip(b, clip, on_model, n), round_trip(b, clip, on_model, clip.num_frames - 1)
+
+    def per_transition():  # an edit: the seam round trips are cached per clip and frame, as in the engine
+        blend = seam_blend(b, clip, trip_src, n, clip, trip_tgt, clip.num_frames - 1, frames)
+        blend.apply(gen_lp, gen_lr, 0)
+
+    return {"joints": clip.num_joints, "frames": clip.num_frames, "fps": clip.fps, "mapping_ms": mapping_ms,
+            "to_model_ms": to_model_ms, "to_model_ms_per_frame": to_model_ms / clip.num_frames,
+            "to_user_per_transition_ms": _median_ms(per_transition, repeat)}
+
+
+def engine_times(rigs: dict[str, Path], frames: int, repeat: int) -> dict[str, float]:
+    """Median whole-transition time (ms) on MAX CPU for a Bandai clip and for each rig's own clip."""
+    from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.motion import read_bvh
+
+    engine = TransitionEngine(device="cpu")
+    out = {}
+    for label, path in rigs.items():
+        clip = read_bvh(path)
+        if clip.num_frames < 40:
+            continue
+        src = min(int(clip.fps), clip.num_frames - 2)
+        tgt = clip.num_frames - 1
+        engine.generate(clip, src, clip, tgt, "normal", frames, seed=0)  # warm: mapping, phases, style
+
+        def one():
+            engine.generate(clip, src, clip, tgt, "normal", frames, seed=1)
+
+        out[label] = _median_ms(one, repeat)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--no-engine", action="store_true", help="skip the MAX transition timings")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from rsmt_studio.inference.rigs import load_model_rig
+
+    rig = load_model_rig(None)
+    paths = {k: SHARED / v for k, v in RIGS.items() if (SHARED / v).is_file()}
+    rows = {label: measure_rig(path, rig, args.frames, args.repeat) for label, path in paths.items()}
+    engine = {} if args.no_engine else engine_times({"Bandai (model rig)": SHARED / BANDAI, **paths}, args.frames,
+                                                   max(5, args.repeat // 2))
+    print(f"{'rig':38s} {'joints':>6s} {'mapping':>9s} {'to_model':>9s} {'/frame':>7s} {'to_user/tr':>10s} "
+          f"{'transition':>10s}")
+    for label, r in rows.items():
+        tr = engine.get(label)
+        print(f"{label:38s} {r['joints']:6d} {r['mapping_ms']:8.1f}ms {r['to_model_ms']:8.1f}ms "
+              f"{r['to_model_ms_per_frame']:6.3f} {r['to_user_per_transition_ms']:9.2f}ms "
+              f"{'' if tr is None else f'{tr:9.1f}ms'}")
+    if "Bandai (model rig)" in engine:
+        print(f"{'Bandai (model rig): no retargeting':38s} {'':6s} {'':>9s} {'':>9s} {'':>7s} {'':>10s} "
+              f"{engine['Bandai (model rig)']:9.1f}ms")
+    worst = max(r["to_user_per_transition_ms"] for r in rows.values())
+    print(f"retargeting per {args.frames}-frame transition: worst {worst:.2f} ms (target <= 5 ms)")
+    if args.json:
+        from rsmt_studio.motion.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({"machine": platform.processor() or platform.machine(),
+                                                 "frames": args.frames, "rigs": rows, "transition_ms": engine},
+                                                indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
