@@ -1,6 +1,7 @@
 """`rsmt-studio compile`: build the MAX models into the cache ahead of time, with progress.
 
 Compiling happens in a child process (as it always does); later starts load the MEFs in milliseconds.
+`--ship` regenerates the compiled models shipped in assets/compiled (inference/ship_compiled.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps-per-call", type=int, nargs="+", default=None,
                         help="sampler steps per graph call to compile (default: the engine's)")
     parser.add_argument("--list", action="store_true", help="show the cache entries and whether each is built")
+    parser.add_argument("--ship", action="store_true",
+                        help="regenerate the shipped compiled CPU models in assets/compiled (x86-64-v3 and v4)")
+    parser.add_argument("--jobs", type=int, default=None, help="compile children at once (default: one per core)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ship:
+        from rsmt_studio.inference.ship_compiled import main as ship_main
+
+        return ship_main([] if args.jobs is None else ["--jobs", str(args.jobs)])
     from rsmt_studio.inference.cache import mef_dir
     from rsmt_studio.inference.compiler import CompileError, ensure_compiled, print_progress
     from rsmt_studio.inference.devices import DeviceUnavailableError, select_device
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec.name}: already compiled", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        ensure_compiled(specs.values(), progress=print_progress)
+        ensure_compiled(specs.values(), progress=print_progress, jobs=args.jobs)
     except CompileError as exc:
         print(f"rsmt-studio compile: {exc}", file=sys.stderr)
         return 1

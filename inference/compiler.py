@@ -36,14 +36,23 @@ def ensure_compiled(
     progress: ProgressFn | None = None,
     cancel: Callable[[], bool] | None = None,
     jobs: int | None = None,
+    shipped: bool = True,
+    check_runnable: bool = True,
 ) -> dict[str, Path]:
     """Compile missing MEFs in child processes; return {spec name: MEF path} for all specs.
 
-    MAX compiles a graph mostly on one core, so up to `jobs` children (default: one per core, at most 4)
-    compile different graphs at once, one child per graph.
+    CPU graphs that match a shipped compiled model (`ship_compiled`, unless `shipped=False`) are installed
+    from it instead, in milliseconds. MAX compiles a graph mostly on one core, so up to `jobs` children
+    (default: one per core, at most 4) compile different graphs at once, one child per graph.
+    `check_runnable=False` allows compiling for a CPU target this machine cannot run (to ship it).
     """
     specs = list(specs)
-    _check_runnable(specs)
+    if check_runnable:
+        _check_runnable(specs)
+    if shipped:
+        from rsmt_studio.inference.ship_compiled import install_shipped
+
+        install_shipped(specs, progress)
     missing = [s for s in specs if not s.is_compiled()]
     if missing:
         jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(missing)))
@@ -132,6 +141,8 @@ def _run_worker(specs: list[GraphSpec], progress: ProgressFn | None, cancel: Cal
                 continue
             if event.get("event") == "error":
                 error = event.get("message", "unknown error")
+            if len(specs) == 1 and specs[0].device == "cpu":  # which build of the graph (ship compiles two)
+                event.setdefault("target", specs[0].target())
             if progress is not None:
                 progress(event)
         rc = proc.wait()

@@ -45,7 +45,7 @@ class ProgressPrinter:
         text = describe(event)
         if text is None:
             return
-        name = str(event.get("name", ""))
+        name = label(event)
         kind = event.get("event")
         with self._lock:
             if self.tty:
@@ -79,10 +79,16 @@ class ProgressPrinter:
             self._running.add(name)
 
 
+def label(event: dict[str, Any]) -> str:
+    """The graph an event is about, with its CPU target when it has one (`deephase x86-64-v4`)."""
+    name = str(event.get("name", ""))
+    return f"{name} {event['target']}" if event.get("target") else name
+
+
 def describe(event: dict[str, Any]) -> str | None:
     """One event as one line of text (None for events people need not see)."""
     kind = event.get("event")
-    name = event.get("name", "")
+    name = label(event)
     if kind == "start":
         return f"{name}: compiling (first run only; minutes per graph on 2 cores)..."
     if kind == "progress":
@@ -92,7 +98,7 @@ def describe(event: dict[str, Any]) -> str | None:
     if kind == "cached":
         return f"{name}: already compiled"
     if kind == "shipped":
-        return f"{name}: shipped compiled model ({event.get('target', '?')}) installed in {float(event.get('seconds', 0)) * 1e3:.0f} ms"
+        return f"{name}: shipped compiled model installed in {float(event.get('seconds', 0)) * 1e3:.0f} ms"
     if kind == "error":
         return f"compile failed: {event.get('message')}"
     return None
