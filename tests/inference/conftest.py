@@ -68,28 +68,30 @@ def test_assets(tmp_path_factory, rsmt_torch, torch_modules, test_cfg) -> Path:
     return folder
 
 
-#: The tests run the one-step graph: the app's default 8-step graph takes ~9 min more to compile cold on 2
-#: cores (docs/performance.md); test_engine checks the two agree whenever the 8-step MEF is cached.
-TEST_STEPS_PER_CALL = 1
+#: The tests run the app's graphs (engine.DEFAULT_STEPS_PER_CALL steps per call): the test model has the shipped
+#: structure, so its four graphs are the shipped compiled models (assets/compiled, inference/ship_compiled.py)
+#: and a cold run installs them instead of compiling. test_engine checks the one-step graph against them
+#: whenever its MEF is cached.
+TEST_STEPS_PER_CALL = 8
 
 
 @pytest.fixture(scope="session")
 def compiled(mef_cache_dir, test_assets):
-    """Every graph the room's tests need, compiled together (one child process per graph, one per core)."""
-    from rsmt_studio.inference.cache import GraphSpec
+    """The engine's four graphs, installed from the shipped compiled models (compiled, in child processes,
+    only where they do not match). The test-only graphs (block_selftest, the GPU formulations' graphs built for
+    the CPU, chain) are compiled by the tests that use them, so engine tests do not wait for them."""
     from rsmt_studio.inference.compiler import ensure_compiled
     from rsmt_studio.inference.engine import model_specs
     from rsmt_studio.inference.weights import load_assets
 
-    specs = list(model_specs(load_assets(test_assets).dims, "cpu", TEST_STEPS_PER_CALL).values())
-    specs.append(GraphSpec("block_selftest", "rsmt_studio.inference.block_selftest", {}, "cpu"))
-    return ensure_compiled(specs)
+    return ensure_compiled(model_specs(load_assets(test_assets).dims, "cpu", TEST_STEPS_PER_CALL).values())
 
 
 @pytest.fixture(scope="session")
 def engine(compiled, test_assets):
-    from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine
 
+    assert TEST_STEPS_PER_CALL == DEFAULT_STEPS_PER_CALL  # else the tests compile instead of using shipped models
     return TransitionEngine(test_assets, device="cpu", steps_per_call=TEST_STEPS_PER_CALL)
 
 
