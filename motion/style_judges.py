@@ -7,8 +7,9 @@ both unlike the classifier (conv over per-frame [pos | vel | rot6d]):
 
 - `gait`: window STATISTICS (mean/std of hip-relative joint positions in the facing frame, smoothed joint
   speeds, root speed/height), an MLP with one hidden layer. Sees no rotation at all.
-- `angles`: per-frame PARENT-LOCAL joint rotations (log map) + root height, root velocity in the facing frame
-  and yaw rate, a GRU with mean-pooled states. Sees no joint position but the root's.
+- `angles`: per-frame JOINT ANGLES and bone orientations (flexion between each bone and its parent bone,
+  unit bone directions in the facing frame, bone angular speeds) + root height, velocity and yaw rate, a GRU with
+  mean-pooled states. Twist-free and scale-free: no rotation channel, no bone length, no joint position.
 
 Input convention (as `metrics.classifier_features`): gpos (B,T+1,J,3) / grot (B,T+1,J,3,3) in any one world
 frame; frame 0 only supplies frame 1's velocity, so a transition is judged on its own T frames.
@@ -64,25 +65,29 @@ def gait_features(gpos: np.ndarray, grot: np.ndarray, ms: ModelSkeleton) -> np.n
 
 
 def angle_features(gpos: np.ndarray, grot: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
-    """(B, T, F) per frame 1..T: log map of each non-root joint's rotation relative to its parent, the hips'
-    rotation in the facing frame, hip height, root velocity in the facing frame and the yaw rate."""
+    """(B, T, F) per frame 1..T, twist-free by construction (a generator's re-aimed rotations differ from the
+    data's in twist about the bone, toes and head most): the angle between each bone and its parent bone
+    (flexion), each bone's unit direction in the facing frame, each bone's smoothed angular speed, hip height,
+    root velocity in the facing frame and the yaw rate. Bone lengths and rotations are not used."""
     g = np.asarray(gpos, np.float64)
-    r = np.asarray(grot, np.float64)
-    par = ms.parents[1:]
-    local = np.swapaxes(r[..., par, :, :], -1, -2) @ r[..., 1:, :, :]  # (B,T+1,J-1,3,3)
+    par = ms.parents
+    kids = np.arange(1, len(par))
+    bones = g[..., kids, :] - g[..., par[kids], :]  # (B,T+1,J-1,3), bone j-1 ends at joint j
+    unit = bones / np.maximum(np.linalg.norm(bones, axis=-1, keepdims=True), 1e-9)
+    inner = np.array([j for j in kids if par[j] > 0])  # bones whose parent joint has its own bone
+    cosang = np.sum(unit[..., inner - 1, :] * unit[..., par[inner] - 1, :], -1)
+    flex = np.arccos(np.clip(cosang, -1.0, 1.0))  # (B,T+1,K)
     yaw = _facing_frames(g, ms)
-    hips = yaw @ r[..., 0, :, :]
-    mats = np.concatenate([hips[..., None, :, :], local], -3)
-    q = R.matrix_to_quat(mats)
-    q = np.where(q[..., :1] < 0, -q, q)
-    axis, angle = R.quat_to_axis_angle(q)
-    logs = (axis * angle[..., None])[:, 1:]  # (B,T,J,3)
-    vel = np.einsum("btij,btj->bti", yaw[:, :-1], np.diff(g[:, :, 0], axis=1))  # (B,T,3)
+    dirs = np.einsum("btij,btkj->btki", yaw, unit)  # (B,T+1,J-1,3)
+    smooth = _smooth3(unit, 1)
+    turn_rate = np.linalg.norm(np.diff(smooth, axis=1), axis=-1)  # (B,T,J-1) radians/frame (small angles)
+    vel = np.einsum("btij,btj->bti", yaw[:, :-1], np.diff(g[:, :, 0], axis=1))
     fwd = facing(g, ms)
     heading = np.arctan2(fwd[..., 0], fwd[..., 2])
     turn = (np.diff(heading, axis=1) + np.pi) % (2 * np.pi) - np.pi
-    b, t = logs.shape[:2]
-    return np.concatenate([logs.reshape(b, t, -1), g[:, 1:, 0, 1:2] / 100.0, vel / 10.0, turn[..., None]], -1)
+    b, t = turn_rate.shape[:2]
+    return np.concatenate([flex[:, 1:], dirs[:, 1:].reshape(b, t, -1), turn_rate, g[:, 1:, 0, 1:2] / 100.0,
+                           vel / 10.0, turn[..., None]], -1)
 
 
 FEATURES = {"gait": gait_features, "angles": angle_features}

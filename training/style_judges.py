@@ -78,9 +78,9 @@ NETS = {"gait": GaitNet, "angles": AnglesNet}
 DESCRIPTIONS = {
     "gait": "MLP (1 hidden layer of 64, ReLU) on window statistics: mean/std of hip-relative joint positions in "
             "each frame's facing frame, mean smoothed joint speeds, root speed, hip height mean/std; no rotations",
-    "angles": "GRU (64) over per-frame parent-local joint rotations (log map), hips rotation in the facing frame, "
-              "hip height, root velocity in the facing frame, yaw rate; states mean-pooled, linear head; "
-              "no joint positions but the root's",
+    "angles": "GRU (64) over per-frame joint angles (flexion between each bone and its parent bone), unit bone "
+              "directions in the facing frame, bone angular speeds, hip height, root velocity in the facing frame, "
+              "yaw rate; states mean-pooled, linear head; twist-free (no rotation channel), no bone lengths",
 }
 
 

@@ -117,6 +117,19 @@ def test_judges_name_real_held_out_styles_and_ignore_artefacts(held_out_d2):
         assert len(set(plain)) == 7, (judge.name, sorted(set(plain)))
 
 
+def test_angle_features_ignore_twist_and_rotation_artefacts(held_out_d2):
+    """The generator re-aims rotations (twist about the bone differs from the data's): the angles judge reads
+    joint angles and bone directions from positions, so any rotation change leaves its input unchanged."""
+    from rsmt_studio.motion import rotations as R
+
+    style, gpos, grot, ms = held_out_d2[0]
+    p, r = gpos[None, :21], grot[None, :21]
+    rng = np.random.default_rng(3)
+    spun = R.quat_to_matrix(R.quat_normalize(rng.normal(size=r.shape[:-2] + (4,)))) @ r
+    np.testing.assert_allclose(SJ.angle_features(p, spun, ms), SJ.angle_features(p, r, ms), atol=1e-12)
+    assert SJ.angle_features(p, r, ms).shape == (1, 20, SJ.angle_features(p, r, ms).shape[-1])
+
+
 def test_splice_of_a_take_with_itself_is_the_take(held_out_d2):
     from rsmt_studio.app.cmd_eval import HeldOutClip
     from rsmt_studio.app.eval_style import splice
