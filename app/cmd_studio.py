@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 IN_XVFB_ENV = "RSMT_STUDIO_IN_XVFB"
@@ -111,6 +112,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         studio.model.progress.connect(lambda ev: ev.get("event") != "phases_failed" and print_progress(ev))
         window.resize(*SCREENSHOT_SIZE)
         window.show()
+        shown = time.perf_counter()
         _open_initial(window, args.files)
         if not window.wait_idle(120.0):
             print("rsmt-studio: loading did not finish within 120 s", file=sys.stderr)
@@ -120,6 +122,8 @@ def _run_gui(args: argparse.Namespace) -> int:
             if result is None:
                 print(f"rsmt-studio: no transition: {studio.model.last_error or 'timed out'}", file=sys.stderr)
             else:
+                print(f"rsmt-studio: first transition ready {time.perf_counter() - shown:.1f} s after the window "
+                      "opened (engine start included)")
                 if args.frame == 0:  # show the middle of the transition
                     frame = (result.regions[1][0] + result.regions[1][1]) // 2
                 if args.export is not None:
