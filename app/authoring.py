@@ -105,39 +105,83 @@ class TransitionResult:
 
 
 # ----------------------------------------------------------------------------------------------- maths
-def place_target(source: Clip, source_frame: int, target: Clip, target_frame: int, length: int) -> Clip:
-    """The target clip rigidly moved (yaw about +Y, XZ shift) the way the engine places its keyframe.
+def place_target(source: Clip, source_frame: int, target: Clip, target_frame: int, length: int,
+                 rigs: Any = None) -> Clip:
+    """The target clip rigidly moved (yaw about the up axis, a ground-plane shift) the way the engine places its
+    keyframe, on the source's rig.
 
     Same file: unchanged. Otherwise turned to the source's facing at its last context frame and put where the
-    source's root would be after continuing its mean context velocity for `length + 1` frames.
+    source's root would be after continuing its mean context velocity for `length + 1` frames. A target on
+    another rig is first re-expressed on the source's rig (through the model rig, as the engine reads it), so
+    the stitched result is one clip on the source's skeleton. `rigs` is a `RigAdapter` (default: a shared one
+    with the user's saved corrections).
     """
-    if target.fps != source.fps:
+    if source.source_path is not None and source.source_path == target.source_path and target.fps == source.fps:
+        return target
+    rigs = rigs or default_rigs()
+    if target.skeleton.names != source.skeleton.names or not np.array_equal(target.skeleton.parents,
+                                                                              source.skeleton.parents):
+        target = rigs.onto_source_rig(target, source, source_frame, target_frame, length)
+        target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
+    elif target.fps != source.fps:
         target = target.resample(source.fps)
         target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
     if source.source_path is not None and source.source_path == target.source_path:
         return target
-    ms_clip, ms = F.model_clip(source)
-    mt_clip, _ = F.model_clip(target)
+    hips, left, right, align = _body_joints(source, rigs)
     lo = max(0, source_frame - (F.N_PAST - 1))
-    gpos_s, _ = F.global_arrays(ms_clip.slice(lo, source_frame + 1))
-    gpos_t, _ = F.global_arrays(mt_clip.slice(target_frame, target_frame + 1))
-    f_src = F.facing(gpos_s[-1], ms)
-    f_tgt = F.facing(gpos_t[0], ms)
+    gpos_s = R.quat_rotate(align, source.slice(lo, source_frame + 1).fk()[0])  # up-aligned world (y up)
+    gpos_t = R.quat_rotate(align, target.slice(target_frame, target_frame + 1).fk()[0])
+    f_src = _facing(gpos_s[-1], left, right)
+    f_tgt = _facing(gpos_t[0], left, right)
     yaw = F.yaw_matrix_to_z(f_src).swapaxes(-1, -2) @ F.yaw_matrix_to_z(f_tgt)
-    vel = (gpos_s[-1, 0] - gpos_s[0, 0]) / max(len(gpos_s) - 1, 1)
+    vel = (gpos_s[-1, hips] - gpos_s[0, hips]) / max(len(gpos_s) - 1, 1)
     vel[1] = 0.0
     frames_ahead = (length + 1) * source.fps / MODEL_FPS  # the engine's length+1 model frames, in source frames
-    anchor = gpos_s[-1, 0] + vel * frames_ahead
+    anchor = gpos_s[-1, hips] + vel * frames_ahead
     anchor[1] = 0.0
-    root_t = gpos_t[0, 0].copy()
+    root_t = gpos_t[0, hips].copy()
     root_t[1] = 0.0
-    # apply to the file's root joint: world = yaw (x - root_t) + anchor for every joint
-    q_yaw = R.matrix_to_quat(yaw)
+    # applied to the file's root joint: world = align^-1 (yaw (align x - root_t) + anchor) for every joint
+    q = R.quat_mul(R.quat_conj(align), R.quat_mul(R.matrix_to_quat(yaw), align))
     lp = target.local_pos.copy()
     lr = target.local_rot.copy()
-    lp[:, 0] = (lp[:, 0] - root_t) @ yaw.T + anchor
-    lr[:, 0] = R.quat_mul(np.broadcast_to(q_yaw, lr[:, 0].shape), lr[:, 0])
+    lp[:, 0] = R.quat_rotate(R.quat_conj(align), (R.quat_rotate(align, lp[:, 0]) - root_t) @ yaw.T + anchor)
+    lr[:, 0] = R.quat_mul(np.broadcast_to(q, lr[:, 0].shape), lr[:, 0])
     return replace(target, local_pos=lp, local_rot=lr)
+
+
+def _facing(pos: np.ndarray, left: int, right: int) -> np.ndarray:
+    f = np.cross(pos[left] - pos[right], np.array([0.0, 1.0, 0.0]))
+    f[1] = 0.0
+    return f / max(float(np.linalg.norm(f)), 1e-9)
+
+
+def _body_joints(clip: Clip, rigs: Any) -> tuple[int, int, int, np.ndarray]:
+    """Hips, left and right hip sockets of a clip's rig, and the rotation that makes its up axis +Y."""
+    b = rigs.binding_for(clip)
+    if b is None:  # the model rig: Y up, the engine's own joints
+        names = clip.skeleton.names
+        return names.index("Hips"), names.index("UpperLeg_L"), names.index("UpperLeg_R"), R.identity_quat()
+    ro = b.roles.roles
+    return ro["hips"], ro["upper_leg.L"], ro["upper_leg.R"], b.calibration.align
+
+
+_RIGS: dict[Path, Any] = {}
+
+
+def default_rigs() -> Any:
+    """One `RigAdapter` per corrections file for the studio, reading the user's saved corrections (the engine
+    worker has its own, built by the same rule, so both bind a rig identically)."""
+    from rsmt_studio.app.settings import corrections_path
+
+    path = corrections_path()
+    if path not in _RIGS:
+        from rsmt_studio.inference.rigs import RigAdapter, load_model_rig
+        from rsmt_studio.motion.retarget import CorrectionStore
+
+        _RIGS[path] = RigAdapter(load_model_rig(None), CorrectionStore(path).get)
+    return _RIGS[path]
 
 
 def stitch(source: Clip, source_frame: int, transition: Clip, target_placed: Clip, target_frame: int) -> Clip:
@@ -502,9 +546,11 @@ class WorkerPool:
     def __call__(self, device: str) -> Any:
         with self._lock:
             if device not in self._workers:
+                from rsmt_studio.app.settings import corrections_path
                 from rsmt_studio.inference.worker import EngineWorker
 
-                worker = EngineWorker(self.assets, device=device, progress=self.progress)
+                worker = EngineWorker(self.assets, device=device, progress=self.progress,
+                                      corrections_file=str(corrections_path()))
                 renice_process(worker.pid, self.nice)
                 self._workers[device] = worker
             return self._workers[device]

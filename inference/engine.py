@@ -29,6 +29,8 @@ from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
 from rsmt_studio.inference.device_graphs import CapturedTransition, is_frozen
 from rsmt_studio.inference.devices import DeviceChoice, select_device
 from rsmt_studio.inference.postprocess import to_world_clip
+from rsmt_studio.inference.rigs import MappingError, RigAdapter, load_model_rig
+from rsmt_studio.inference.rigs import clip_key as _clip_key
 from rsmt_studio.inference.runtime import GraphRunner, MaxSession
 from rsmt_studio.inference.style_bank import StyleBank
 from rsmt_studio.inference.weights import ModelAssets, adapt_all, load_assets
@@ -170,7 +172,10 @@ class TransitionEngine:
         capture: bool | None = None,
         gpu_forms: bool = True,
         fused: bool | tuple[str, ...] = True,
+        corrections_file: str | Path | None = None,
     ) -> None:
+        """`corrections_file`: the user's role fixes per rig signature (a `motion.retarget.CorrectionStore`
+        JSON file, read at each new binding so a correction saved in the studio applies to the next request)."""
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
             assets = load_assets(assets or default_assets_dir())
@@ -215,6 +220,10 @@ class TransitionEngine:
         self._phase_cache: dict[tuple, PhaseTrack] = {}
         self._lock = threading.Lock()
         self._folded: dict[tuple[int, ...], tuple[tuple, tuple]] = {}
+        from rsmt_studio.motion.retarget import CorrectionStore
+
+        fixes = CorrectionStore(corrections_file).get if corrections_file else None
+        self.rigs = RigAdapter(load_model_rig(assets.source), fixes)
 
     # ------------------------------------------------------------------------------------------ public API
     @property
@@ -321,6 +330,11 @@ class TransitionEngine:
         timings.style_ms += (time.perf_counter() - t_fold) * 1e3
         t1 = time.perf_counter()
         problem, n_model = self.make_problem(source, source_frame, target, target_frame, length)
+        seam = None
+        on_model = source
+        if not self.rigs.is_model_rig(source):  # generated frames go back onto the source's own rig
+            on_model, _ = self._retarget(source)
+            seam = self.rigs.seam(source, source_frame, target, target_frame, length)
         phase9 = None
         if phase_source in ("auto", "label"):
             phase9 = self.phase_at(source, n_model)[None]
@@ -341,6 +355,7 @@ class TransitionEngine:
                      h, c)
             chunks = self.rollout_chunks(state, problem, tgt_latent, z, code.arrays, length)
         clips: list[Clip] = []
+        model_parts: list[Clip] = []  # the same frames on the model rig (before going back to the user's)
         phs = []
         made = 0
         for p_k, r_k, ph_k, ms_k in chunks:
@@ -349,7 +364,12 @@ class TransitionEngine:
             timings.calls += 1
             timings.sampler_ms += ms_k
             tp = time.perf_counter()
-            chunk_clip = to_world_clip(p_k[0], r_k[0], problem.frame, problem.ms, source, self.dims.fps)
+            chunk_clip = to_world_clip(p_k[0], r_k[0], problem.frame, problem.ms, on_model, self.dims.fps)
+            model_parts.append(chunk_clip)
+            if seam is not None:
+                lp, lr = seam.apply(chunk_clip.local_pos, chunk_clip.local_rot, made)
+                chunk_clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=lr,
+                                     name=f"{source.name}-transition", frame_range=None)
             if clips:  # keep quaternion signs continuous across chunks
                 joined = R.quat_continuity(np.concatenate([clips[-1].local_rot[-1:], chunk_clip.local_rot]))
                 chunk_clip.local_rot = joined[1:]
@@ -364,13 +384,38 @@ class TransitionEngine:
             yield TransitionChunk(made, chunk_clip, ph_k[0], ms_k, pp_ms)
             made += n
         tp = time.perf_counter()
-        clip = replace(clips[0], local_pos=np.concatenate([c.local_pos for c in clips]),
-                       local_rot=np.concatenate([c.local_rot for c in clips]))
+        clip = self._whole(model_parts, on_model, source, seam)
         if abs(source.fps - self.dims.fps) > 1e-6:
-            clip = clip.resample(source.fps)
+            clip = self._at_source_fps(clip, source, source_frame, problem, on_model, seam, length)
         timings.postprocess_ms += (time.perf_counter() - tp) * 1e3
         timings.total_ms = (time.perf_counter() - t_start) * 1e3
         yield Transition(clip, np.concatenate(phs), timings, source_frame, target_frame)
+
+    def _whole(self, parts: list[Clip], on_model: Clip, source: Clip, seam) -> Clip:
+        """The whole transition on the source's rig (the seam blend sees every frame at once)."""
+        lp = np.concatenate([c.local_pos for c in parts])
+        lr = np.concatenate([c.local_rot for c in parts])
+        if seam is not None:
+            lp, lr = seam.apply(lp, lr, 0)
+            return replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=R.quat_continuity(lr),
+                           name=f"{source.name}-transition", frame_range=None)
+        return replace(parts[0], local_pos=lp, local_rot=R.quat_continuity(lr))
+
+    def _at_source_fps(self, clip: Clip, source: Clip, n: int, problem: Problem, on_model: Clip, seam,
+                       length: int) -> Clip:
+        """Model-fps frames -> the source's fps, timed from the source frame: the last context frame and the
+        keyframe (one model frame after the last generated one) are the ends of the interpolation, so the first
+        output frame is source frame n + 1 and the last is the one before the keyframe's time."""
+        key = to_world_clip(problem.tgt_p[0][None], problem.tgt_r[0][None], problem.frame, problem.ms, on_model,
+                            self.dims.fps)
+        if seam is not None:
+            lp, lr = seam.apply(key.local_pos, key.local_rot, length)
+            key = replace(clip, local_pos=lp, local_rot=lr)
+        head = replace(clip, local_pos=source.local_pos[n:n + 1], local_rot=source.local_rot[n:n + 1])
+        seq = replace(clip, local_pos=np.concatenate([head.local_pos, clip.local_pos, key.local_pos]),
+                      local_rot=R.quat_continuity(np.concatenate([head.local_rot, clip.local_rot, key.local_rot])))
+        out = seq.resample(source.fps)
+        return replace(out, local_pos=out.local_pos[1:-1], local_rot=out.local_rot[1:-1])
 
     def noise(self, seed: int | None, batch: int = 1) -> np.ndarray:
         if seed is None:
@@ -480,20 +525,27 @@ class TransitionEngine:
     def make_problem(self, source: Clip, source_frame: int, target: Clip, target_frame: int,
                      length: int) -> tuple[Problem, int]:
         """Canonicalise a request (batch 1). Returns the problem and the source frame at the model's fps."""
-        src, ms = self._model_clip(source)
-        tgt, ms_t = self._model_clip(target)
+        src, ms = self._model_clip(source, resample=False)
+        tgt, ms_t = self._model_clip(target, source, resample=False)
         self._check_skeleton(ms, source)
         self._check_skeleton(ms_t, target)
         if ms_t.num_joints != ms.num_joints or not np.array_equal(ms_t.parents, ms.parents):
             raise TransitionError(f"{_where(target)}: skeleton differs from the source's "
                                   f"({ms_t.num_joints} joints vs {ms.num_joints})")
-        n = _check_frame(source, source_frame, F.N_PAST - 1, source.num_frames - 1, "source")
+        ratio = source.fps / self.dims.fps  # source frames per model frame
+        lo = int(np.ceil((F.N_PAST - 1) * ratio - 1e-9))
+        n = _check_frame(source, source_frame, lo, source.num_frames - 1, "source", ratio)
         m = _check_frame(target, target_frame, 0, target.num_frames - 1, "target")
         if target.num_frames < 2:
             raise TransitionError(f"{_where(target)}: needs at least 2 frames")
-        n_model = min(round(n * self.dims.fps / source.fps), src.num_frames - 1)
-        m_model = min(round(m * self.dims.fps / target.fps), tgt.num_frames - 1)
-        n_model = max(n_model, F.N_PAST - 1)
+        # the model's frames are sampled so that one lands exactly on the source frame: the context ends there
+        n_model = int(np.floor(n / ratio + 1e-9))
+        if abs(ratio - 1.0) > 1e-6:
+            src = src.resample(self.dims.fps, start=n - n_model * ratio)
+        ratio_t = target.fps / self.dims.fps
+        m_model = int(np.floor(m / ratio_t + 1e-9))  # likewise the keyframe lands exactly on the target frame
+        if abs(ratio_t - 1.0) > 1e-6:
+            tgt = tgt.resample(self.dims.fps, start=m - m_model * ratio_t)
         gpos_s, grot_s = F.global_arrays(src.slice(n_model - (F.N_PAST - 1), n_model + 1))
         if m_model + 1 < tgt.num_frames:
             key = tgt.slice(m_model, m_model + 2)
@@ -517,14 +569,25 @@ class TransitionEngine:
             tgt_p=key_state.p[None, 0].astype(f32), tgt_v=(key_state.p[1] - key_state.p[0])[None].astype(f32),
             tgt_r=key_state.r[None, 0].astype(f32),
         )
-        return problem, n_model
+        # DeepPhase labels come from the clip sampled from its first frame: the nearest model frame to n
+        return problem, min(round(n / ratio), int(np.floor((source.num_frames - 1) / ratio + 1e-9)))
 
-    def _model_clip(self, clip: Clip) -> tuple[Clip, F.ModelSkeleton]:
+    def _retarget(self, clip: Clip, source: Clip | None = None) -> tuple[Clip, Any]:
+        """`clip` on the model rig (retargeted from its own rig where needed; a target on the source's rig uses
+        the source's calibration) and the binding used."""
         try:
-            mclip, ms = F.model_clip(clip)
+            return self.rigs.model_clip(clip, source)
+        except MappingError as exc:
+            raise TransitionError(str(exc)) from None
+
+    def _model_clip(self, clip: Clip, source: Clip | None = None, resample: bool = True
+                    ) -> tuple[Clip, F.ModelSkeleton]:
+        on_model, _ = self._retarget(clip, source)
+        try:
+            mclip, ms = F.model_clip(on_model)
         except ValueError as exc:
             raise TransitionError(f"{_where(clip)}: unsupported skeleton: {exc}") from None
-        if abs(mclip.fps - self.dims.fps) > 1e-6:
+        if resample and abs(mclip.fps - self.dims.fps) > 1e-6:
             mclip = mclip.resample(self.dims.fps)
         return mclip, ms
 
@@ -678,12 +741,6 @@ def _zero_phase_predictor(weights: dict[str, np.ndarray], d) -> dict[str, np.nda
     }
 
 
-def _clip_key(clip: Clip) -> tuple:
-    """Identifies a clip's content across processes (the worker receives fresh copies every call)."""
-    return (str(clip.source_path), clip.num_frames, clip.num_joints, round(float(clip.fps), 6),
-            float(clip.local_pos.sum()), float(clip.local_rot[..., 0].sum()))
-
-
 def _where(clip: Clip) -> str:
     return str(clip.source_path) if clip.source_path else (clip.name or "clip")
 
@@ -692,9 +749,12 @@ def _same_clip(a: Clip, b: Clip) -> bool:
     return a is b or (a.source_path is not None and a.source_path == b.source_path)
 
 
-def _check_frame(clip: Clip, frame: int, lo: int, hi: int, what: str) -> int:
+def _check_frame(clip: Clip, frame: int, lo: int, hi: int, what: str, ratio: float = 1.0) -> int:
     if not lo <= int(frame) <= hi:
-        why = " (the source needs 9 context frames before it)" if what == "source" else ""
+        why = ""
+        if what == "source":
+            why = f" (the source needs {F.N_PAST - 1} context frames at the model's fps before it"
+            why += f": {lo} frames at {clip.fps:g} fps)" if abs(ratio - 1.0) > 1e-6 else ")"
         raise TransitionError(f"{_where(clip)}: {what} frame {frame} out of range {lo}..{hi}{why}")
     return int(frame)
 

@@ -51,7 +51,8 @@ def _die_with_parent() -> None:
             pass
 
 
-def _serve(conn, assets, device: str | None, steps_per_call: int) -> None:
+def _serve(conn, assets, device: str | None, steps_per_call: int,
+           corrections_file: str | None = None) -> None:
     """Child main loop: build the engine, then answer calls until told to quit."""
     _die_with_parent()
     os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
@@ -59,7 +60,8 @@ def _serve(conn, assets, device: str | None, steps_per_call: int) -> None:
 
     try:
         engine = TransitionEngine(assets, device=device, steps_per_call=steps_per_call,
-                                  progress=lambda ev: conn.send(("progress", ev)))
+                                  progress=lambda ev: conn.send(("progress", ev)),
+                                  corrections_file=corrections_file)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         conn.send(("error", type(exc).__name__, str(exc)))
         return
@@ -101,14 +103,16 @@ class EngineWorker:
     """A `TransitionEngine` in a child process (see the module docstring). Use as a context manager."""
 
     def __init__(self, assets=None, device: str | None = None, steps_per_call: int | None = None,
-                 idle_stop_s: float = 0.5, progress: ProgressFn | None = None) -> None:
+                 idle_stop_s: float = 0.5, progress: ProgressFn | None = None,
+                 corrections_file: str | None = None) -> None:
         from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
 
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, name="rsmt-engine", daemon=True,
                                  args=(child, assets if assets is None else str(getattr(assets, "source", assets)),
-                                       device, steps_per_call or DEFAULT_STEPS_PER_CALL))
+                                       device, steps_per_call or DEFAULT_STEPS_PER_CALL,
+                                       None if corrections_file is None else str(corrections_file)))
         self._proc.start()
         child.close()
         self.idle_stop_s = idle_stop_s

@@ -140,13 +140,16 @@ class Clip:
         return replace(self, local_pos=self.local_pos[start:stop].copy(), local_rot=self.local_rot[start:stop].copy(),
                        frame_range=(base + start, base + stop))
 
-    def resample(self, fps: float) -> Clip:
-        """The same motion at another frame rate: translations lerped, rotations slerped, same start time."""
+    def resample(self, fps: float, start: float = 0.0) -> Clip:
+        """The same motion at another frame rate: translations lerped, rotations slerped. The first new frame
+        is at `start` (in this clip's frames, 0 <= start < T), so a chosen frame can land exactly on a sample."""
         if not (fps > 0 and np.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
         t = self.num_frames
-        n = int(np.floor((t - 1) * fps / self.fps + 1e-9)) + 1
-        src = np.arange(n) * (self.fps / fps)
+        if not 0.0 <= start <= t - 1:
+            raise ValueError(f"resample start {start} outside the clip's {t} frames")
+        n = int(np.floor((t - 1 - start) * fps / self.fps + 1e-9)) + 1
+        src = start + np.arange(n) * (self.fps / fps)
         i0 = np.clip(np.floor(src).astype(np.int64), 0, t - 1)
         i1 = np.minimum(i0 + 1, t - 1)
         w = (src - i0)[:, None]

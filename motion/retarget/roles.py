@@ -286,7 +286,7 @@ def _forward(pos: np.ndarray, leg_roles: dict[int, dict[str, int]], up: np.ndarr
 def _assign_sides(rm: RoleMap, t: _Tree, pos: np.ndarray, left: np.ndarray | None,
                   limbs: dict[int, dict[str, int]], anchor: str) -> None:
     sk = rm.skeleton
-    (a, ra), (b, rb) = limbs.items()
+    (_a, ra), (_b, rb) = limbs.items()
     geo = None
     if left is not None:
         d = float(((pos[:, ra[anchor]] - pos[:, rb[anchor]]) @ left).mean())

@@ -34,7 +34,7 @@ class SeamBlend:
         lp, lr = self.binding.to_user(model_lp, model_lr, np.broadcast_to(self.carry_lp, (t, *self.carry_lp.shape)),
                                       np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape)), aligned)
         exact = aligned[0]  # driven joints' globals (up-aligned world), kept exactly
-        w = (np.arange(first, first + t) + 1.0) / (self.length + 1.0)
+        w = np.minimum((np.arange(first, first + t) + 1.0) / (self.length + 1.0), 1.0)
         fix = (~self.binding.driven_joints() | _chain_joints(self.binding)) & ~_above_hips(self.binding)
         resid = R.quat_slerp(np.broadcast_to(self.start[fix], (t, int(fix.sum()), 4)),
                              np.broadcast_to(self.end[fix], (t, int(fix.sum()), 4)), w[:, None])
