@@ -9,7 +9,7 @@ DEB_PKGS := xvfb xauth libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
             libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libgl1 libegl1 \
             libglx-mesa0 libgl1-mesa-dri
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test setup system-deps bench clean bundle bundle-smoke
 
 setup: system-deps $(STAMP)
 
@@ -39,6 +39,13 @@ test: setup
 bench: setup
 	$(VPY) bench/bvh_read.py
 	$(VPY) bench/viewer.py
+
+# The relocatable Linux desktop bundle (packaging/README.md): build it, then smoke-test it unpacked elsewhere.
+bundle: setup
+	bash packaging/linux/build-bundle.sh
+
+bundle-smoke:
+	bash packaging/linux/smoke-test.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info
