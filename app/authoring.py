@@ -89,19 +89,23 @@ class TransitionResult:
     wall_ms: float  # from the edit to the last frame delivered
     positions: np.ndarray | None = None  # (T,J,3) FK of the stitched clip (made on the runner thread)
     ghost_pose: np.ndarray | None = None  # (J,3) the placed target keyframe pose
+    placed_frame: int | None = None  # the keyframe's index in target_placed (differs when the fps did)
+
+    @property
+    def keyframe(self) -> int:
+        return self.params.target_frame if self.placed_frame is None else self.placed_frame
 
     @property
     def regions(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         """Inclusive timeline frame spans of source, transition, target in the stitched sequence."""
         n = self.params.source_frame
         L = self.transition.num_frames
-        end = n + L + (self.target_placed.num_frames - self.params.target_frame)
+        end = n + L + (self.target_placed.num_frames - self.keyframe)
         return (0, n), (n + 1, n + L), (n + L + 1, end)
 
     def stitched(self) -> Clip:
         """source[:n+1] + transition + placed target[m:] on the source skeleton."""
-        return stitch(self.source, self.params.source_frame, self.transition, self.target_placed,
-                      self.params.target_frame)
+        return stitch(self.source, self.params.source_frame, self.transition, self.target_placed, self.keyframe)
 
 
 # ----------------------------------------------------------------------------------------------- maths
@@ -121,8 +125,8 @@ def place_target(source: Clip, source_frame: int, target: Clip, target_frame: in
     rigs = rigs or default_rigs()
     if target.skeleton.names != source.skeleton.names or not np.array_equal(target.skeleton.parents,
                                                                               source.skeleton.parents):
-        target = rigs.onto_source_rig(target, source, source_frame, target_frame, length)
-        target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
+        moved = rigs.onto_source_rig(target, source, source_frame, target_frame, length)
+        target_frame, target = placed_frame(target, target_frame, moved), moved
     elif target.fps != source.fps:
         target = target.resample(source.fps)
         target_frame = min(round(target_frame * source.fps / target.fps), target.num_frames - 1)
@@ -149,6 +153,13 @@ def place_target(source: Clip, source_frame: int, target: Clip, target_frame: in
     lp[:, 0] = R.quat_rotate(R.quat_conj(align), (R.quat_rotate(align, lp[:, 0]) - root_t) @ yaw.T + anchor)
     lr[:, 0] = R.quat_mul(np.broadcast_to(q, lr[:, 0].shape), lr[:, 0])
     return replace(target, local_pos=lp, local_rot=lr)
+
+
+def placed_frame(target: Clip, target_frame: int, placed: Clip) -> int:
+    """The keyframe's index in `place_target`'s result (which is at the source's fps)."""
+    if abs(placed.fps - target.fps) < 1e-6:
+        return int(target_frame)
+    return min(round(target_frame * placed.fps / target.fps), placed.num_frames - 1)
 
 
 def _facing(pos: np.ndarray, left: int, right: int) -> np.ndarray:
@@ -459,11 +470,12 @@ class AuthoringModel:
 
         def scene_part():  # runs while the engine process makes the first frames (~10 ms of numpy)
             placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
+            key = placed_frame(req.target, p.target_frame, placed)
             placed_pos = placed.fk()[0]
             src_pos = self._fk(req.source)[: p.source_frame + 1]
             # what the viewer shows until frames arrive: the source's last context pose held, then the target
-            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], p.length, axis=0), placed_pos[p.target_frame:]])
-            return placed, placed_pos, base
+            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], p.length, axis=0), placed_pos[key:]])
+            return placed, placed_pos, base, key
 
         side = self._side.submit(scene_part)
         started = False
@@ -473,7 +485,7 @@ class AuthoringModel:
         for item in engine.stream(req.source, p.source_frame, req.target, p.target_frame, req.style, p.length,
                                   seed=p.seed, cancel=token):
             if not started:
-                placed, placed_pos, base = side.result()
+                placed, placed_pos, base, key = side.result()
                 self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + p.length))
                 started = True
             if isinstance(item, TransitionChunk):
@@ -497,7 +509,7 @@ class AuthoringModel:
         times.prepare_ms, times.total_ms = t.prepare_ms, t.total_ms
         wall = (time.perf_counter() - req.edited_at) * 1e3
         done = TransitionResult(req.gen, p, req.source, placed, result.clip, result.phase, times, first_ms or wall,
-                                wall, ghost_pose=placed_pos[p.target_frame])
+                                wall, ghost_pose=placed_pos[key], placed_frame=key)
         done.positions = done.stitched().fk()[0]
         try:  # phases for the phase view (DeepPhase over both clips; memoised per clip by the engine), posted
             # just before the result so that the UI updates both in one pass

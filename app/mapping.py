@@ -19,30 +19,21 @@ from rsmt_studio.motion.retarget.report import LEFTOVER_POLICY
 from rsmt_studio.motion.retarget.roles import ALL_ROLES, REQUIRED
 from rsmt_studio.motion.skeleton import Skeleton
 
-#: The model's own (Bandai) rig: joint name -> parent name, in file order. A clip on it needs no retargeting.
-MODEL_RIG: tuple[tuple[str, str | None], ...] = (
-    ("joint_Root", None), ("Hips", "joint_Root"), ("Spine", "Hips"), ("Chest", "Spine"), ("Neck", "Chest"),
-    ("Head", "Neck"), ("Shoulder_L", "Chest"), ("UpperArm_L", "Shoulder_L"), ("LowerArm_L", "UpperArm_L"),
-    ("Hand_L", "LowerArm_L"), ("Shoulder_R", "Chest"), ("UpperArm_R", "Shoulder_R"), ("LowerArm_R", "UpperArm_R"),
-    ("Hand_R", "LowerArm_R"), ("UpperLeg_L", "Hips"), ("LowerLeg_L", "UpperLeg_L"), ("Foot_L", "LowerLeg_L"),
-    ("Toes_L", "Foot_L"), ("UpperLeg_R", "Hips"), ("LowerLeg_R", "UpperLeg_R"), ("Foot_R", "LowerLeg_R"),
-    ("Toes_R", "Foot_R"),
-)
-
 
 def is_model_rig(skeleton: Skeleton) -> bool:
-    """True for the model's own rig (same joint names, order and parents; the root above ``Hips`` may be
-    absent or named otherwise, as the engine's `motion.retarget.model_rig.is_model_rig` allows).
+    """True for the model's own rig (the shipped assets/model_rig.json's names and parents, with or without a
+    dummy root above the hips): such clips go to the model as they are, with no mapping step. The engine asks
+    the same predicate (`motion.retarget.model_rig.is_model_rig`)."""
+    from rsmt_studio.inference.rigs import load_model_rig
+    from rsmt_studio.motion.retarget.model_rig import is_model_rig as same_rig
 
-    Decided on names and parents only: such clips go to the model as they are, with no mapping step.
-    """
-    names = list(skeleton.names)
-    parents = [None if int(p) < 0 else names[int(p)] for p in skeleton.parents]
-    pairs = list(zip(names, parents))
-    below_root = [(n, None if p == "joint_Root" else p) for n, p in MODEL_RIG[1:]]
-    if len(pairs) == len(MODEL_RIG) and pairs[0][1] is None:  # a dummy root, whatever its name
-        pairs = [(n, None if p == names[0] else p) for n, p in pairs[1:]]
-    return pairs == below_root
+    global _RIG
+    if _RIG is None:
+        _RIG = load_model_rig(None)
+    return same_rig(skeleton, _RIG)
+
+
+_RIG = None
 
 
 def leftover_fate(kind: str) -> str:
@@ -190,5 +181,5 @@ class MappingModel:
         return MappingReport(where, skeleton_signature(clip.skeleton), [], [], [], error=error)
 
 
-__all__ = ["ALL_ROLES", "MODEL_RIG", "REQUIRED", "ClipMapping", "MappingModel", "is_model_rig", "leftover_fate",
+__all__ = ["ALL_ROLES", "REQUIRED", "ClipMapping", "MappingModel", "is_model_rig", "leftover_fate",
            "overrides_from"]

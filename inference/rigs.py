@@ -114,7 +114,11 @@ class RigAdapter:
         """A target clip on another rig re-expressed on the source's rig (for a stitched export): through the
         model rig, undriven joints carried from the source's last context frame, the transition's end residual
         held, at the source's fps."""
-        on_model, _ = self.model_clip(target)  # its own calibration, as the engine read it
+        on_model, b = self.model_clip(target)  # its own calibration, as the engine read it
+        if b is None:  # a target on the model rig: its 21 joints without a dummy root
+            from rsmt_studio.motion.features import model_clip as fold_dummy_root
+
+            on_model, _ = fold_dummy_root(target)
         if on_model.fps != source.fps:
             on_model = on_model.resample(source.fps)
         if self.is_model_rig(source):  # model-rig frames are the source rig's frames (under its dummy root)

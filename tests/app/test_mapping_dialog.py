@@ -83,8 +83,13 @@ def _dialog(qtbot, clip, mappings):
 
 
 def test_model_rig_predicate_on_names_and_parents():
-    from rsmt_studio.app.mapping import MODEL_RIG, is_model_rig
+    from rsmt_studio.app.mapping import is_model_rig
+    from rsmt_studio.inference.rigs import load_model_rig
     from rsmt_studio.motion.skeleton import Skeleton
+
+    rig = load_model_rig(None)
+    MODEL_RIG = [("joint_Root", None)] + [(n, "joint_Root" if p < 0 else rig.names[p])
+                                          for n, p in zip(rig.names, rig.parents)]
 
     def sk(rig):
         names = [n for n, _ in rig]

@@ -156,3 +156,36 @@ def test_styles_of_the_engines_style_bank_are_offered_and_used(tmp_path, mef_cac
     finally:
         m.close()
         pool.close()
+
+
+def test_a_target_on_another_rig_is_placed_and_stitched_on_the_sources(external_root, bandai_root):
+    """CMU source (31 joints, 120 fps) and a Bandai target (22 joints, 30 fps): the placed target is on the CMU
+    rig at 120 fps, facing the way the source faces, where the source's travel takes it, and the stitched
+    clip is one clip on the CMU skeleton (what Export writes)."""
+    from rsmt_studio.app.authoring import default_rigs, placed_frame
+    from rsmt_studio.motion import read_bvh
+
+    cmu = read_bvh(external_root / "pybvh" / "cmu_12_01_walk.bvh")
+    take = read_bvh(bandai_root / "Bandai-Namco-Research-Motiondataset-2" / "data" / "dataset-2_walk_normal_002.bvh")
+    n, length = 200, 20
+    placed = place_target(cmu, n, take, 40, length)
+    assert placed.skeleton is cmu.skeleton and placed.fps == cmu.fps
+    k = placed_frame(take, 40, placed)
+    assert k == 160
+    roles = default_rigs().binding(cmu).roles.roles
+    pos = placed.fk()[0]
+    src = cmu.fk()[0]
+    hips, head, foot = roles["hips"], roles["head"], roles["foot.L"]
+    assert (pos[:, head, 1] - pos[:, foot, 1]).min() > 0.8 * (src[:, head, 1] - src[:, foot, 1]).min()  # upright
+
+    def facing(p):
+        f = np.cross(p[roles["upper_leg.L"]] - p[roles["upper_leg.R"]], [0, 1, 0])
+        return f[[0, 2]] / np.linalg.norm(f[[0, 2]])
+
+    assert float(facing(pos[k]) @ facing(src[n])) > 0.99  # turned to the source's facing
+    travel = src[n, hips] - src[n - 36, hips]  # 9 model frames of context
+    expected = src[n, hips] + travel / 36 * 4 * (length + 1)
+    assert np.linalg.norm((pos[k, hips] - expected)[[0, 2]]) < 1.0  # CMU units (5.6 cm): where the walk leads
+    stitched = stitch(cmu, n, cmu.slice(n + 1, n + 4 * (length + 1)), placed, k)
+    assert stitched.skeleton is cmu.skeleton
+    assert stitched.num_frames == n + 1 + 4 * (length + 1) - 1 + placed.num_frames - k
