@@ -72,5 +72,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"rsmt-studio serve: http://{args.host}:{args.port} (OpenAPI: /docs; loading the engine on "
           f"{args.device})", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=2)
-    host.close()
-    return 0
+    return 0  # the app's lifespan stopped the engine thread

@@ -96,7 +96,10 @@ def generate_block(engine, rows: list[PlanRow], clips: ClipCache, max_batch: int
                 owners[i].reason, owners[i].message = "engine_error", f"{type(exc).__name__}: {exc}"[:300]
             continue
         for i, result in zip(idx, results, strict=True):
-            owners[i].text = format_bvh(result.clip)  # exactly what `rsmt-studio generate` writes
+            if isinstance(result, BaseException):
+                owners[i].reason, owners[i].message = "engine_error", f"{type(result).__name__}: {result}"[:300]
+            elif result is not None:
+                owners[i].text = format_bvh(result.clip)  # exactly what `rsmt-studio generate` writes
     return [outcomes[r.index] for r in rows]
 
 

@@ -77,6 +77,7 @@ class EngineHost:
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._make_engine = make_engine
+        self.closing = threading.Event()
         self._thread = threading.Thread(target=self._main, name="rsmt-engine", daemon=True)
         self._thread.start()
 
@@ -111,8 +112,11 @@ class EngineHost:
                 "window_ms": self.window_s * 1e3, "counts": dict(self.stats),
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())}}
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the engine thread (after the batch it is running); a compile still running is cancelled."""
+        self.closing.set()
         self._queue.put(None)
+        self._thread.join(timeout)
 
     # ------------------------------------------------------------------------------ the engine thread
     def _on_progress(self, event: dict) -> None:
@@ -123,7 +127,8 @@ class EngineHost:
     def _main(self) -> None:
         try:
             self.state = "loading"
-            self.engine = self._make_engine(progress=self._on_progress)
+            # a compile in progress stops (its child processes end) when the server shuts down
+            self.engine = self._make_engine(progress=self._on_progress, cancel_compile=self.closing.is_set)
             self.state = "ready"
         except BaseException as exc:  # noqa: BLE001 - reported by /health; the server stays up to say why
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -220,6 +225,11 @@ class EngineHost:
                 if result is None:
                     self.stats["cancelled"] += 1
                     job.result.set_exception(Cancelled("client disconnected"))
+                elif isinstance(result, BaseException):
+                    self.stats["failed"] += 1
+                    if isinstance(result, TransitionError):
+                        result = from_engine(str(result).splitlines()[0], job.source_where, job.target_where)
+                    job.result.set_exception(result)
                 else:
                     self.stats["completed"] += 1
                     self.stats["frames"] += int(job.request.length)

@@ -1,7 +1,7 @@
 """One real `rsmt-studio serve` subprocess for the room's tests, on a free 127.0.0.1 port, and the real client.
 
-The server runs the shipped weights with the one-step graph (`--steps-per-call 1`, the graph the inference tests
-compile) from the shared test MEF cache, so a warm run compiles nothing. Its library root is a temporary folder
+The server runs the shipped weights with the app's graphs (8 steps per call: the shipped compiled models of
+assets/compiled, installed into the shared test MEF cache), so no run compiles anything. Its library root is a temporary folder
 with copies of two Bandai clips and a symlink that leads out of it.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = "1"  # tests/inference/conftest.py TEST_STEPS_PER_CALL: the graph the test cache holds
+STEPS = "8"  # engine.DEFAULT_STEPS_PER_CALL: the graphs shipped compiled (tests/inference use them too)
 API_KEY = "test-key-16"
 SERVER_FLAGS = ["--max-queue", "4", "--max-batch", "4", "--batch-window-ms", "30", "--max-body-mb", "1",
-                "--max-length", "300"]
+                "--max-length", "1000"]
 RUN = "dataset-1_run_active_001.bvh"
 BOW = "dataset-1_bow_angry_001.bvh"
 

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from .conftest import API_KEY, BOW, RUN, cli, wait_for
+from .conftest import API_KEY, BOW, RUN, STEPS, cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def test_health_info_and_openapi(server, client, client_info):
     assert client.health()["status"] == "ok"
     info = client_info
     assert info["weights_hash"] == load_assets(default_assets_dir()).weights_hash()
-    assert info["device"] == "CPU" and info["steps_per_call"] == 1
+    assert info["device"] == "CPU" and info["steps_per_call"] == 8
     assert len(info["styles"]) > 1 and info["model"]["n_joints"] == 21
     assert info["model"]["skeleton"]["names"]
     with urllib.request.urlopen(server[0] + "/docs", timeout=10) as r:
@@ -68,7 +68,7 @@ def test_transition_equals_what_generate_writes(client, style, library, tmp_path
     got = client.transition(**_req(style=style, length=24))
     out = tmp_path / "generate.bvh"
     r = cli("generate", "--source", str(library / RUN), "--source-frame", "40", "--target", str(library / BOW),
-            "--target-frame", "80", "--style", style, "--frames", "24", "--seed", "3", "--steps-per-call", "1",
+            "--target-frame", "80", "--style", style, "--frames", "24", "--seed", "3", "--steps-per-call", STEPS,
             "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert got["format"] == "bvh" and got["frames"] == 24
@@ -96,11 +96,10 @@ def test_transition_from_bvh_text_as_json_arrays(client, style, library):
 
 
 def test_stream_sends_frames_as_they_are_made(client, style):
-    events = list(client.stream_transition(**_req(style=style, format="json")))
+    events = list(client.stream_transition(**_req(style=style, format="json", length=20)))
     chunks, done = events[:-1], events[-1]
     assert done["event"] == "done" and all(e["event"] == "chunk" for e in chunks)
-    assert len(chunks) == 12  # one engine call per frame with --steps-per-call 1
-    assert [c["start"] for c in chunks] == list(range(12))
+    assert [(c["start"], c["frames"]) for c in chunks] == [(0, 8), (8, 8), (16, 4)]  # one line per engine call
     streamed = np.concatenate([np.array(c["local_quaternions_wxyz"]) for c in chunks])
     assert np.array_equal(streamed, np.array(done["local_quaternions_wxyz"]))
 
@@ -127,7 +126,7 @@ def test_phases_and_style_codes(client, style, library):
         ({"style": "no-such-style"}, 422, "style", "unknown style"),
         ({"source_frame": 3}, 422, "source_frame", "out of range"),
         ({"target_frame": 99999}, 422, "target_frame", "out of range"),
-        ({"length": 301}, 422, "length", "1..300"),
+        ({"length": 1001}, 422, "length", "1..1000"),
         ({"length": "long"}, 422, "length", "integer"),
         ({"source_path": "../outside/secret.bvh"}, 403, "source_path", "'..'"),
         ({"source_path": "/etc/passwd"}, 403, "source_path", "outside the library root"),
@@ -166,7 +165,7 @@ def test_full_queue_answers_503_with_retry_after_and_batches_the_rest(client, st
     def one(i: int) -> None:
         go.wait()
         try:
-            results[i] = client.transition(**_req(style=style, length=60 + i, seed=i))
+            results[i] = client.transition(**_req(style=style, length=200 + i, seed=i))
         except ServiceError as exc:
             results[i] = exc
 
@@ -180,7 +179,7 @@ def test_full_queue_answers_503_with_retry_after_and_batches_the_rest(client, st
     assert len(refused) + len(served) == 8
     assert refused and all(r.status == 503 and r.retry_after and r.field == "request" for r in refused)
     assert len(served) >= 4
-    assert all(r["frames"] == 60 + i for i, r in enumerate(results) if isinstance(r, dict))
+    assert all(r["frames"] == 200 + i for i, r in enumerate(results) if isinstance(r, dict))
     after = client.info()["queue"]["batch_sizes"]
     grew = {int(k): after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
     assert max(grew) > 1, f"no request shared an engine call: {grew}"
@@ -190,14 +189,14 @@ def test_full_queue_answers_503_with_retry_after_and_batches_the_rest(client, st
 def test_disconnect_cancels_the_work(server, client, style):
     counts = client.info()["queue"]["counts"]
     cancelled0, frames0 = counts.get("cancelled", 0), counts.get("frames", 0)
-    # streaming: read one chunk of a 300-frame transition, then hang up
-    stream = client.stream_transition(**_req(style=style, length=300))
+    # streaming: read one chunk of a 1000-frame transition, then hang up
+    stream = client.stream_transition(**_req(style=style, length=1000))
     first = next(stream)
     assert first["event"] == "chunk"
     stream.close()
     wait_for(lambda: client.info()["queue"]["counts"].get("cancelled", 0) == cancelled0 + 1, 60, "stream cancel")
     # plain request: send it, wait until the engine is on it, then close the socket
-    body = json.dumps(_req(style=style, length=300)).encode()
+    body = json.dumps(_req(style=style, length=1000)).encode()
     port = int(server[0].rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"POST /v1/transitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -206,4 +205,4 @@ def test_disconnect_cancels_the_work(server, client, style):
     wait_for(lambda: client.info()["queue"]["counts"].get("cancelled", 0) == cancelled0 + 2, 60, "request cancel")
     counts = client.info()["queue"]
     assert counts["admitted"] == 0
-    assert counts["counts"].get("frames", 0) == frames0  # neither 300-frame transition was finished
+    assert counts["counts"].get("frames", 0) == frames0  # neither 1000-frame transition was finished
