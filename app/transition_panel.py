@@ -375,7 +375,7 @@ class TransitionStudio(QObject):
         kind = ev.get("event")
         text = {"start": "compiling (first run only; about a minute per graph)",
                 "progress": f"compiling, {ev.get('elapsed_s', 0):.0f} s", "done": "compiled",
-                "cached": "loaded"}.get(kind, str(kind))
+                "cached": "loaded", "shipped": "installed (shipped compiled model)"}.get(kind, str(kind))
         self.panel.status.setText(f"Starting the engine: {where} {text}")
 
     def _on_started(self, gen: int) -> None:

@@ -109,6 +109,7 @@ def _disassembly(mef: bytes, tmp_path) -> str:
     return "\n".join(text)
 
 
+@pytest.mark.slow  # ~30 s: disassembles ~70 MB of machine code
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="needs binutils' objdump")
 def test_v3_models_hold_no_avx512_code(tmp_path):
     """The AVX2 build really is AVX2 (no zmm, xmm16-31/ymm16-31 or opmask registers: it cannot SIGILL on an
