@@ -86,7 +86,7 @@ def engine_times(rigs: dict[str, Path], frames: int, repeat: int) -> dict[str, f
         tgt = clip.num_frames - 1
         engine.generate(clip, src, clip, tgt, "normal", frames, seed=0)  # warm: mapping, phases, style
 
-        def one():
+        def one(clip=clip, src=src, tgt=tgt):
             engine.generate(clip, src, clip, tgt, "normal", frames, seed=1)
 
         out[label] = _median_ms(one, repeat)
