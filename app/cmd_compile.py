@@ -52,8 +52,12 @@ def run(args: argparse.Namespace) -> int:
         specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu,
                                                            weights=weights).values()})
     if args.list:
+        from rsmt_studio.inference.ship_compiled import load_manifest, shipped_entry
+
+        manifest = load_manifest()
         for path, spec in specs.items():
-            print(f"{'built  ' if spec.is_compiled() else 'missing'} {spec.name:10s} {path}")
+            state = "built  " if spec.is_compiled() else "shipped" if shipped_entry(manifest, spec) else "missing"
+            print(f"{state} {spec.name:10s} {path}")
         return 0
     print(f"cache: {mef_dir()}", file=sys.stderr)
     for spec in specs.values():

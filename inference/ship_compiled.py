@@ -70,7 +70,8 @@ def app_specs(target: str, assets=None) -> dict[str, GraphSpec]:
     return {k: dataclasses.replace(s, cpu_target=target) for k, s in specs.items()}
 
 
-def _find(manifest: dict[str, Any], spec: GraphSpec) -> dict[str, Any] | None:
+def shipped_entry(manifest: dict[str, Any], spec: GraphSpec) -> dict[str, Any] | None:
+    """The manifest entry of a shipped model for `spec` (same key: code, structure, MAX, CPU target), if any."""
     for entry in manifest.get("targets", {}).get(spec.target(), {}).values():
         if isinstance(entry, dict) and entry.get("key") == spec.key():
             return entry
@@ -93,7 +94,7 @@ def install_shipped(specs, progress=None, folder: Path | None = None) -> list[st
             continue
         if manifest is None:
             manifest = load_manifest(folder)
-        entry = _find(manifest, spec)
+        entry = shipped_entry(manifest, spec)
         if entry is None:
             continue
         t0 = time.perf_counter()
