@@ -73,10 +73,12 @@ class ProgressPrinter:
         for line in self._lines.values():
             out.write("\r\x1b[K" + line + "\n")
         self._drawn = len(self._lines)
-        if final:
-            self._running.discard(name)
-        else:
+        if not final:
             self._running.add(name)
+        elif name:
+            self._running.discard(name)
+        else:  # an error names no graph: the compile is over, the block stays as it is
+            self._running.clear()
 
 
 def label(event: dict[str, Any]) -> str:

@@ -75,6 +75,11 @@ def test_terminal_shows_one_line_per_graph_updated_in_place():
     printer({"event": "cached", "name": "steps8"})  # a later, separate compile starts a new block below
     assert render(out.getvalue())[-1] == "steps8: already compiled"
     assert len(render(out.getvalue())) == 4
+    printer({"event": "start", "name": "loop", "target": "x86-64-v3"})
+    printer({"event": "error", "message": "CompileError: boom"})  # ends that block; the next starts below it
+    printer({"event": "cached", "name": "chain"})
+    assert render(out.getvalue())[-3:] == ["loop x86-64-v3: compiling (first run only; minutes per graph on 2 cores)...",
+                                           "compile failed: CompileError: boom", "chain: already compiled"]
 
 
 _CHILD = (
