@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="BVH files to describe (a folder means every *.bvh below it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
     parser.add_argument("--joints", action="store_true", help="also list every joint with its channels")
+    parser.add_argument("--mapping", action="store_true",
+                        help="also show how the rig maps onto the model's roles (exit 2 if it cannot be mapped)")
 
 
 def describe(path: Path) -> dict:
@@ -80,10 +82,34 @@ def run(args: argparse.Namespace) -> int:
             print(f"rsmt-studio info: {path}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
             status = 2
             continue
+        report = _mapping(path) if args.mapping else None
         if args.json:
             if not args.joints:
                 info.pop("joint_list")
+            if report is not None:
+                info["mapping"] = report
             print(json.dumps(info))
         else:
             _print_text(info, args.joints)
+            if report is not None:
+                print("\n".join("  " + line for line in report["text"].splitlines()))
+        if report is not None and report["error"]:
+            print(f"rsmt-studio info: {path}: cannot be mapped: {report['error']}", file=sys.stderr)
+            status = 2
     return status
+
+
+def _mapping(path: Path) -> dict:
+    """The rig's mapping onto the model's roles as plain data (docs/retargeting.md)."""
+    from rsmt_studio.inference.rigs import load_model_rig
+    from rsmt_studio.motion import read_bvh
+    from rsmt_studio.motion.retarget import mapping_report
+    from rsmt_studio.motion.retarget.model_rig import is_model_rig
+
+    clip = read_bvh(path)
+    if is_model_rig(clip.skeleton, load_model_rig(None)):
+        return {"model_rig": True, "roles": {}, "leftover": {}, "error": None,
+                "text": "mapping: the model's own rig (no retargeting)"}
+    report, _ = mapping_report(clip)
+    return {"model_rig": False, "roles": {r.role: r.joint for r in report.roles if r.joint},
+            "leftover": report.leftover, "error": report.error, "text": report.text()}

@@ -75,3 +75,20 @@ def name_agrees(name: str, role: str) -> bool:
     words = ROLE_WORDS.get(role, ())
     squashed = re.sub(r"[_.\-\s\d]", "", low)
     return any(w.replace("_", "") in squashed for w in words)
+
+
+#: Names whose meaning depends on the convention (note §1.3): the roles each may stand for.
+AMBIGUOUS: dict[str, tuple[str, ...]] = {
+    "shoulder": ("clavicle", "upper_arm"),  # Mixamo/CMU-MB: clavicle; CMU-max/100STYLE/SMPL: upper arm
+    "hip": ("upper_leg", "hips"),  # CMU-max/SMPL: thigh; Rokoko/DAZ: the pelvis
+    "leg": ("lower_leg", "upper_leg"),  # Mixamo: lower leg; some lists: upper leg
+    "foot": ("foot", "toe"),  # most: ankle; SMPL: the toe
+}
+
+
+def ambiguous_roles(name: str) -> tuple[str, ...]:
+    """The roles a convention-dependent name may mean (empty for an unambiguous name)."""
+    core = re.sub(r"left|right|[_.\-\s\d]", "", normalise(name))
+    if core not in AMBIGUOUS and core[:1] in ("l", "r") and core[1:] in AMBIGUOUS:
+        core = core[1:]
+    return AMBIGUOUS.get(core, ())

@@ -67,6 +67,18 @@ LEFTOVER_POLICY = {
 }
 
 
+def _confidence(evidence: str) -> str:
+    if evidence in CONFIDENCE:
+        return CONFIDENCE[evidence]
+    if evidence.startswith("topology+name, also read as "):  # e.g. LeftShoulder: clavicle or upper arm
+        other = evidence.rsplit(" ", 1)[-1]
+        return f"high (by position; in other rigs this name means the {other.replace('_', ' ')})"
+    if evidence.startswith("topology; the name suggests "):
+        other = evidence.rsplit(" ", 1)[-1]
+        return f"medium (by position; the name suggests the {other.replace('_', ' ')})"
+    return "medium"
+
+
 def skeleton_signature(sk: Skeleton) -> str:
     """Identifies a rig (names and parents) so a user's correction is reused for every clip on it."""
     h = hashlib.sha1(json.dumps([sk.names, sk.parents.tolist()]).encode())
@@ -85,7 +97,7 @@ def mapping_report(clip: Clip, overrides: dict[str, str] | None = None) -> tuple
     lines = []
     for role in ALL_ROLES:
         j = rm.roles.get(role)
-        conf = CONFIDENCE.get(rm.evidence.get(role, ""), "medium") if j is not None else (
+        conf = _confidence(rm.evidence.get(role, "")) if j is not None else (
             "missing: turns with its parent" if role not in REQUIRED else "missing")
         lines.append(RoleLine(role, None if j is None else sk.names[j], conf, role in REQUIRED))
     mapped = rm.mapped_joints()

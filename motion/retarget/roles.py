@@ -229,7 +229,13 @@ def _find(clip: Clip) -> RoleMap:
     _assign_sides(rm, t, pos, left, arm_roles, "upper_arm")
     for role, j in rm.roles.items():
         base = role.split(".")[0]
-        rm.evidence[role] = "topology+name" if N.name_agrees(sk.names[j], base) else "topology"
+        agrees = N.name_agrees(sk.names[j], base)
+        other = next((r for r in N.ambiguous_roles(sk.names[j]) if r != base), None)
+        if other is None:
+            rm.evidence[role] = "topology+name" if agrees else "topology"
+        else:
+            rm.evidence[role] = f"topology+name, also read as {other}" if agrees else \
+                f"topology; the name suggests {other}"
     return rm
 
 

@@ -8,17 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rsmt_studio.motion import features as F
-from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.bvh_reader import parse_bvh, read_bvh
 from rsmt_studio.motion.bvh_writer import format_bvh
 from rsmt_studio.motion.clip import Clip, forward_kinematics
-from rsmt_studio.motion.retarget import (CorrectionStore, MappingError, ModelRig, RigBinding, build_model_rig,
-                                         find_roles, mapping_report, skeleton_signature)
+from rsmt_studio.motion.retarget import (
+    CorrectionStore,
+    MappingError,
+    ModelRig,
+    RigBinding,
+    build_model_rig,
+    find_roles,
+    mapping_report,
+    skeleton_signature,
+)
 from rsmt_studio.motion.retarget.model_rig import is_model_rig
 from rsmt_studio.motion.retarget.seam import round_trip, seam_blend
 
 sys.path.insert(0, str(Path(__file__).parent))
-from disguise import Disguise, disguise, world_to_original  # noqa: E402
+from disguise import Disguise, disguise, world_to_original
 
 REPO = Path(__file__).resolve().parents[2]
 RIG_FILE = REPO / "assets" / "model_rig.json"
@@ -174,8 +181,8 @@ def test_geno_bind_pose_with_arms_up_still_calibrates_to_a_t_pose(external_root,
 
 # ------------------------------------------------------------------------------------------ errors
 def _chain_clip(n_joints: int) -> Clip:
-    lines = ["HIERARCHY", "ROOT Hips", "{", "  OFFSET 0 0 0", "  CHANNELS 6 Xposition Yposition Zposition "
-             "Zrotation Xrotation Yrotation"]
+    lines = ["HIERARCHY", "ROOT Hips", "{", "  OFFSET 0 0 0", ("  CHANNELS 6 Xposition Yposition Zposition "
+             "Zrotation Xrotation Yrotation")]
     for i in range(1, n_joints):
         lines += [f"JOINT J{i}", "{", "  OFFSET 0 10 0", "  CHANNELS 3 Zrotation Xrotation Yrotation"]
     lines += ["End Site", "{", "  OFFSET 0 5 0", "}"] + ["}"] * n_joints
@@ -229,10 +236,30 @@ def test_seam_blend_hits_the_users_own_frames_at_both_ends(take, rig, tmp_path):
     n, m = 20, 45
     blend = seam_blend(b, clip, round_trip(b, clip, on_model, n), n, clip, round_trip(b, clip, on_model, m), m,
                        m - n - 1)
-    lp, lr = blend.apply(on_model.local_pos[n + 1:m + 1], on_model.local_rot[n + 1:m + 1], 0)
+    _lp, lr = blend.apply(on_model.local_pos[n + 1:m + 1], on_model.local_rot[n + 1:m + 1], 0)
     # index m - n - 1 is the target keyframe itself (weight 1): every joint equals the user's own
     ang = np.degrees(2 * np.arccos(np.clip(np.abs((lr[-1] * clip.local_rot[m]).sum(-1)), 0, 1)))
     assert ang.max() < 0.05
     first = np.degrees(2 * np.arccos(np.clip(np.abs((lr[0] * clip.local_rot[n + 1]).sum(-1)), 0, 1)))
     step = np.degrees(2 * np.arccos(np.clip(np.abs((clip.local_rot[n + 1] * clip.local_rot[n]).sum(-1)), 0, 1)))
     assert first.max() <= step.max() + 1.0  # the first generated frame is no further off than one real step
+
+
+def test_info_mapping_prints_the_report_and_fails_on_an_unmappable_rig(external_root, tmp_path):
+    import json
+    import subprocess
+
+    mocap = external_root / "bvh-python" / "test_mocapbank.bvh"
+    run = subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", "info", "--mapping", str(mocap)],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "upper_arm.L  <- LeftShoulder" in run.stdout and "in other rigs this name means the clavicle" in run.stdout
+    run = subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", "info", "--json", "--mapping", str(mocap)],
+                         check=False, capture_output=True, text=True, timeout=120)
+    data = json.loads(run.stdout)
+    assert data["mapping"]["roles"]["clavicle.L"] == "LeftCollar" and "toe.L" not in data["mapping"]["roles"]
+    chain = tmp_path / "chain.bvh"
+    chain.write_text(format_bvh(_chain_clip(3)))
+    run = subprocess.run([sys.executable, "-m", "rsmt_studio.app.cli", "info", "--mapping", str(chain)],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "cannot be mapped: no hips" in run.stderr
