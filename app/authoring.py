@@ -155,6 +155,26 @@ def place_target(source: Clip, source_frame: int, target: Clip, target_frame: in
     return replace(target, local_pos=lp, local_rot=lr)
 
 
+def transition_frames(length: int, fps: float) -> int:
+    """Frames a transition of `length` model frames covers on a timeline at `fps` (the engine fills every
+    source frame between the last context frame and the keyframe: 4 x (L + 1) - 1 at 120 fps)."""
+    if abs(fps - MODEL_FPS) < 1e-6:
+        return int(length)
+    return round(fps / MODEL_FPS * (length + 1)) - 1
+
+
+def _to_source_rate(before: np.ndarray, positions: np.ndarray, ratio: float, start: int, span: int) -> np.ndarray:
+    """Streamed model-fps positions (n,J,3) as the source-fps frames they cover (linear in between), for the
+    preview only; the finished transition comes from the engine at the source's fps."""
+    seq = np.concatenate([before[None], positions])
+    a = round(start * ratio)
+    b = min(round((start + len(positions)) * ratio), span)
+    t = (np.arange(a + 1, b + 1) / ratio) - start  # in model frames from `before`
+    i = np.clip(np.floor(t).astype(int), 0, len(seq) - 2)
+    w = (t - i)[:, None, None]
+    return seq[i] * (1 - w) + seq[i + 1] * w
+
+
 def placed_frame(target: Clip, target_frame: int, placed: Clip) -> int:
     """The keyframe's index in `place_target`'s result (which is at the source's fps)."""
     if abs(placed.fps - target.fps) < 1e-6:
@@ -467,6 +487,8 @@ class AuthoringModel:
             self._posted_styles = styles
             self._post("styles", -1, styles)
         p = req.params
+        ratio = req.source.fps / MODEL_FPS  # source frames per model frame (the engine streams model frames)
+        span = transition_frames(p.length, req.source.fps)
 
         def scene_part():  # runs while the engine process makes the first frames (~10 ms of numpy)
             placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
@@ -474,7 +496,7 @@ class AuthoringModel:
             placed_pos = placed.fk()[0]
             src_pos = self._fk(req.source)[: p.source_frame + 1]
             # what the viewer shows until frames arrive: the source's last context pose held, then the target
-            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], p.length, axis=0), placed_pos[key:]])
+            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], span, axis=0), placed_pos[key:]])
             return placed, placed_pos, base, key
 
         side = self._side.submit(scene_part)
@@ -486,12 +508,17 @@ class AuthoringModel:
                                   seed=p.seed, cancel=token):
             if not started:
                 placed, placed_pos, base, key = side.result()
-                self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + p.length))
+                self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + span))
                 started = True
+                last_pose = base[p.source_frame]
             if isinstance(item, TransitionChunk):
                 t0 = time.perf_counter()
                 positions = item.clip.fk()[0]
                 n = positions.shape[0]
+                start = item.start
+                if abs(ratio - 1.0) > 1e-6:  # preview on the source's timeline: model frames interpolated
+                    positions, last_pose = _to_source_rate(last_pose, positions, ratio, start, span), positions[-1]
+                    start = round(item.start * ratio)
                 deliver_ms = (time.perf_counter() - t0) * 1e3
                 timing = {"sampler_ms": item.sampler_ms / n, "postprocess_ms": item.postprocess_ms / n,
                           "deliver_ms": deliver_ms / n, "frames": n}
@@ -499,7 +526,7 @@ class AuthoringModel:
                 if first_ms is None:
                     first_ms = (time.perf_counter() - req.edited_at) * 1e3
                     timing["first_frame_ms"] = first_ms
-                self._post("chunk", req.gen, item.start, positions, timing)
+                self._post("chunk", req.gen, start, positions, timing)
             elif isinstance(item, Transition):
                 result = item
         if result is None or token.cancelled:

@@ -189,3 +189,20 @@ def test_a_target_on_another_rig_is_placed_and_stitched_on_the_sources(external_
     stitched = stitch(cmu, n, cmu.slice(n + 1, n + 4 * (length + 1)), placed, k)
     assert stitched.skeleton is cmu.skeleton
     assert stitched.num_frames == n + 1 + 4 * (length + 1) - 1 + placed.num_frames - k
+
+
+def test_streamed_model_frames_fill_the_source_timeline_at_its_own_rate():
+    """At 120 fps a 40-frame transition covers 163 timeline frames; streamed 30 fps chunks are spread over
+    them (linearly, for the preview), each chunk ending exactly on its last generated frame."""
+    from rsmt_studio.app.authoring import _to_source_rate, transition_frames
+
+    assert transition_frames(40, 30.0) == 40 and transition_frames(40, 120.0) == 163
+    assert transition_frames(40, 60.0) == 81
+    before = np.zeros((2, 3))
+    chunk = np.arange(1, 9, dtype=float)[:, None, None] * np.ones((8, 2, 3))  # model frames 1..8 at x = k
+    out = _to_source_rate(before, chunk, 4.0, 0, 163)
+    assert out.shape == (32, 2, 3)
+    np.testing.assert_allclose(out[3::4, 0, 0], np.arange(1, 9))  # every 4th frame is a model frame
+    np.testing.assert_allclose(out[0, 0, 0], 0.25)  # the first is a quarter of the way from the context pose
+    tail = _to_source_rate(chunk[-1], chunk[:2] + 8, 4.0, 39, 163)  # the last chunk stops at the span's end
+    assert len(tail) == 163 - 156
