@@ -482,7 +482,8 @@ def style_scenarios(args: argparse.Namespace, held: HeldOut, lengths: list[int],
                 "requested_other": "the window as it is, style C != A requested; wanted = C, context = A",
             },
             "entries": "wanted/context: per judge, fraction of windows whose generated frames it assigns to the "
-                       "wanted / the context's style; closer_to_wanted: fraction of windows whose frames are "
+                       "wanted / the context's style; second_half_*: the same on the last L - L//2 frames "
+                       "alone; closer_to_wanted: fraction of windows whose frames are "
                        "nearer (mean nearest-frame RMS per-joint distance, root space) to held-out takes of the "
                        "wanted style than of the context's style, same content, excluding the window's own takes",
             "style_input": "another held-out take of the requested style (the eval's --style-source clip "

@@ -224,6 +224,10 @@ def score_length(ss: StyleSet, length: int, judging: Judging, banks: PoseBanks,
             extra = {"windows": len(pos)}
             if free:
                 extra.update(closer(banks, ss, pos, want, ms))
+            h = length // 2  # the second half alone: the part furthest from the context
+            late = row(judging.labels(pos[:, h - 1], rot[:, h - 1], pos[:, h:], rot[:, h:]), want, context) \
+                if h >= 1 else {"wanted": None, "context": None}
+            extra.update({"second_half_wanted": late["wanted"], "second_half_context": late["context"]})
             return row(judging.labels(ctx_p, ctx_r, pos, rot), want, context, extra)
 
         entry = out[name]
@@ -302,7 +306,8 @@ SCENARIO_NAMES = {"same_style": "same style (A→A)", "switch_to_target": "switc
 
 
 def markdown_table(style: dict) -> str:
-    """docs/quality.md's style table: per judge 'P(wanted) / P(context)', and the classifier-free win rate."""
+    """docs/quality.md's style table: per judge 'P(wanted) / P(context) (P(wanted) on the second half)', and the
+    classifier-free win rate."""
     judges = list(style["meta"]["judges"]) + [NOT_INDEPENDENT]
     head = " | ".join(f"{j} ↑" if j != NOT_INDEPENDENT else f"{j} (not independent)" for j in judges)
     rows = [f"| L | scenario | method | {head} | closer to wanted (classifier-free) |",
@@ -314,8 +319,9 @@ def markdown_table(style: dict) -> str:
                 if method == "rsmt" or method.startswith("rsmt_"):
                     rows.append(f"| {length} | {SCENARIO_NAMES[scen]} | {label} | not run |" + " |" * len(judges))
                 continue
-            cells = [f"{e['wanted'][j]:.2f} / {e['context'][j]:.2f}" if scen != "same_style"
-                     else f"{e['wanted'][j]:.2f}" for j in judges]
+            late = e.get("second_half_wanted") or {}
+            cells = [(f"{e['wanted'][j]:.2f} / {e['context'][j]:.2f}" if scen != "same_style" else f"{e['wanted'][j]:.2f}")
+                     + (f" ({late[j]:.2f})" if j in late else "") for j in judges]
             free = e.get("closer_to_wanted")
             free_cell = "–" if free is None else f"{free:.2f} ({e['d_wanted_cm']:.1f} vs {e['d_context_cm']:.1f} cm)"
             rows.append(f"| {length} | {SCENARIO_NAMES[scen]} | {label} | " + " | ".join(cells) + f" | {free_cell} |")

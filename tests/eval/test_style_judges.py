@@ -165,6 +165,7 @@ def test_eval_style_scenarios_subprocess(bandai_root, tmp_path):
             assert row["same_style"]["real"]["wanted"][name] > 0.7, (length, name)
             assert row["switch_to_target"]["real"]["wanted"][name] > 0.7, (length, name)
             assert row["switch_to_target"]["real"]["context"][name] < 0.3, (length, name)
+            assert row["switch_to_target"]["real"]["second_half_wanted"][name] > 0.7, (length, name)
         real_b = row["switch_to_target"]["real"]
         assert real_b["closer_to_wanted"] > 0.7 and real_b["d_wanted_cm"] < real_b["d_context_cm"]
         assert 0 <= row["requested_other"]["slerp"]["wanted"]["gait"] <= 1
