@@ -51,33 +51,20 @@ class StyleSet:
 
 
 def _root_poses(gpos: np.ndarray, ms) -> np.ndarray:
-    """Per frame, positions in that frame's own facing frame (hips XZ at 0, y absolute): (T,J,3)."""
-    from rsmt_studio.motion import features as Fe
+    from rsmt_studio.motion.splice import root_poses
 
-    yaw = Fe.yaw_matrix_to_z(Fe.facing(gpos, ms))
-    origin = gpos[..., 0, :].copy()
-    origin[..., 1] = 0.0
-    return np.einsum("...ij,...kj->...ki", yaw, gpos - origin[..., None, :])
+    return root_poses(gpos, ms)
 
 
 def splice(window_p: np.ndarray, window_r: np.ndarray, clip, ms, n_past: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames n_past.. of `window` replaced by frames of `clip`, from the start whose three frames up to the
-    junction best match the window's (root-space poses), moved so both junction frames share hips and facing."""
-    from rsmt_studio.motion import features as Fe
+    """`motion.splice.splice_window` with a held-out clip; the error names the clip."""
+    from rsmt_studio.motion.splice import splice_window
 
-    w, last = len(window_p), n_past - 1
-    if len(clip.gpos) < w:
-        raise ValueError(f"{clip.key}: {len(clip.gpos)} frames, shorter than a {w}-frame window")
-    src = _root_poses(window_p[last - 2 : last + 1], ms)  # (3,J,3)
-    poses = _root_poses(clip.gpos, ms)
-    starts = np.arange(0, len(clip.gpos) - w + 1)
-    d = sum(np.linalg.norm(poses[starts + last - 2 + k] - src[k], axis=-1).mean(-1) for k in range(3))
-    s = int(starts[np.argmin(d)])
-    ca = Fe.canonical_transform(window_p[last], ms)
-    cb = Fe.canonical_transform(clip.gpos[s + last], ms)
-    bp = ca.inverse_positions(cb.positions(clip.gpos[s : s + w]))
-    br = ca.inverse_rotations(cb.rotations(clip.grot[s : s + w]))
-    return (np.concatenate([window_p[:n_past], bp[n_past:]]), np.concatenate([window_r[:n_past], br[n_past:]]))
+    try:
+        p, r, _ = splice_window(window_p, window_r, clip.gpos, clip.grot, ms, n_past)
+    except ValueError as exc:
+        raise ValueError(f"{clip.key}: {exc}") from None
+    return p, r
 
 
 def build(held, window: int, stride: int, limit: int | None) -> StyleSet:
