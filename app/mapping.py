@@ -24,16 +24,21 @@ def is_model_rig(skeleton: Skeleton) -> bool:
     """True for the model's own rig (the shipped assets/model_rig.json's names and parents, with or without a
     dummy root above the hips): such clips go to the model as they are, with no mapping step. The engine asks
     the same predicate (`motion.retarget.model_rig.is_model_rig`)."""
-    from rsmt_studio.inference.rigs import load_model_rig
     from rsmt_studio.motion.retarget.model_rig import is_model_rig as same_rig
 
-    global _RIG
-    if _RIG is None:
-        _RIG = load_model_rig(None)
-    return same_rig(skeleton, _RIG)
+    return same_rig(skeleton, _model_rig())
 
 
 _RIG = None
+
+
+def _model_rig():
+    global _RIG
+    if _RIG is None:
+        from rsmt_studio.inference.rigs import load_model_rig
+
+        _RIG = load_model_rig(None)
+    return _RIG
 
 
 def leftover_fate(kind: str) -> str:
@@ -103,6 +108,7 @@ class MappingModel:
         self.store_problem = ""  # why saved corrections could not be read (shown in the dialog), else ""
         self._memo: OrderedDict[int, tuple[Clip, tuple, ClipMapping]] = OrderedDict()  # LRU, MEMO_SIZE clips
         self._lock = threading.Lock()
+        _model_rig()  # read the model rig now, not inside the first view refresh
 
     def corrections(self, signature: str) -> dict[str, str]:
         """The saved corrections for a rig (none, with `store_problem` set, when the file is unreadable)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QToolButton, QTreeWidget, QTreeWidgetItem
 from rsmt_studio.app.mapping import MappingModel
@@ -66,6 +66,7 @@ class PropertiesWidget(QTreeWidget):
             ev.connect(lambda *_: self.refresh())
 
     def refresh(self) -> None:
+        self._generation = getattr(self, "_generation", 0) + 1  # buttons queued for an older tree are dropped
         self.clear()
         for ch in self.scene.characters:
             top = QTreeWidgetItem(self, [ch.name, ""])
@@ -89,9 +90,17 @@ class PropertiesWidget(QTreeWidget):
         item.setToolTip(1, status)
         if not cm.ok:
             item.setForeground(1, QBrush(QColor(198, 40, 40)))
+        # An item widget costs ~30 ms to make (style polish): made on the next turn of the event loop so a
+        # refresh during loading never holds the UI for the sum of both.
+        generation = self._generation
+        QTimer.singleShot(0, lambda: self._attach_button(generation, item, ch.clip))
+
+    def _attach_button(self, generation: int, item: QTreeWidgetItem, clip) -> None:
+        if generation != self._generation:  # the tree was rebuilt since: `item` is gone
+            return
         button = QToolButton(text="Mapping\u2026")
         button.setToolTip("How this clip's rig maps onto the model's, and your corrections")
-        button.clicked.connect(lambda _c=False, clip=ch.clip: self.open_mapping(clip))
+        button.clicked.connect(lambda _c=False, clip=clip: self.open_mapping(clip))
         self.setItemWidget(item, 0, button)
 
     def open_mapping(self, clip) -> MappingDialog:

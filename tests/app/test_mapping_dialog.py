@@ -219,6 +219,7 @@ def test_properties_dock_shows_model_rig_and_mapping_and_opens_the_dialog(window
     cmu_status = props.value(1, "Mapping")
     assert cmu_status.startswith("mapped: 19 roles, ") and cmu_status.endswith(" joints not driven")
 
+    qtbot.waitUntil(lambda: props.mapping_button(0) is not None and props.mapping_button(1) is not None)
     with qtbot.waitSignal(props.mapping_dialog_opened, timeout=2000) as opened:
         props.mapping_button(0).click()
     dlg = opened.args[0]
@@ -226,6 +227,7 @@ def test_properties_dock_shows_model_rig_and_mapping_and_opens_the_dialog(window
     assert dlg.table.isHidden()
 
     with qtbot.waitSignal(props.mapping_dialog_opened, timeout=2000) as opened:
+        qtbot.waitUntil(lambda: props.mapping_button(1) is not None)
         props.mapping_button(1).click()
     dlg = opened.args[0]
     assert dlg.isVisible() and dlg.status_label.text() == cmu_status
