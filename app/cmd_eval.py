@@ -69,6 +69,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"independent style judges folder (default: {JUDGES_DIR})")
     p.add_argument("--no-style", action="store_true",
                    help="skip the style scenarios (same-style, switch-to-target, requested-other, sensitivity)")
+    p.add_argument("--clips", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="score windows of these clips (files or folders, any mappable rig) instead of the Bandai "
+                        "held-out set (docs/retargeting.md)")
+    p.add_argument("--clip-style", default=None, metavar="STYLE",
+                   help="with --clips: a style bank entry to request (default: each clip's own style)")
     p.add_argument("--table", type=Path, default=None, metavar="RESULT.json",
                    help="print the markdown table of an existing result and exit")
 
@@ -592,6 +597,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json.exists() and not args.force:
         print(f"rsmt-studio eval: {args.json} exists; pass --force to overwrite", file=sys.stderr)
         return 2
+    if args.clips:
+        from rsmt_studio.app import eval_clips
+
+        try:
+            result = eval_clips.run(args)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"rsmt-studio eval: {exc}", file=sys.stderr)
+            return 2
+        _atomic_write_json(args.json, result)
+        print(eval_clips.table(result))
+        _say(f"wrote {args.json}")
+        return 0
     try:
         result = evaluate(args)
     except (FileNotFoundError, ValueError) as exc:
