@@ -63,7 +63,7 @@ def _aim(g: np.ndarray, joint: int, bone: np.ndarray, start: np.ndarray, goal: n
     g[ok, joint] = R.quat_normalize(R.quat_mul(swing[ok], g[ok, joint]))
 
 
-def _aim_chain(gm, _unused, parents, offsets, chain, goal, root_pos) -> None:
+def _aim_chain(gm, parents, offsets, chain, goal, root_pos) -> None:
     """Model side: turn the chain's last inner joint so the chain's end lands on the user's (a chain whose
     inner joints are sampled would otherwise put the chest or head a few cm off)."""
     if len(chain) < 3:
@@ -234,8 +234,7 @@ class RigBinding:
         target *= self.scale
         for which, end in (("spine", "chest"), ("neck", "head")):
             mj, _ = self._model_chain(which)
-            _aim_chain(gm, target[:, 0, :] * 0, m.parents, self.model_offsets, mj, target[:, ro[end]],
-                       root_pos=target[:, ro["hips"]])
+            _aim_chain(gm, m.parents, self.model_offsets, mj, target[:, ro[end]], root_pos=target[:, ro["hips"]])
         lr = gm.copy()
         par = m.parents
         lr[:, 1:] = R.quat_mul(R.quat_conj(gm[:, par[1:]]), gm[:, 1:])
@@ -280,14 +279,13 @@ class RigBinding:
         hips = ro["hips"]
         world = gpos_m[:, 0] / self.scale
         world[:, 1] += self.floor_shift
-        world_up = world  # up-aligned world
         hips_world = R.quat_rotate(al_inv, world)
         for which in ("spine", "neck"):
             uj, _ = self._user_chain(which)
             end_model = self.model.role_index("chest" if which == "spine" else "head")
             tgt = gpos_m[:, end_model] / self.scale
             tgt[:, 1] += self.floor_shift
-            _aim_user_chain(g, lp, sk.parents, uj, tgt, hips, world_up)
+            _aim_user_chain(g, lp, sk.parents, uj, tgt, hips, world)
         if globals_out is not None:
             globals_out.append(g)
         lr = np.empty_like(g)
