@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 STEPS = "8"  # engine.DEFAULT_STEPS_PER_CALL: the graphs shipped compiled (tests/inference use them too)
 API_KEY = "test-key-16"
 SERVER_FLAGS = ["--max-queue", "4", "--max-batch", "4", "--batch-window-ms", "30", "--max-body-mb", "1",
-                "--max-length", "1000"]
+                "--max-length", "1000", "--max-clip-frames", "200"]
 RUN = "dataset-1_run_active_001.bvh"
 BOW = "dataset-1_bow_angry_001.bvh"
 

@@ -154,6 +154,20 @@ def test_oversized_body_is_refused_with_413(client):
     assert json.loads(body)["error"]["field"] == "body"
 
 
+def test_clip_over_the_frame_limit_is_refused_with_413(client, style, library):
+    """The server takes clips of at most 200 frames (--max-clip-frames): a 250-frame BVH names its field."""
+    from rsmt_studio.client import ServiceError
+
+    text = (library / BOW).read_text()
+    head, motion = text.split("MOTION", 1)
+    lines = [x for x in motion.strip().splitlines()[2:] if x.strip()]
+    long_text = head + "MOTION\nFrames: 250\nFrame Time: 0.0333333\n" + "\n".join((lines * 3)[:250]) + "\n"
+    with pytest.raises(ServiceError) as err:
+        client.transition(**_req(style=style, target_path=None, target_bvh=long_text))
+    assert (err.value.status, err.value.field, err.value.reason) == (413, "target_bvh", "too_many_frames")
+    assert "250 frames" in err.value.message
+
+
 def test_full_queue_answers_503_with_retry_after_and_batches_the_rest(client, style):
     """8 long requests at once on a service admitting 4: the rest get 503 + Retry-After; the 4 share calls."""
     from rsmt_studio.client import ServiceError
