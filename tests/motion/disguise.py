@@ -21,14 +21,6 @@ BANDAI = ("Hips", "Spine", "Chest", "Neck", "Head", "Shoulder_L", "UpperArm_L", 
           "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R")
 
 
-def _side(fmt: str) -> dict[str, str]:
-    out = {}
-    for b in BANDAI:
-        if b.endswith("_L") or b.endswith("_R"):
-            out[b] = fmt
-    return out
-
-
 NAMINGS: dict[str, dict[str, str]] = {
     "mixamo": dict(zip(BANDAI, ["mixamorig:Hips", "mixamorig:Spine", "mixamorig:Spine2", "mixamorig:Neck",
                                 "mixamorig:Head", "mixamorig:LeftShoulder", "mixamorig:LeftArm",
