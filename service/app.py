@@ -169,7 +169,9 @@ def create_app(host: EngineHost, store: ClipStore, limits: Limits, api_key: str 
         fut.add_done_callback(lambda _f: events.put_nowait(DONE))
         if not body.stream:
             await _wait(fut, request, job)
-            return JSONResponse(transition_payload(_result(fut), body.format, job.batch_size))
+            # formatting a long BVH is CPU work: off the event loop, so /health and other requests stay answered
+            return JSONResponse(await run_in_threadpool(transition_payload, _result(fut), body.format,
+                                                        job.batch_size))
         first = await _next_event(events, request, job)
         if first is DONE:  # an error before the first frame: a plain status code, not a stream
             return JSONResponse(transition_payload(_result(fut), body.format, job.batch_size))
