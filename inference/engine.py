@@ -356,7 +356,6 @@ class TransitionEngine:
                      h, c)
             chunks = self.rollout_chunks(state, problem, tgt_latent, z, code.arrays, length)
         clips: list[Clip] = []
-        model_parts: list[Clip] = []  # the same frames on the model rig (before going back to the user's)
         phs = []
         made = 0
         for p_k, r_k, ph_k, ms_k in chunks:
@@ -366,7 +365,6 @@ class TransitionEngine:
             timings.sampler_ms += ms_k
             tp = time.perf_counter()
             chunk_clip = to_world_clip(p_k[0], r_k[0], problem.frame, problem.ms, on_model, self.dims.fps)
-            model_parts.append(chunk_clip)
             if seam is not None:
                 lp, lr = seam.apply(chunk_clip.local_pos, chunk_clip.local_rot, made)
                 chunk_clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=lr,
@@ -385,22 +383,13 @@ class TransitionEngine:
             yield TransitionChunk(made, chunk_clip, ph_k[0], ms_k, pp_ms)
             made += n
         tp = time.perf_counter()
-        clip = self._whole(model_parts, on_model, source, seam)
+        clip = replace(clips[0], local_pos=np.concatenate([c.local_pos for c in clips]),
+                       local_rot=np.concatenate([c.local_rot for c in clips]))
         if abs(source.fps - self.dims.fps) > 1e-6:
             clip = self._at_source_fps(clip, source, source_frame, problem, on_model, seam, length)
         timings.postprocess_ms += (time.perf_counter() - tp) * 1e3
         timings.total_ms = (time.perf_counter() - t_start) * 1e3
         yield Transition(clip, np.concatenate(phs), timings, source_frame, target_frame)
-
-    def _whole(self, parts: list[Clip], on_model: Clip, source: Clip, seam) -> Clip:
-        """The whole transition on the source's rig (the seam blend sees every frame at once)."""
-        lp = np.concatenate([c.local_pos for c in parts])
-        lr = np.concatenate([c.local_rot for c in parts])
-        if seam is not None:
-            lp, lr = seam.apply(lp, lr, 0)
-            return replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=R.quat_continuity(lr),
-                           name=f"{source.name}-transition", frame_range=None)
-        return replace(parts[0], local_pos=lp, local_rot=R.quat_continuity(lr))
 
     def _at_source_fps(self, clip: Clip, source: Clip, n: int, problem: Problem, on_model: Clip, seam,
                        length: int) -> Clip:
