@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sampler: fraction of each batch given a style clip of another style")
     t.add_argument("--style-swap-recon", type=float, default=None,
                    help="sampler: pose-reconstruction weight on the style-swapped rows")
+    t.add_argument("--splice", type=float, default=None,
+                   help="sampler: fraction of batches of spliced cross-style rows (context style A, rest style B)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-mirror", action="store_true", help="skip mirrored copies (faster loading)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -150,11 +152,14 @@ def _train(args: argparse.Namespace) -> int:
         if args.lr is not None:
             sc.lr = args.lr
     for flag, field_name in (("contact_weight", "sampler_contact_weight"), ("style_weight", "style_weight"),
-                             ("style_swap", "style_swap"), ("style_swap_recon", "style_swap_recon")):
+                             ("style_swap", "style_swap"), ("style_swap_recon", "style_swap_recon"),
+                             ("splice", "splice")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:
         return _err(f"--style-swap {cfg.train.style_swap}: expected a fraction in [0, 1)")
+    if not 0.0 <= cfg.train.splice <= 1.0:
+        return _err(f"--splice {cfg.train.splice}: expected a fraction in [0, 1]")
     args.run.mkdir(parents=True, exist_ok=True)
 
     def progress(i: int, n: int, key: str) -> None:

@@ -110,6 +110,10 @@ class TrainConfig:
     style_weight: float = 0.0  # style critic's cross-entropy on generated frames (0 = no critic)
     style_swap: float = 0.0  # fraction of each batch given a style clip of ANOTHER style
     style_swap_recon: float = 0.25  # weight of pose reconstruction on swapped samples (they keep the keyframe)
+    # Spliced cross-style batches (issue 14): context from a take of style A, the rest from a take of style B of
+    # the same content (training/batches.py: spliced_sampler_batch), trained with the usual sampler losses.
+    splice: float = 0.0  # probability that a training batch is spliced (0 = off)
+    splice_half_life: float = 4.0  # frames over which the junction's pose gap halves
 
 
 @dataclass

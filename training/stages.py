@@ -355,10 +355,27 @@ def _sampler_val(ctx: RunContext, labels: Bt.PhaseLabels) -> list[tuple[dict[str
     return out
 
 
+def _splice_val(ctx: RunContext, labels: Bt.PhaseLabels) -> list[tuple[dict[str, torch.Tensor], torch.Tensor, int]]:
+    """Fixed held-out spliced problems (held-out dataset-2 takes only), one batch of 16 per style B; empty when
+    the held-out side has no cross-style pair. A loss to watch, not a judge."""
+    cfg, md = ctx.cfg, ctx.data
+    length = cfg.train.max_transition
+    pool = Bt.SplicePool(md, test=True)
+    rng = np.random.default_rng(8)
+    out = []
+    for s in sorted(pool.partners(Bt.Fe.KeyframeProtocol(length).window)):
+        b = Bt.spliced_sampler_batch(md, labels, True, length, cfg.sampler.style_frames, 16, rng, style=s, pool=pool,
+                                     half_life=cfg.train.splice_half_life)
+        out.append((Ro.to_torch(b.window, ctx.device), _tensor(b.style, ctx), length))
+    return out
+
+
 def train_sampler(ctx: RunContext) -> dict[str, object]:
     """RSMT's sampler stage, plus (when `style_weight` > 0) a style critic on the generated frames and (when
     `style_swap` > 0) rows whose style clip is of another style: they keep context and keyframe, so they are
-    scored on landing, contacts, phase and a down-weighted pose term, and on reading as the asked-for style."""
+    scored on landing, contacts, phase and a down-weighted pose term, and on reading as the asked-for style;
+    and (when `splice` > 0) that fraction of batches spliced across styles (Bt.spliced_sampler_batch: context
+    of style A, transition and keyframe of style B, same content), scored with all the usual losses."""
     cfg, md = ctx.cfg, ctx.data
     sc, tc = cfg.train.sampler, cfg.train
     sampler, decoder, labels, kin = _sampler_setup(ctx)
@@ -374,13 +391,20 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
     def real_features(w: dict[str, torch.Tensor], length: int) -> torch.Tensor:
         return SC.critic_features(w["pos"][:, n_past : n_past + length], w["pos"][:, n_past - 1])
 
+    pool = Bt.SplicePool(md) if tc.splice > 0 else None
+
     def step(rng: np.random.Generator, epoch: int) -> dict[str, float]:
         length = _transition_length(tc, epoch, rng)
-        b = Bt.sampler_batch(md, labels, False, length, cfg.sampler.style_frames, sc.batch, rng)
+        spliced = pool is not None and rng.random() < tc.splice
+        if spliced:  # context of style A, the rest (keyframe too) of style B: all the usual losses
+            b = Bt.spliced_sampler_batch(md, labels, False, length, cfg.sampler.style_frames, sc.batch, rng,
+                                         pool=pool, half_life=tc.splice_half_life)
+        else:
+            b = Bt.sampler_batch(md, labels, False, length, cfg.sampler.style_frames, sc.batch, rng)
         w = Ro.to_torch(b.window, ctx.device)
         style = b.style.copy()
         asked = np.full(sc.batch, style_index[b.style_name])
-        n_swap = round(tc.style_swap * sc.batch)
+        n_swap = 0 if spliced else round(tc.style_swap * sc.batch)
         if n_swap:
             other = _other_style(md, b.style_name, rng)
             seqs = md.sequences(False)
@@ -402,8 +426,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
                           + tc.sampler_contact_weight * lw.contact)
             total = total + swap_total * n_swap / sc.batch
             parts["swap_last"] = lw.last.item()
+        parts["spliced"] = float(spliced)
         if critic is not None:
-            critic.remember(real_features(w_own, length), style_index[b.style_name])
+            if not spliced:  # the critic's buffer holds single takes only
+                critic.remember(real_features(w_own, length), style_index[b.style_name])
             parts["critic_loss"], parts["critic_acc"] = critic.learn()
             gen = SC.critic_features(kin.positions(out.p, out.r, w["offsets"]), w["pos"][:, n_past - 1])
             ce, acc = critic.judge(gen, torch.as_tensor(asked, device=ctx.device))
@@ -414,15 +440,19 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
                 "contact": ls.contact.item(), "phase": ls.phase.item(), "length": float(length), **parts}
 
     val = _sampler_val(ctx, labels)
+    val_splice = _splice_val(ctx, labels) if tc.splice > 0 else []
 
     def evaluate() -> dict[str, float]:
         tot: dict[str, float] = {}
-        for w, style, length in val:
-            z = torch.zeros(w["p"].shape[0], zdim, device=ctx.device)
-            ls = Ro.sampler_losses(Ro.sampler_rollout(sampler, decoder, w, style, length, z), kin, w, length)
-            for k in ("total", "pos", "rot", "last", "phase"):
-                tot[k] = tot.get(k, 0.0) + float(getattr(ls, k)) / len(val)
+        for prefix, problems in (("", val), ("splice_", val_splice)):
+            for w, style, length in problems:
+                z = torch.zeros(w["p"].shape[0], zdim, device=ctx.device)
+                ls = Ro.sampler_losses(Ro.sampler_rollout(sampler, decoder, w, style, length, z), kin, w, length)
+                for k in ("total", "pos", "rot", "last", "phase"):
+                    tot[prefix + k] = tot.get(prefix + k, 0.0) + float(getattr(ls, k)) / len(problems)
         tot["loss"] = tot.pop("total")
+        if "splice_total" in tot:
+            tot["splice_loss"] = tot.pop("splice_total")
         return tot
 
     modules: dict[str, torch.nn.Module] = {"model": sampler}
