@@ -295,10 +295,11 @@ class TransitionEngine:
                  phase_source: str = "auto") -> Transition:
         """The whole transition (see `stream` for the arguments)."""
         result = None
-        for chunk in self.stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                 phase_source):
-            if isinstance(chunk, Transition):
-                result = chunk
+        with self._lock:  # nobody sees the chunks: frames go back to the source's rig once, at the end
+            for chunk in self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
+                                      phase_source, chunks_on_source_rig=False):
+                if isinstance(chunk, Transition):
+                    result = chunk
         assert result is not None
         return result
 
@@ -317,7 +318,10 @@ class TransitionEngine:
                                     phase_source)
 
     # ------------------------------------------------------------------------------------------ internals
-    def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source):
+    def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source,
+                chunks_on_source_rig: bool = True):
+        """`chunks_on_source_rig=False` (generate): the chunks stay on the model rig and the whole transition goes
+        back onto a retargeted source's rig in one call (~2.5 ms for 40 frames instead of ~2.4 ms per chunk)."""
         t_start = time.perf_counter()
         timings = Timings(device=self.device.label, steps_per_call=self.steps_per_call)
         if not 1 <= int(length) <= 1000:
@@ -365,7 +369,7 @@ class TransitionEngine:
             timings.sampler_ms += ms_k
             tp = time.perf_counter()
             chunk_clip = to_world_clip(p_k[0], r_k[0], problem.frame, problem.ms, on_model, self.dims.fps)
-            if seam is not None:
+            if seam is not None and chunks_on_source_rig:
                 lp, lr = seam.apply(chunk_clip.local_pos, chunk_clip.local_rot, made)
                 chunk_clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=lr,
                                      name=f"{source.name}-transition", frame_range=None)
@@ -385,6 +389,10 @@ class TransitionEngine:
         tp = time.perf_counter()
         clip = replace(clips[0], local_pos=np.concatenate([c.local_pos for c in clips]),
                        local_rot=np.concatenate([c.local_rot for c in clips]))
+        if seam is not None and not chunks_on_source_rig:
+            lp, lr = seam.apply(clip.local_pos, clip.local_rot, 0)
+            clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=R.quat_continuity(lr),
+                           name=f"{source.name}-transition", frame_range=None)
         if abs(source.fps - self.dims.fps) > 1e-6:
             clip = self._at_source_fps(clip, source, source_frame, problem, on_model, seam, length)
         timings.postprocess_ms += (time.perf_counter() - tp) * 1e3

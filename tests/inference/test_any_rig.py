@@ -198,3 +198,15 @@ def test_generate_cli_writes_on_the_source_rig_and_rereads_in_bvhio(compiled, ex
     assert run.returncode == 2
     assert len(run.stderr.strip().splitlines()) == 1
     assert "nofeet.bvh" in run.stderr and "leg" in run.stderr and "foot" in run.stderr
+
+
+def test_streamed_chunks_and_generate_give_the_same_transition(shipped, external_root):
+    """generate() puts the whole transition back on the source's rig in one call, stream() chunk by chunk:
+    the seam blend depends only on each frame's index, so both give the same frames."""
+    from rsmt_studio.inference.engine import Transition
+
+    clip = read_bvh(external_root / "bvh-python" / "test_mocapbank.bvh")
+    whole = shipped.generate(clip, 20, clip, 61, "normal", 40, seed=3).clip
+    streamed = [x for x in shipped.stream(clip, 20, clip, 61, "normal", 40, seed=3) if isinstance(x, Transition)]
+    np.testing.assert_allclose(streamed[0].clip.local_rot, whole.local_rot, atol=1e-12)
+    np.testing.assert_allclose(streamed[0].clip.local_pos, whole.local_pos, atol=1e-9)
