@@ -614,6 +614,8 @@ class TransitionStudio(QObject):
             return
         self._down = True
         self._autosave_timer.stop()
+        if getattr(self, "variants_panel", None) is not None:
+            self.variants_panel.close_model()  # cancels a batched run, which holds the worker
         self.model.close()
         self.pool.close()
         self.autosaver.discard()
@@ -628,8 +630,10 @@ def _menu(window, title: str):
 def install(window, **kwargs) -> TransitionStudio:
     """Attach authoring to a studio window and make it the default scene's provider."""
     from rsmt_studio.app import main_window
+    from rsmt_studio.app.variants_panel import install_variants
 
     studio = TransitionStudio(window, **kwargs)
+    install_variants(studio)
     window.transition_studio = studio
     if _default_scene_hook not in main_window.DEFAULT_SCENE_HOOKS:
         main_window.DEFAULT_SCENE_HOOKS.insert(0, _default_scene_hook)

@@ -8,7 +8,8 @@ request has arrived for `idle_stop_s` the parent sends it SIGSTOP; the next requ
 (Windows) the worker simply runs (the idle cost remains there).
 
 The proxy has the engine's API: `clip_phases`, `style_code`, `generate`, `stream` (chunks cross the pipe as they
-are made), with cancellation through a `CancelToken` checked between chunks.
+are made), with cancellation through a `CancelToken` checked between chunks, plus `generate_batch` (several
+requests in shared graph calls through `inference.batched`, run in the child).
 """
 
 from __future__ import annotations
@@ -77,10 +78,37 @@ def _serve(conn, assets, device: str | None, steps_per_call: int,
                 token = _PipeCancel(conn)
                 for item in engine.stream(*args, cancel=token, **kwargs):
                     conn.send(("chunk", item) if isinstance(item, TransitionChunk) else ("result", item))
+            elif method == "generate_batch":
+                conn.send(("result", generate_batch(engine, *args, cancel=_PipeCancel(conn), **kwargs)))
             else:
                 conn.send(("result", getattr(engine, method)(*args, **kwargs)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent
             conn.send(("error", type(exc).__name__, str(exc)))
+
+
+def generate_batch(engine, requests: list, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Run `requests` (`batched.Request`s) through `inference.batched` in as few shared calls as it allows.
+
+    Returns {"results": per request a `Transition`, None (cancelled) or ("error", type name, message),
+    "batches": how many `batched.run` calls (sets of graph calls) were made}. `cancel` applies to every row."""
+    from dataclasses import replace
+
+    from rsmt_studio.inference import batched
+
+    results: list[Any] = [None] * len(requests)
+    prepared, index = [], []
+    for i, req in enumerate(requests):
+        try:
+            prepared.append(batched.prepare(engine, replace(req, cancel=cancel)))
+            index.append(i)
+        except Exception as exc:  # noqa: BLE001 - reported per row
+            results[i] = ("error", type(exc).__name__, str(exc))
+    groups = batched.groups(prepared, max(len(prepared), 1), by_length=engine.capture) if prepared else []
+    for idx in groups:
+        for j, out in zip(idx, batched.run(engine, [prepared[k] for k in idx])):
+            results[index[j]] = (("error", type(out).__name__, str(out)) if isinstance(out, BaseException)
+                                 else out)
+    return {"results": results, "batches": len(groups)}
 
 
 class _PipeCancel(CancelToken):
@@ -156,12 +184,23 @@ class EngineWorker:
         assert result is not None
         return result
 
+    def generate_batch(self, requests: list, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """`generate_batch` (module function) in the child: several `batched.Request`s in shared graph calls."""
+        result = None
+        for item in self._streaming("generate_batch", (list(requests),), {}, cancel):
+            result = item
+        assert result is not None
+        return result
+
     def stream(self, *args, cancel: CancelToken | None = None, **kwargs) -> Iterator[TransitionChunk | Transition]:
         """Same arguments as `TransitionEngine.stream`; chunks arrive as the child makes them."""
+        return self._streaming("stream", args, kwargs, cancel)
+
+    def _streaming(self, method: str, args: tuple, kwargs: dict, cancel: CancelToken | None) -> Iterator[Any]:
         with self._lock:
             self._begin()
             try:
-                self._conn.send(("call", "stream", args, kwargs))
+                self._conn.send(("call", method, args, kwargs))
                 sent_cancel = False
                 finished = False
                 while not finished:
