@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,26 +14,42 @@ EXTERNAL_ROOT = (REPO.parent / "shared" / "data" / "external").resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
-def bandai_root() -> Path:
-    """The Bandai dataset folder; skips where absent, but fails under CI=true."""
-    if not BANDAI_ROOT.is_dir():
-        msg = f"Bandai data not found at {BANDAI_ROOT} (expected ../shared beside the checkout)"
+def _shared_folder(path: Path, what: str) -> Path:
+    """`path` if it exists; else skip the test, or fail it under CI=true (CI always has ../shared)."""
+    if not path.is_dir():
+        msg = f"{what} not found at {path} (expected ../shared beside the checkout)"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
-    return BANDAI_ROOT
+    return path
+
+
+@pytest.fixture(scope="session")
+def bandai_root() -> Path:
+    """The Bandai dataset folder; skips where absent, but fails under CI=true."""
+    return _shared_folder(BANDAI_ROOT, "Bandai data")
 
 
 @pytest.fixture(scope="session")
 def external_root() -> Path:
     """Real BVH files on other rigs (CMU, Mixamo-named, mocapbank, Geno); skips where absent, fails under CI=true."""
-    if not EXTERNAL_ROOT.is_dir():
-        msg = f"external BVH files not found at {EXTERNAL_ROOT} (expected ../shared beside the checkout)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return EXTERNAL_ROOT
+    return _shared_folder(EXTERNAL_ROOT, "external BVH files")
+
+
+@pytest.fixture(scope="session")
+def mef_cache_dir() -> Path:
+    """One MEF cache folder for every room's tests and the subprocesses they start (CLI, worker, server):
+    `$RSMT_STUDIO_TEST_CACHE_DIR`, else <tmp>/rsmt-studio-test-mef, so graphs compile at most once per machine
+    (safe to keep between runs: cache keys include the graph sources, MAX version and CPU target)."""
+    path = Path(os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")
+    path.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("RSMT_STUDIO_CACHE_DIR")
+    os.environ["RSMT_STUDIO_CACHE_DIR"] = str(path)  # inherited by subprocesses
+    yield path
+    if old is None:
+        os.environ.pop("RSMT_STUDIO_CACHE_DIR", None)
+    else:
+        os.environ["RSMT_STUDIO_CACHE_DIR"] = old
 
 
 @pytest.fixture()

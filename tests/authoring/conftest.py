@@ -6,8 +6,6 @@ The worker is started once per test session with the shared MEF folder (`$RSMT_S
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,17 +14,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCENE = REPO / "assets" / "default_scene"
 
 
-@pytest.fixture(scope="session")
-def mef_cache_dir() -> Path:
-    path = Path(os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")
-    path.mkdir(parents=True, exist_ok=True)
-    old = os.environ.get("RSMT_STUDIO_CACHE_DIR")
-    os.environ["RSMT_STUDIO_CACHE_DIR"] = str(path)  # inherited by the worker and CLI subprocesses
-    yield path
-    if old is None:
-        os.environ.pop("RSMT_STUDIO_CACHE_DIR", None)
-    else:
-        os.environ["RSMT_STUDIO_CACHE_DIR"] = old
 
 
 class SharedPool:

@@ -8,8 +8,6 @@ because cache keys include the graph sources and the MAX version.
 from __future__ import annotations
 
 import importlib.util
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +29,6 @@ def rsmt_torch():
     return _load_rsmt_torch()
 
 
-@pytest.fixture(scope="session")
-def mef_cache_dir() -> Path:
-    path = Path(os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")
-    path.mkdir(parents=True, exist_ok=True)
-    old = os.environ.get("RSMT_STUDIO_CACHE_DIR")
-    os.environ["RSMT_STUDIO_CACHE_DIR"] = str(path)  # inherited by CLI / worker subprocesses
-    yield path
-    if old is None:
-        os.environ.pop("RSMT_STUDIO_CACHE_DIR", None)
-    else:
-        os.environ["RSMT_STUDIO_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,17 +27,9 @@ BOW = "dataset-1_bow_angry_001.bvh"
 
 
 @pytest.fixture(scope="session")
-def serve_cache_dir() -> Path:
-    """The shared test MEF cache (as tests/inference uses), exported to every subprocess."""
-    path = Path(os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")
-    path.mkdir(parents=True, exist_ok=True)
-    old = os.environ.get("RSMT_STUDIO_CACHE_DIR")
-    os.environ["RSMT_STUDIO_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("RSMT_STUDIO_CACHE_DIR", None)
-    else:
-        os.environ["RSMT_STUDIO_CACHE_DIR"] = old
+def serve_cache_dir(mef_cache_dir) -> Path:
+    """The shared test MEF cache (tests/conftest.py), exported to every subprocess."""
+    return mef_cache_dir
 
 
 @pytest.fixture(scope="session")
