@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from rsmt_studio.inference.cache import GraphSpec
 from rsmt_studio.inference.compiler import ProgressFn, ensure_compiled
 from rsmt_studio.inference.device_graphs import CapturedTransition, is_frozen
 from rsmt_studio.inference.devices import DeviceChoice, select_device
+from rsmt_studio.inference.memo import BoundedMemo
 from rsmt_studio.inference.postprocess import to_world_clip
 from rsmt_studio.inference.rigs import MappingError, RigAdapter, load_model_rig
 from rsmt_studio.inference.rigs import clip_key as _clip_key
@@ -217,8 +217,8 @@ class TransitionEngine:
         self.load_ms = (time.perf_counter() - t1) * 1e3
         self.compile_wait_ms = (t1 - t0) * 1e3
         self.style_bank = StyleBank.load(assets.source) if assets.source else StyleBank({})
-        self._style_cache: dict[Any, StyleCode] = _Bounded(256)  # a service sees endless new clips: bounded
-        self._phase_cache: dict[tuple, PhaseTrack] = _Bounded(256)
+        self._style_cache: dict[Any, StyleCode] = BoundedMemo(256)  # a service sees endless new clips: bounded
+        self._phase_cache: dict[tuple, PhaseTrack] = BoundedMemo(256)
         self._lock = threading.Lock()
         self._folded: dict[tuple[int, ...], tuple[tuple, tuple]] = {}
         from rsmt_studio.motion.retarget import CorrectionStore
@@ -737,25 +737,6 @@ def _zero_phase_predictor(weights: dict[str, np.ndarray], d) -> dict[str, np.nda
         "phase_predictor.fc.w": z((hid, 3 * d.n_phases), np.float32),
         "phase_predictor.fc.b": z(3 * d.n_phases, np.float32),
     }
-
-
-class _Bounded(OrderedDict):
-    """A dict that forgets its least recently used entries beyond `size` (memo caches of a long-lived engine)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def __getitem__(self, key):
-        value = super().__getitem__(key)
-        self.move_to_end(key)
-        return value
-
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
 
 
 def _where(clip: Clip) -> str:

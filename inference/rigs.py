@@ -12,12 +12,12 @@ rig signature) come from `corrections`.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from rsmt_studio.inference.memo import BoundedMemo
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.retarget import MappingError, ModelRig, RigBinding, find_roles, skeleton_signature
@@ -43,29 +43,14 @@ def clip_key(clip: Clip) -> tuple:
             float(clip.local_pos.sum()), float(clip.local_rot[..., 0].sum()))
 
 
-class _LRU(OrderedDict):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def get_or(self, key, make):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = self[key] = make()
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-
 class RigAdapter:
     def __init__(self, rig: ModelRig, corrections: Callable[[str], dict[str, str]] | None = None,
                  max_clips: int = 64) -> None:
         self.rig = rig
         self.corrections = corrections
-        self._bindings = _LRU(max_clips)
-        self._clips = _LRU(max_clips)
-        self._trips = _LRU(4 * max_clips)
+        self._bindings = BoundedMemo(max_clips)
+        self._clips = BoundedMemo(max_clips)
+        self._trips = BoundedMemo(4 * max_clips)
 
     def is_model_rig(self, clip: Clip) -> bool:
         return is_model_rig(clip.skeleton, self.rig)
