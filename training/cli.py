@@ -48,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sampler: fraction of each batch given a style clip of another style")
     t.add_argument("--style-swap-recon", type=float, default=None,
                    help="sampler: pose-reconstruction weight on the style-swapped rows")
+    t.add_argument("--style-swap-phase", type=float, default=None,
+                   help="sampler: phase-loss weight on the style-swapped rows (0 = free timing)")
+    t.add_argument("--style-swap-smooth", type=float, default=None,
+                   help="sampler: weight of acceleration beyond the ground truth's on the style-swapped rows")
+    t.add_argument("--style-stat-weight", type=float, default=None,
+                   help="sampler: critic-feature statistics of generated frames vs real takes of the asked style")
+    t.add_argument("--style-code-weight", type=float, default=None,
+                   help="sampler: style-classification loss on the style encoder's mean token")
+    t.add_argument("--style-ramp-steps", type=int, default=None,
+                   help="sampler: steps over which the style terms ramp in")
     t.add_argument("--splice", type=float, default=None,
                    help="sampler: fraction of batches of spliced cross-style rows (context style A, rest style B)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -153,7 +163,9 @@ def _train(args: argparse.Namespace) -> int:
             sc.lr = args.lr
     for flag, field_name in (("contact_weight", "sampler_contact_weight"), ("style_weight", "style_weight"),
                              ("style_swap", "style_swap"), ("style_swap_recon", "style_swap_recon"),
-                             ("splice", "splice")):
+                             ("splice", "splice"), ("style_swap_phase", "style_swap_phase"),
+                             ("style_swap_smooth", "style_swap_smooth"), ("style_stat_weight", "style_stat_weight"),
+                             ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

@@ -114,6 +114,13 @@ class TrainConfig:
     # the same content (training/batches.py: spliced_sampler_batch), trained with the usual sampler losses.
     splice: float = 0.0  # probability that a training batch is spliced (0 = off)
     splice_half_life: float = 4.0  # frames over which the junction's pose gap halves
+    # Recipe B (issue 14, ../shared/notes/style-control.md): what still scores a style-swapped row. Its ground truth
+    # is of the context's style, so pose and phase terms pull it back there; B drops them and judges the style.
+    style_swap_phase: float = 1.0  # weight of the phase losses on swapped rows (0: free to take the clip's timing)
+    style_swap_smooth: float = 0.0  # swapped rows: acceleration beyond the ground truth's, per row
+    style_stat_weight: float = 0.0  # critic-feature statistics of generated frames vs real takes of the asked style
+    style_code_weight: float = 0.0  # a style-classification head on the style encoder's mean token (no collapse)
+    style_ramp_steps: int = 0  # the style terms ramp in linearly over this many steps
 
 
 @dataclass

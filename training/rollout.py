@@ -164,6 +164,15 @@ class SamplerLosses:
     phase: Tensor
 
 
+def excess_acceleration(pos: Tensor, pos_gt: Tensor, length: int, n_past: int = Fe.N_PAST) -> Tensor:
+    """Mean joint acceleration of generated frames beyond the ground truth's, per row (B,L,J,3 generated and the
+    window's B,T,J,3 ground truth): jitter is penalised, a livelier style with the same smoothness is not."""
+    def accel(p: Tensor) -> Tensor:
+        return (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]).norm(dim=-1).mean((1, 2))
+    full = torch.cat([pos_gt[:, n_past - 2 : n_past], pos], 1)
+    return F.relu(accel(full) - accel(pos_gt[:, n_past - 2 : n_past + length])).mean()
+
+
 def sampler_losses(out: SamplerOutput, kin: Kinematics, b: dict[str, Tensor], length: int,
                    n_past: int = Fe.N_PAST, contact_weight: float = 0.01) -> SamplerLosses:
     """RSMT's sampler losses on the scored frames n_past..K-1 (the keyframe itself is given, not scored)."""

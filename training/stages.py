@@ -385,8 +385,16 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         sampler.style_encoder.input_std.copy_(torch.as_tensor(std))
     zdim = 2 * cfg.sampler.latent
     n_past = tc.n_past
-    critic = _critic_setup(ctx, labels) if tc.style_weight > 0 else None
+    critic = _critic_setup(ctx, labels) if tc.style_weight > 0 or tc.style_stat_weight > 0 else None
     style_index = {s: i for i, s in enumerate(md.style_names)}
+    # Recipe B's style-code head: the style encoder's mean token must tell the styles apart, so the codes cannot
+    # collapse to one (RSMT issue 10). Trained with the sampler; not part of the exported sampler.
+    style_head = (torch.nn.Linear(cfg.sampler.style_hidden, len(md.style_names)).to(ctx.device)
+                  if tc.style_code_weight > 0 else None)
+    steps_done = [0]
+
+    def ramp() -> float:
+        return 1.0 if tc.style_ramp_steps <= 0 else min(1.0, steps_done[0] / tc.style_ramp_steps)
 
     def real_features(w: dict[str, torch.Tensor], length: int) -> torch.Tensor:
         return SC.critic_features(w["pos"][:, n_past : n_past + length], w["pos"][:, n_past - 1])
@@ -418,23 +426,42 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         ls = Ro.sampler_losses(Ro.take_output(out, own), kin, w_own, length, contact_weight=tc.sampler_contact_weight)
         total = ls.total * (sc.batch - n_swap) / sc.batch
         parts: dict[str, float] = {}
+        gen_pos = kin.positions(out.p, out.r, w["offsets"])
         if n_swap:
             sw = slice(sc.batch - n_swap, sc.batch)
-            lw = Ro.sampler_losses(Ro.take_output(out, sw), kin, {k: v[sw] for k, v in w.items()}, length,
+            w_sw = {k: v[sw] for k, v in w.items()}
+            lw = Ro.sampler_losses(Ro.take_output(out, sw), kin, w_sw, length,
                                    contact_weight=tc.sampler_contact_weight)
-            swap_total = (tc.style_swap_recon * (lw.pos + lw.rot) + lw.last + lw.phase
+            swap_total = (tc.style_swap_recon * (lw.pos + lw.rot) + lw.last + tc.style_swap_phase * lw.phase
                           + tc.sampler_contact_weight * lw.contact)
+            if tc.style_swap_smooth > 0:
+                rough = Ro.excess_acceleration(gen_pos[sw], w_sw["pos"], length, n_past) / kin.bone_scale
+                swap_total = swap_total + tc.style_swap_smooth * rough
+                parts["swap_rough"] = rough.item()
             total = total + swap_total * n_swap / sc.batch
             parts["swap_last"] = lw.last.item()
         parts["spliced"] = float(spliced)
+        asked_t = torch.as_tensor(asked, device=ctx.device)
         if critic is not None:
             if not spliced:  # the critic's buffer holds single takes only
                 critic.remember(real_features(w_own, length), style_index[b.style_name])
             parts["critic_loss"], parts["critic_acc"] = critic.learn()
-            gen = SC.critic_features(kin.positions(out.p, out.r, w["offsets"]), w["pos"][:, n_past - 1])
-            ce, acc = critic.judge(gen, torch.as_tensor(asked, device=ctx.device))
-            total = total + tc.style_weight * ce
+            gen = SC.critic_features(gen_pos, w["pos"][:, n_past - 1])
+            ce, acc = critic.judge(gen, asked_t)
+            if tc.style_weight > 0:
+                total = total + ramp() * tc.style_weight * ce
             parts["style_ce"], parts["style_acc"] = ce.item(), acc.item()
+            if tc.style_stat_weight > 0:
+                stat = critic.statistics_loss(gen, asked_t)
+                total = total + ramp() * tc.style_stat_weight * stat
+                parts["style_stat"] = stat.item()
+        if style_head is not None:
+            code = style_head(sampler.style_encoder(_tensor(style, ctx)).mean(1))
+            code_ce = torch.nn.functional.cross_entropy(code, asked_t)
+            total = total + tc.style_code_weight * code_ce
+            parts["code_ce"] = code_ce.item()
+            parts["code_acc"] = (code.argmax(-1) == asked_t).float().mean().item()
+        steps_done[0] += 1
         total.backward()
         return {"loss": total.item(), "pos": ls.pos.item(), "rot": ls.rot.item(), "last": ls.last.item(),
                 "contact": ls.contact.item(), "phase": ls.phase.item(), "length": float(length), **parts}
@@ -456,9 +483,13 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
         return tot
 
     modules: dict[str, torch.nn.Module] = {"model": sampler}
+    params = list(sampler.parameters())
     if critic is not None:
         modules["critic"] = critic.critic  # checkpointed with the sampler; trained by its own optimiser
-    return _stage_loop(ctx, "sampler", modules, [p for p in sampler.parameters()], sc, step, evaluate,
+    if style_head is not None:
+        modules["style_head"] = style_head
+        params += list(style_head.parameters())
+    return _stage_loop(ctx, "sampler", modules, params, sc, step, evaluate,
                        lambda: export_weights(sampler, ctx.run_dir / "sampler.safetensors"))
 
 

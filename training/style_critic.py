@@ -45,10 +45,19 @@ class StyleCritic(nn.Module):
         self.conv2 = nn.Conv1d(hidden, hidden, 5, padding=2)
         self.head = nn.Linear(hidden, n_styles)
 
-    def forward(self, feats: Tensor) -> Tensor:
+    def hidden(self, feats: Tensor) -> Tensor:
+        """(B,T,C) features -> (B,H,T) activations of the last convolution (what the statistics loss compares)."""
         x = ((feats - self.input_mean) / self.input_std).transpose(1, 2)
-        x = F.relu(self.conv2(F.relu(self.conv1(x))))
-        return self.head(x.mean(-1))
+        return F.relu(self.conv2(F.relu(self.conv1(x))))
+
+    def forward(self, feats: Tensor) -> Tensor:
+        return self.head(self.hidden(feats).mean(-1))
+
+
+def activation_statistics(h: Tensor) -> Tensor:
+    """(B,H,T) activations -> (B,2H): each channel's mean and standard deviation over time (SMooDi's style
+    statistics: what a style looks like to the critic, independent of where in the window it happens)."""
+    return torch.cat([h.mean(-1), h.std(-1)], -1)
 
 
 class CriticTrainer:
@@ -92,6 +101,33 @@ class CriticTrainer:
         self.critic.eval()
         acc = (logits.argmax(-1) == labels[idx]).float().mean()
         return float(loss.detach()), float(acc)
+
+    def style_statistics(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Per style in the buffer, the mean of its real windows' activation statistics -> (table (S,2H), present
+        (S,) bool, scale (2H,): each statistic's spread over all real windows, the unit the loss measures in)."""
+        feats = torch.cat([f for f, _ in self.buffer])
+        labels = torch.cat([y for _, y in self.buffer])
+        n_styles = self.critic.head.out_features
+        with torch.no_grad():
+            stats = activation_statistics(self.critic.hidden(feats))
+            table = torch.zeros(n_styles, stats.shape[1], device=stats.device)
+            count = torch.zeros(n_styles, device=stats.device)
+            table.index_add_(0, labels, stats)
+            count.index_add_(0, labels, torch.ones_like(labels, dtype=stats.dtype))
+            table = table / count.clamp(min=1).unsqueeze(1)
+            scale = stats.std(0).clamp(min=1e-3)
+        return table, count > 0, scale
+
+    def statistics_loss(self, feats: Tensor, style_index: Tensor) -> Tensor:
+        """L1 between the generated windows' activation statistics and the real ones of the asked-for style, in
+        units of their spread over real windows; rows whose style is not in the buffer are left out. Differentiable
+        w.r.t. feats only."""
+        table, present, scale = self.style_statistics()
+        keep = present[style_index]
+        if not bool(keep.any()):
+            return feats.sum() * 0.0
+        gen = activation_statistics(self.critic.hidden(feats[keep]))
+        return ((gen - table[style_index[keep]]).abs() / scale).mean()
 
     def judge(self, feats: Tensor, style_index: Tensor) -> tuple[Tensor, Tensor]:
         """Cross-entropy (differentiable w.r.t. feats, not the critic) and accuracy for the asked-for styles."""

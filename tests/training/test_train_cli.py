@@ -82,8 +82,9 @@ def test_tiny_config_trains_every_stage_and_losses_fall(bandai_root, tmp_path):
 
 
 def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
-    """The sampler warm-started from a run's weights with the style critic and style swaps: it logs the critic's
-    figures, keeps the new objective in config.json, checkpoints the critic with the sampler and resumes."""
+    """The sampler warm-started from a run's weights with recipe B (style critic, style swaps free of the
+    context's pose and phase, critic statistics, style-code head): it logs every term, keeps the objective in
+    config.json, checkpoints the critic and the head with the sampler and resumes."""
     import torch
 
     styled.mkdir()
@@ -91,18 +92,22 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
         (styled / name).write_bytes((run / name).read_bytes())
     common = ["--data", str(data), "--run", str(styled), "--quiet", "--threads", "1", "--no-mirror"]
     _run("sampler", *common, "--init-from", str(run), "--epochs", "2", "--style-weight", "0.1",
-         "--style-swap", "0.5", "--contact-weight", "0.5")
+         "--style-swap", "0.5", "--contact-weight", "0.5", "--style-swap-recon", "0", "--style-swap-phase", "0",
+         "--style-swap-smooth", "0.5", "--style-stat-weight", "0.5", "--style-code-weight", "0.1",
+         "--style-ramp-steps", "3")
     rows = _metrics(styled, "sampler")
     assert len(rows) == 2
     for row in rows:
-        for key in ("train_style_ce", "train_style_acc", "train_critic_acc", "train_swap_last"):
+        for key in ("train_style_ce", "train_style_acc", "train_critic_acc", "train_swap_last", "train_style_stat",
+                    "train_code_ce", "train_code_acc", "train_swap_rough"):
             assert key in row and row[key] == row[key], key  # present and not NaN
     # the critic judges real windows far better than chance (here: few styles, so near-perfect)
     assert rows[-1]["train_critic_acc"] > 0.5
     train = json.loads((styled / "config.json").read_text())["train"]
     assert (train["style_weight"], train["style_swap"], train["sampler_contact_weight"]) == (0.1, 0.5, 0.5)
+    assert (train["style_swap_phase"], train["style_stat_weight"], train["style_code_weight"]) == (0.0, 0.5, 0.1)
     ckpt = torch.load(styled / "sampler.ckpt", weights_only=False)
-    assert set(ckpt["modules"]) == {"model", "critic"}
+    assert set(ckpt["modules"]) == {"model", "critic", "style_head"}
     _run("sampler", *common, "--resume", "--epochs", "3")
     assert len(_metrics(styled, "sampler")) == 3
     bad = _run("sampler", *common, "--resume", "--epochs", "4", "--style-swap", "1.5", ok=False)

@@ -1,0 +1,56 @@
+"""The loss terms of recipe B (issue 14) on hand-made inputs: the critic's activation statistics pull generated
+windows towards the asked style's real windows and nowhere else; the roughness term spares real motion."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rsmt_studio.training import rollout as Ro  # noqa: E402
+from rsmt_studio.training import style_critic as SC  # noqa: E402
+
+
+def _trainer_with_two_styles() -> tuple[SC.CriticTrainer, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    critic = SC.StyleCritic(channels=6, n_styles=3, hidden=8)
+    trainer = SC.CriticTrainer(critic, crop=12)
+    calm = torch.randn(16, 12, 6) * 0.2
+    lively = torch.randn(16, 12, 6) * 2.0 + 1.0
+    trainer.remember(calm, 0)
+    trainer.remember(lively, 1)
+    return trainer, calm, lively
+
+
+def test_statistics_loss_is_zero_on_a_style_s_own_windows_and_large_on_another_s():
+    trainer, calm, lively = _trainer_with_two_styles()
+    calm_asks_calm = trainer.statistics_loss(calm, torch.zeros(16, dtype=torch.long))
+    lively_asks_calm = trainer.statistics_loss(lively, torch.zeros(16, dtype=torch.long))
+    # each row's statistics differ from the style's mean a little, so "own" is small, not exactly zero
+    assert float(calm_asks_calm) < 0.5 * float(lively_asks_calm)
+    table, present, scale = trainer.style_statistics()
+    assert present.tolist() == [True, True, False] and table.shape == (3, 16) and bool((scale > 0).all())
+
+
+def test_statistics_loss_skips_styles_missing_from_the_buffer_and_trains_only_its_input():
+    trainer, calm, _ = _trainer_with_two_styles()
+    trainer.learn()  # as in training: one step on real windows, after which the critic's weights are frozen
+    trainer.critic.zero_grad(set_to_none=True)
+    feats = calm.clone().requires_grad_(True)
+    missing = trainer.statistics_loss(feats, torch.full((16,), 2, dtype=torch.long))
+    assert float(missing) == 0.0
+    loss = trainer.statistics_loss(feats, torch.ones(16, dtype=torch.long))
+    loss.backward()
+    assert feats.grad is not None and float(feats.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in trainer.critic.parameters())
+
+
+def test_excess_acceleration_spares_the_ground_truth_and_penalises_jitter():
+    torch.manual_seed(1)
+    t, n_past, length = 30, 10, 16
+    steps = torch.cumsum(torch.randn(2, t, 4, 3) * 0.1, 1)
+    gt = torch.cumsum(steps, 1)  # smooth-ish trajectories
+    own = gt[:, n_past : n_past + length]
+    assert float(Ro.excess_acceleration(own, gt, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    jitter = own + torch.randn_like(own) * 0.5
+    assert float(Ro.excess_acceleration(jitter, gt, length, n_past)) > 0.1
