@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import rotations as R
-from ..clip import Clip, depth_levels
+from ..clip import Clip
+from .quat import qmul
 from .transfer import RigBinding
 
 
@@ -30,46 +31,50 @@ class SeamBlend:
     def apply(self, model_lp: np.ndarray, model_lr: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
         """Model frames `first`.. of the transition (T,Jm,·) -> user local translations (T,J,3), rotations."""
         t = len(model_lp)
-        aligned: list[np.ndarray] = []
-        lp, lr = self.binding.to_user(model_lp, model_lr, np.broadcast_to(self.carry_lp, (t, *self.carry_lp.shape)),
-                                      np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape)), aligned)
-        exact = aligned[0]  # driven joints' globals (up-aligned world), kept exactly
+        bp = self.binding.back_plan()
+        lp, lr, g = self.binding._to_user(model_lp, model_lr, np.broadcast_to(self.carry_lp, (t, *self.carry_lp.shape)),
+                                          np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape)), self._carried())
+        # g: the globals (up-aligned world); the driven joints' are kept exactly
         w = np.minimum((np.arange(first, first + t) + 1.0) / (self.length + 1.0), 1.0)
-        fix = (~self.binding.driven_joints() | _chain_joints(self.binding)) & ~_above_hips(self.binding)
-        resid = R.quat_slerp(np.broadcast_to(self.start[fix], (t, int(fix.sum()), 4)),
-                             np.broadcast_to(self.end[fix], (t, int(fix.sum()), 4)), w[:, None])
-        sk = self.binding.roles.skeleton
+        fix = bp.fix
+        if len(fix):
+            lr[:, fix] = qmul(self._residual(w), R.quat_normalize(lr[:, fix]))
+        # Globals below the turned joints follow them, except the driven joints', which stay exact (their local
+        # rotations absorb the change); every other joint's global and local rotation is as `to_user` made it.
         align = self.binding.calibration.align
-        lr[:, fix] = R.quat_normalize(R.quat_mul(resid, lr[:, fix]))
-        driven = self.binding.driven_joints() & ~_chain_joints(self.binding)
-        g = np.empty_like(lr)
-        for idx, par in depth_levels(tuple(int(p) for p in sk.parents)):
-            if par is None:
-                g[:, idx] = R.quat_mul(align, lr[:, idx])
-                continue
-            d = driven[idx]
-            keep, free = idx[d], idx[~d]
-            if len(keep):
-                lr[:, keep] = R.quat_mul(R.quat_conj(g[:, par[d]]), exact[:, keep])
-                g[:, keep] = exact[:, keep]
+        for free, free_par, relink, relink_par in bp.relink:
             if len(free):
-                g[:, free] = R.quat_mul(g[:, par[~d]], lr[:, free])
+                g[:, free] = qmul(align if free_par is None else g[:, free_par], R.quat_normalize(lr[:, free]))
+            if len(relink):
+                lr[:, relink] = qmul(R.quat_conj(g[:, relink_par]), g[:, relink])
         return lp, R.quat_normalize(lr)
 
+    def _carried(self) -> np.ndarray:
+        """The carried joints' rotations relative to their driven ancestors at the source frame (held throughout)."""
+        cached = self.__dict__.get("_carried_rel")
+        if cached is None or cached[0] is not self.carry_lr:
+            cached = self.__dict__["_carried_rel"] = (self.carry_lr, self.binding.back_plan().carried_rel(self.carry_lr))
+        return cached[1]
 
-def _chain_joints(b: RigBinding) -> np.ndarray:
-    return np.array([kind == "chain" for kind, _ in b.user_plan])
-
-
-def _above_hips(b: RigBinding) -> np.ndarray:
-    """A dummy root above the hips keeps the source's transform (the target's is in another place)."""
-    sk = b.roles.skeleton
-    out = np.zeros(sk.num_joints, dtype=bool)
-    p = int(sk.parents[b.roles.roles["hips"]])
-    while p >= 0:
-        out[p] = True
-        p = int(sk.parents[p])
-    return out
+    def _residual(self, w: np.ndarray) -> np.ndarray:
+        """(T,F,4) residuals of the blended joints at blend weights w (T,): `quat_slerp(start, end, w)`, with
+        what depends only on the two ends (normalising, the shorter arc, the angle) worked out once per blend."""
+        ends = self.__dict__.get("_slerp_ends")
+        if ends is None or ends[-2] is not self.start or ends[-1] is not self.end:
+            fix = self.binding.back_plan().fix
+            q0, q1 = R.quat_normalize(self.start[fix]), R.quat_normalize(self.end[fix])
+            dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+            q1 = np.where(dot < 0, -q1, q1)
+            theta = np.arccos(np.clip(np.abs(dot), -1.0, 1.0))
+            sin_theta = np.sin(theta)
+            near = sin_theta < 1e-6
+            ends = (q0, q1, theta, near, np.where(near, 1.0, sin_theta), self.start, self.end)
+            self.__dict__["_slerp_ends"] = ends
+        q0, q1, theta, near, safe = ends[:5]
+        t = w[:, None, None]
+        w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+        w1 = np.where(near, t, np.sin(t * theta) / safe)
+        return R.quat_normalize(w0 * q0 + w1 * q1)
 
 
 def round_trip(b: RigBinding, clip: Clip, model: Clip, frame: int) -> np.ndarray:

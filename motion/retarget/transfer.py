@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import rotations as R
-from ..clip import Clip, depth_levels, forward_kinematics
+from ..clip import Clip, depth_levels
 from .calibrate import Calibration, calibrate
 from .model_rig import ModelRig, foot_floor, leg_length
+from .quat import qmul
 from .roles import RoleMap
 
 SNAP_U = 0.15  # chain joints closer than this in normalised length are mapped one to one
@@ -60,7 +61,7 @@ def _aim(g: np.ndarray, joint: int, bone: np.ndarray, start: np.ndarray, goal: n
     current = R.quat_rotate(g[:, joint], bone)
     swing = R.quat_from_two_vectors(current, goal - start)
     ok = (np.linalg.norm(current, axis=-1) > 1e-9) & (np.linalg.norm(goal - start, axis=-1) > 1e-9)
-    g[ok, joint] = R.quat_normalize(R.quat_mul(swing[ok], g[ok, joint]))
+    g[ok, joint] = R.quat_normalize(qmul(swing[ok], g[ok, joint]))
 
 
 def _aim_chain(gm, parents, offsets, chain, goal, root_pos) -> None:
@@ -245,6 +246,13 @@ class RigBinding:
                     source_path=clip.source_path, frame_range=clip.frame_range)
 
     # --- model -> user ------------------------------------------------------------------------------------
+    def back_plan(self) -> BackPlan:
+        """Index arrays for `to_user` and the seam blend, built once per binding (they depend on the rigs only)."""
+        plan = self.__dict__.get("_back_plan")
+        if plan is None or plan.user_plan is not self.user_plan or plan.model_plan is not self.model_plan:
+            plan = self.__dict__["_back_plan"] = BackPlan.build(self)
+        return plan
+
     def to_user(self, model_lp: np.ndarray, model_lr: np.ndarray, carry_lp: np.ndarray,
                 carry_lr: np.ndarray, globals_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Model-rig frames (T,Jm,3)/(T,Jm,4) -> local translations and rotations on the user's rig.
@@ -253,54 +261,67 @@ class RigBinding:
         and every joint but the hips takes its translation from `carry_lp` (T,J,3). `globals_out`, when given,
         receives the global rotations (T,J,4) in the up-aligned world.
         """
-        m, cal, ro = self.model, self.calibration, self.roles.roles
-        gpos_m, gm = forward_kinematics(m.parents, model_lp, model_lr)
-        delta_m = R.quat_mul(gm, R.quat_conj(m.C))
-        t = len(model_lp)
-        sk = self.roles.skeleton
-        al_inv = R.quat_conj(cal.align)
-        g = np.zeros((t, sk.num_joints, 4))  # up-aligned globals
-        one_u, one_m = self._one_pairs
-        g[:, one_u] = R.quat_mul(delta_m[:, one_m], cal.C[one_u])
-        for j, (kind, data) in enumerate(self.user_plan):
-            if kind == "chain":
-                which, u = data
-                mj, mu = self._model_chain(which)
-                g[:, j] = R.quat_mul(_sample(delta_m[:, mj], mu, u), cal.C[j])
-        carry = np.array([kind == "carry" for kind, _ in self.user_plan])
-        for idx, par in depth_levels(tuple(int(p) for p in sk.parents)):
-            sel = carry[idx]
-            if not sel.any():
-                continue
-            js = idx[sel]
-            parent = np.broadcast_to(cal.align, (t, len(js), 4)) if par is None else g[:, par[sel]]
-            g[:, js] = R.quat_mul(parent, carry_lr[:, js])
-        lp = np.array(carry_lp, dtype=np.float64, copy=True)
-        hips = ro["hips"]
-        world = gpos_m[:, 0] / self.scale
-        world[:, 1] += self.floor_shift
-        hips_world = R.quat_rotate(al_inv, world)
-        for which in ("spine", "neck"):
-            uj, _ = self._user_chain(which)
-            end_model = self.model.role_index("chest" if which == "spine" else "head")
-            tgt = gpos_m[:, end_model] / self.scale
-            tgt[:, 1] += self.floor_shift
-            _aim_user_chain(g, lp, sk.parents, uj, tgt, hips, world)
+        lp, lr, g = self._to_user(model_lp, model_lr, carry_lp, carry_lr)
         if globals_out is not None:
             globals_out.append(g)
-        lr = np.empty_like(g)
-        roots = sk.parents < 0
-        lr[:, roots] = R.quat_mul(al_inv, g[:, roots])
-        nr = np.flatnonzero(~roots)
-        lr[:, nr] = R.quat_mul(R.quat_conj(g[:, sk.parents[nr]]), g[:, nr])
-        world = hips_world
-        p = int(sk.parents[hips])
-        if p < 0:
-            lp[:, hips] = world
-        else:  # a dummy root above the hips keeps its carried transform; the hips are placed under it
-            gp, gr = forward_kinematics(sk.parents, lp, lr)
-            lp[:, hips] = R.quat_rotate(R.quat_conj(gr[:, p]), world - gp[:, p])
         return lp, R.quat_normalize(lr)
+
+    def _to_user(self, model_lp: np.ndarray, model_lr: np.ndarray, carry_lp: np.ndarray, carry_lr: np.ndarray,
+                 carried: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`to_user` with the local rotations not yet normalised, and the globals. `carried` (C,4), when given,
+        holds the carried joints' rotations relative to their nearest driven ancestor (`BackPlan.carried_rel` of
+        `carry_lr`'s frame, which must then be the same in every frame): one product instead of one per depth."""
+        cal, bp = self.calibration, self.back_plan()
+        model_lp = np.asarray(model_lp, dtype=np.float64)
+        gm = _global_rotations(bp.model_levels, np.asarray(model_lr, dtype=np.float64))
+        t = len(model_lp)
+        # model positions of the hips, chest and head only (FK along their paths, one rotation for all bones)
+        bones = R.quat_rotate(gm[:, bp.end_parents], model_lp[:, bp.end_bones])
+        ends = [model_lp[:, 0] + bones[:, sl].sum(axis=1) for sl in bp.end_slices]
+        g = np.empty((t, bp.num_joints, 4))  # up-aligned globals
+        drv = bp.driven_u
+        if len(drv):  # Δ_model = G_model · C_model⁻¹ of every model joint read; G_user = Δ · C_user
+            dm = qmul(gm[:, bp.delta_m], bp.delta_cm_inv)
+            d = dm[:, :len(drv)]
+            if len(bp.chain_t):  # spine and neck joints: Δ sampled along the model's chain (as `_sample`)
+                q0, q1 = d[:, len(drv) - len(bp.chain_t):], dm[:, len(drv):]
+                d[:, len(drv) - len(bp.chain_t):] = np.where(bp.chain_snap[:, None], q1,
+                                                             R.quat_slerp(q0, q1, bp.chain_t))
+            g[:, drv] = qmul(d, cal.C[drv])
+        if carried is not None and len(bp.carried):
+            anchors = g[:, bp.carried_anchor]
+            anchors[:, bp.carried_anchor < 0] = cal.align
+            g[:, bp.carried] = qmul(anchors, carried)
+        else:
+            for js, par in bp.carry_levels:
+                parent = np.broadcast_to(cal.align, (t, len(js), 4)) if par is None else g[:, par]
+                g[:, js] = qmul(parent, np.asarray(carry_lr)[:, js])
+        lp = np.array(carry_lp, dtype=np.float64, copy=True)
+        world = ends[0] / self.scale
+        world[:, 1] += self.floor_shift
+        hips_world = R.quat_rotate(bp.align_inv, world)
+        for (joint, end, path), end_model in zip(bp.aims, ends[1:], strict=True):
+            if joint < 0:
+                continue
+            goal = end_model / self.scale
+            goal[:, 1] += self.floor_shift
+            # the chain's last inner joint turned so the chain's end lands on the model's (FK from the hips)
+            offs = lp[0][path[1:]]
+            start = world + R.quat_rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
+            _aim(g, joint, lp[:, end], start, goal)
+        lr = np.empty_like(g)
+        lr[:, bp.roots] = qmul(bp.align_inv, g[:, bp.roots])
+        lr[:, bp.nonroots] = qmul(R.quat_conj(g[:, bp.nonroot_parents]), g[:, bp.nonroots])
+        hips = bp.hips
+        if not len(bp.hips_path):
+            lp[:, hips] = hips_world
+        else:  # a dummy root above the hips keeps its carried transform; the hips are placed under it
+            gp, gr = lp[:, bp.hips_path[0]], lr[:, bp.hips_path[0]]
+            for j in bp.hips_path[1:]:
+                gp = gp + R.quat_rotate(gr, lp[:, j])
+                gr = qmul(gr, lr[:, j])
+            lp[:, hips] = R.quat_rotate(R.quat_conj(gr), hips_world - gp)
+        return lp, lr, g
 
     @property
     def _one_pairs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -311,3 +332,157 @@ class RigBinding:
     def driven_joints(self) -> np.ndarray:
         """(J,) bool: user joints whose rotation comes from the model (roles and chains)."""
         return np.array([kind != "carry" for kind, _ in self.user_plan])
+
+
+def _global_rotations(levels: list[tuple[np.ndarray, np.ndarray | None]], local_rot: np.ndarray) -> np.ndarray:
+    """Global rotations (T,J,4) from local ones, one depth level at a time (forward kinematics without positions)."""
+    g = np.empty_like(local_rot)
+    for idx, par in levels:
+        g[:, idx] = local_rot[:, idx] if par is None else qmul(g[:, par], local_rot[:, idx])
+    return g
+
+
+@dataclass
+class BackPlan:
+    """What `to_user` and the seam blend do per joint, as index arrays (built once per binding).
+
+    `driven_u` are the user joints whose rotation comes from the model: one-to-one joints first, then chain
+    joints. `delta_m` are the model joints read: one per driven joint (its own, or the chain segment's first
+    joint), then each chain joint's segment end; a chain joint's Δ is slerped between the two at `chain_t` (the
+    end's own Δ where `chain_snap`: a zero-length segment). `carry_levels` are the carried joints by depth with their parents.
+    `aims`: (last inner joint, chain end, path from the hips to the inner joint) of the spine and neck chains
+    (joint -1 when the chain has no inner joint); `end_*` select the bones from the model's hips to its chest and
+    head. `hips_path`: the joints above the user's hips, root first (empty when the hips are the root).
+    """
+
+    user_plan: list
+    model_plan: list
+    num_joints: int
+    model_levels: list
+    driven_u: np.ndarray
+    delta_m: np.ndarray
+    delta_cm_inv: np.ndarray  # (N,4) C_model⁻¹ of those model joints
+    chain_t: np.ndarray
+    chain_snap: np.ndarray
+    carry_levels: list
+    carried: np.ndarray  # every carried joint, by depth
+    carried_anchor: np.ndarray  # its nearest driven ancestor (-1: none, the up alignment)
+    aims: list
+    end_parents: np.ndarray
+    end_bones: np.ndarray
+    end_slices: list
+    align_inv: np.ndarray
+    roots: np.ndarray
+    nonroots: np.ndarray
+    nonroot_parents: np.ndarray
+    hips: int
+    hips_path: np.ndarray
+    parent_of: np.ndarray
+    # seam blend: joints whose residual is blended, and the depth levels that recompute globals below them
+    fix: np.ndarray
+    relink: list
+
+    @staticmethod
+    def build(b: RigBinding) -> BackPlan:
+        m, cal = b.model, b.calibration
+        sk = b.roles.skeleton
+        parents = np.asarray(sk.parents)
+        n = sk.num_joints
+        one = [(j, k) for j, (kind, k) in enumerate(b.user_plan) if kind == "one"]
+        chain_u, chain_m0, chain_m1, chain_t, chain_snap = [], [], [], [], []
+        for j, (kind, data) in enumerate(b.user_plan):
+            if kind != "chain":
+                continue
+            which, u = data
+            mj, mu = b._model_chain(which)
+            i = int(np.clip(np.searchsorted(mu, u, side="right") - 1, 0, len(mu) - 2))  # as `_sample`
+            span = mu[i + 1] - mu[i]
+            chain_u.append(j)
+            chain_m0.append(mj[i])
+            chain_m1.append(mj[i + 1])
+            chain_snap.append(span <= 1e-9)
+            chain_t.append(0.0 if span <= 1e-9 else float(np.clip((u - mu[i]) / span, 0.0, 1.0)))
+        driven_u = np.array([j for j, _ in one] + chain_u, dtype=np.int64)
+        delta_m = np.array([k for _, k in one] + chain_m0 + chain_m1, dtype=np.int64)
+        carry = np.array([kind == "carry" for kind, _ in b.user_plan])
+        carry_levels = []
+        for idx, par in depth_levels(tuple(int(p) for p in parents)):
+            sel = carry[idx]
+            if sel.any():
+                carry_levels.append((idx[sel], None if par is None else par[sel]))
+        carried = np.array([j for js, _ in carry_levels for j in js], dtype=np.int64)
+        anchor = []
+        for j in carried:
+            a = int(parents[j])
+            while a >= 0 and carry[a]:
+                a = int(parents[a])
+            anchor.append(a)
+        ro = b.roles.roles
+        aims = []
+        for which in ("spine", "neck"):
+            uj, _ = b._user_chain(which)
+            if len(uj) < 3:
+                aims.append((-1, -1, np.zeros(0, np.int64)))
+                continue
+            path = _path_from_root(parents, uj[-2])
+            aims.append((uj[-2], uj[-1], np.array(path[path.index(ro["hips"]):], dtype=np.int64)))
+        end_parents, end_bones, end_slices = [], [], []
+        for end in (0, m.role_index("chest"), m.role_index("head")):
+            path = _path_from_root(m.parents, end)
+            start = len(end_bones)
+            end_bones += path[1:]
+            end_parents += path[:-1]
+            end_slices.append(slice(start, len(end_bones)))
+        roots = parents < 0
+        hips = ro["hips"]
+        hips_path = _path_from_root(parents, int(parents[hips]))[:] if parents[hips] >= 0 else []
+        driven = ~carry
+        chain = np.array([kind == "chain" for kind, _ in b.user_plan])
+        above = np.zeros(n, dtype=bool)
+        above[hips_path] = True
+        fix = (~driven | chain) & ~above
+        return BackPlan(b.user_plan, b.model_plan, n, depth_levels(tuple(int(p) for p in m.parents)),
+                        driven_u, delta_m, R.quat_conj(np.asarray(m.C)[delta_m]), np.array(chain_t),
+                        np.array(chain_snap, dtype=bool), carry_levels, carried, np.array(anchor, dtype=np.int64), aims,
+                        np.array(end_parents, dtype=np.int64), np.array(end_bones, dtype=np.int64), end_slices,
+                        R.quat_conj(cal.align), np.flatnonzero(roots), np.flatnonzero(~roots),
+                        parents[~roots], hips, np.array(hips_path, dtype=np.int64), parents, np.flatnonzero(fix),
+                        _relink_levels(parents, fix, driven & ~chain))
+
+    def carried_rel(self, carry_lr: np.ndarray) -> np.ndarray:
+        """(C,4) each carried joint's rotation relative to its anchor, from one frame of local rotations (J,4)."""
+        rel = np.empty((len(self.carried), 4))
+        at = {}
+        for i, j in enumerate(self.carried):
+            p = int(self.parent_of[j])
+            rel[i] = carry_lr[j] if p not in at else qmul(rel[at[p]], carry_lr[j])
+            at[int(j)] = i
+        return rel
+
+
+def _relink_levels(parents: np.ndarray, fix: np.ndarray, keep: np.ndarray) -> list:
+    """The seam blend's pass over the user's tree, reduced to the joints it changes, by depth.
+
+    The blend turns the `fix` joints by their residuals, then keeps the `keep` joints' globals exact. A joint's
+    global changes when it is fixed, or free (not kept) under a changed parent; a kept joint's local rotation
+    changes under a changed parent (it absorbs the change). Only the changed globals that such a kept joint
+    reads are recomputed. Each level: (free joints to re-chain, their parents, kept joints to re-derive, their
+    parents); roots re-chain from the up alignment (parent None)."""
+    n = len(parents)
+    levels = depth_levels(tuple(int(p) for p in parents))
+    changed = np.zeros(n, dtype=bool)
+    for idx, par in levels:
+        under = np.zeros(len(idx), dtype=bool) if par is None else changed[par]
+        changed[idx] = ~keep[idx] & (fix[idx] | under)
+    relink = keep & np.array([p >= 0 and changed[p] for p in parents], dtype=bool)
+    needed = np.zeros(n, dtype=bool)  # changed joints on the way to a re-derived kept joint
+    for idx, _ in reversed(levels):
+        for j in idx:
+            if changed[j] and any(relink[c] or needed[c] for c in np.flatnonzero(parents == j)):
+                needed[j] = True
+    out = []
+    for idx, par in levels:
+        free, rel = needed[idx], relink[idx]
+        if free.any() or rel.any():
+            out.append((idx[free], None if par is None else par[free], idx[rel], idx[:0] if par is None else par[rel]))
+    return out
