@@ -7,7 +7,9 @@ replayed device graphs too. One transition is profiled per batch size and formul
 eager `execute`); kernels are grouped by name (all of them), and the first `--sequence` kernels of the
 captured replay are kept in launch order, which maps kernels to the graph's layers.
 
-    python bench/gpu_profile.py --assets assets --json OUT.json [--gpu-base | --compare NAME ...]
+    python bench/gpu_profile.py --assets assets --json OUT.json
+
+(Earlier formulations were profiled side by side with --compare until commit 1a90fba; docs/performance.md.)
 """
 
 from __future__ import annotations
@@ -50,21 +52,12 @@ def profile_transition(run, torch, sequence: int = 0) -> dict:
     return out
 
 
-#: Earlier GPU formulations, for side-by-side profiles: session 5's first (FiLM unfolded), session 4's (fused
-#: steps only) and session 3's (gpu_blocks.py, no custom ops).
-EARLIER = {"fused_prepare": {"fused": ("prepare", "steps")}, "fused_steps": {"fused": ("steps",)},
-           "gpu_blocks": {"fused": False}}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assets", type=Path, default=Path("assets"))
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--sequence", type=int, default=700, help="kernels of the captured batch-1 replay kept in order")
-    ap.add_argument("--gpu-base", action="store_true", help="also every earlier formulation (EARLIER)")
-    ap.add_argument("--compare", nargs="*", default=[], choices=list(EARLIER),
-                    help="also these earlier formulations (EARLIER)")
     args = ap.parse_args(argv)
     import torch
     from rsmt_studio.inference.engine import TransitionEngine
@@ -73,12 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
     assets = load_assets(args.assets)
     cfg = RSMTConfig.from_dict(json.loads((args.assets / "manifest.json").read_text())["config"])
-    variants = {"fused": {"fused": True}}
-    variants.update({n: kw for n, kw in EARLIER.items() if args.gpu_base or n in args.compare})
     report: dict = {"device": torch.cuda.get_device_name(0), "length": LENGTH}
-    for name, kw in variants.items():
+    for name in ("fused",):
         engine = TransitionEngine(assets, device="gpu", steps_per_call=args.steps,
-                                  only=("style", "prepare", "steps", "chain", "fold"), capture=True, **kw)
+                                  only=("style", "prepare", "steps", "chain", "fold"), capture=True)
         for b in (1, 1024):
             x = random_problem(cfg, b)
             captured, eager = MaxCapturedRunner(engine, x), MaxRunner(engine, x)

@@ -357,8 +357,6 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 
     engines = {k: TransitionEngine(assets, device="cpu", steps_per_call=k, progress=print_progress)
                for k in args.steps}
-    loop_engine = (TransitionEngine(assets, device="cpu", rollout="loop", progress=print_progress)
-                   if args.loop else None)
     a = load_assets(assets)
     weights = adapt_all(a)
     reps, rounds = (3, 3) if args.quick else (5, 6)
@@ -367,22 +365,18 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
     for batch in (1, 64):
         x = random_problem(cfg, batch)
         runners = {f"max_k{k}": MaxRunner(e, x) for k, e in engines.items()}
-        if loop_engine is not None:
-            runners["max_loop"] = MaxRunner(loop_engine, x)
         runners["torch"] = TorchRunner(mods, x)
         runners["onnxruntime"] = OnnxRunner(mods, x)
         runners["numpy"] = NumpyRunner(weights, a.dims, x)
         trans = interleaved({k: r.transition for k, r in runners.items()}, 1 if batch > 1 else reps, rounds)
         frame = interleaved({k: r.frame for k, r in runners.items()
-                             if k not in (f"max_k{max(args.steps)}", "max_loop") or max(args.steps) == 1},
+                             if k != f"max_k{max(args.steps)}" or max(args.steps) == 1},
                             reps, rounds)
         best = min((k for k in runners if k.startswith("max_")), key=lambda k: trans[k])
         trans["max"] = trans[best]
         # One MAX step call at k > 1 runs k frames: per generated frame = call time / k.
         kmax = max(args.steps)
         frame[f"max_k{kmax}"] = round(interleaved({"m": runners[f"max_k{kmax}"].frame}, reps, rounds)["m"] / kmax, 4)
-        if "max_loop" in runners:  # one call runs the whole transition: per frame = transition / frames
-            frame["max_loop"] = round(trans["max_loop"] / LENGTH, 4)
         frame["max"] = frame[best]
         block = {"transition_ms": trans, "frame_ms": frame, "max_best": best}
         if batch == 1:
@@ -416,17 +410,8 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
     return result
 
 
-#: The GPU formulations compared side by side with --gpu-compare (TransitionEngine / model_specs keywords).
-GPU_VARIANTS = {"max_graph": {"gpu_forms": True, "fused": True},
-                "max_graph_fused_prepare": {"gpu_forms": True, "fused": ("prepare", "steps")},
-                "max_graph_fused_steps": {"gpu_forms": True, "fused": ("steps",)},
-                "max_graph_unfused": {"gpu_forms": True, "fused": False},
-                "max_graph_base": {"gpu_forms": False}}
-
-
 def run_gpu(args, cfg, mods, assets: Path) -> dict:
-    """MAX (captured device graphs; this formulation and the previous one side by side; eager) vs PyTorch
-    eager on the GPU, plus how far the GPU's frames are from the numpy reference on the same inputs."""
+    """MAX (captured device graphs, and eager `execute`) vs PyTorch eager on the GPU, plus how far the GPU's frames are from the numpy reference on the same inputs."""
     import torch
     from rsmt_studio.inference.compiler import ensure_compiled, print_progress
     from rsmt_studio.inference.engine import TransitionEngine, engine_weights, model_specs
@@ -435,29 +420,19 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
     k = max(args.steps)
     only = ("style", "prepare", "steps", "chain", "fold")
     a = load_assets(assets)
-    names = ["max_graph", *(args.gpu_compare or [])]
-    variants = {n: GPU_VARIANTS[n] for n in dict.fromkeys(names)}
     weights = engine_weights(a)
-    specs = {s.mef_path(): s for kw in variants.values()
-             for n, s in model_specs(a.dims, "gpu", k, chain=True, weights=weights, **kw).items() if n in only}
-    specs = list(specs.values())
+    specs = [s for n, s in model_specs(a.dims, "gpu", k, chain=True, weights=weights).items() if n in only]
     t0 = time.perf_counter()
     ensure_compiled(specs, progress=print_progress, jobs=len(specs))  # every graph in its own child at once
     compile_s = time.perf_counter() - t0
-    engines = {name: TransitionEngine(a, device="gpu", steps_per_call=k, only=only, capture=True, **kw)
-               for name, kw in variants.items()}
-    engine = engines["max_graph"]
+    engine = TransitionEngine(a, device="gpu", steps_per_call=k, only=only, capture=True)
+    engines = {"max_graph": engine}
     out: dict = {"device": torch.cuda.get_device_name(0), "steps_per_call": k, "transition_ms": {}, "frame_ms": {},
                  "captured_vs_eager_max_abs_cm": {}, "capture_ms": {}, "vs_numpy_max_abs_cm": {},
                  "compile_s_all_in_parallel": round(compile_s, 1),
                  "variants": {"max_graph": "fused_film.py (FiLM layers folded into the style caches) + "
                                            "fused_prepare.py + fused_steps.py + kernels/ (Mojo custom ops) on "
                                            "gpu_blocks.py",
-                              "max_graph_fused_prepare": "fused_prepare.py + fused_steps.py, FiLM unfolded "
-                                                         "(session 5's first)",
-                              "max_graph_fused_steps": "fused_steps.py only; prepare from graphs.py (session 4's)",
-                              "max_graph_unfused": "gpu_blocks.py, no custom ops (session 3's formulation)",
-                              "max_graph_base": "blocks.py on the GPU (the formulation before gpu_blocks.py)",
                               "max": "the max_graph formulation, eager execute per call (no capture)",
                               "torch": "PyTorch eager, CUDA"}}
     reps, rounds = (3, 3) if args.quick else (5, 5)
@@ -552,11 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="full", help="random weights of this width preset (default full)")
     ap.add_argument("--assets", type=Path, default=None, help="use these weights instead of random ones")
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 8], help="MAX steps per call to compare")
-    ap.add_argument("--loop", action="store_true", help="also MAX with the while-loop rollout graph")
     ap.add_argument("--gpu", action="store_true", help="also MAX vs torch on the GPU")
     ap.add_argument("--cpu-only-skip", action="store_true", help="with --gpu: skip the CPU section")
-    ap.add_argument("--gpu-compare", nargs="*", choices=[n for n in GPU_VARIANTS if n != "max_graph"],
-                    help="with --gpu: also these earlier GPU formulations, side by side (GPU_VARIANTS)")
     ap.add_argument("--skip-worker", action="store_true", help="skip peak-RSS / idle measurements")
     args = ap.parse_args(argv)
     os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")

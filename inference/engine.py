@@ -40,7 +40,6 @@ from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 
 DEFAULT_STEPS_PER_CALL = 8
-LOOP_MAX_FRAMES = 64
 CACHE_NAMES = ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
                "pred_gamma", "pred_beta", "pred_keys", "pred_values")
 
@@ -168,11 +167,8 @@ class TransitionEngine:
         steps_per_call: int = DEFAULT_STEPS_PER_CALL,
         progress: ProgressFn | None = None,
         cancel_compile: Callable[[], bool] | None = None,
-        rollout: str = "steps",
         only: tuple[str, ...] | None = None,
         capture: bool | None = None,
-        gpu_forms: bool = True,
-        fused: bool | tuple[str, ...] = True,
         corrections_file: str | Path | None = None,
     ) -> None:
         """`corrections_file`: the user's role fixes per rig signature (a `motion.retarget.CorrectionStore`
@@ -184,32 +180,28 @@ class TransitionEngine:
         self.dims = assets.dims
         self.device = device if isinstance(device, DeviceChoice) else select_device(device)
         self.steps_per_call = int(steps_per_call)
-        self.rollout = rollout
-        if rollout not in ("steps", "loop"):
-            raise ValueError(f"rollout must be 'steps' or 'loop', not {rollout!r}")
         self.noise_std = float(assets.config.get("sampler", {}).get("noise_std", 0.5))
         # Device graphs (captured once, replayed per request) on accelerators; plain `execute` on the CPU.
-        self.capture = (self.device.kind != "cpu" and rollout == "steps") if capture is None else bool(capture)
-        if self.capture and (self.device.kind == "cpu" or rollout != "steps"):
-            raise ValueError("capture needs a GPU and rollout='steps'")
+        self.capture = self.device.kind != "cpu" if capture is None else bool(capture)
+        if self.capture and self.device.kind == "cpu":
+            raise ValueError("capture needs a GPU")
         weights = engine_weights(assets)
         self.has_phase_predictor = bool(assets.state.get("phase_predictor"))
         self.lstm_width = weights["lstm.w"].shape[1] // 4
         self.z_width = 2 * weights["offset_encoder.fc2.w"].shape[1]
-        self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, loop=rollout == "loop",
-                                 chain=self.capture, gpu_forms=gpu_forms, weights=weights, fused=fused)
+        self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, chain=self.capture,
+                                 weights=weights)
         if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
             # (the FiLM fold goes with the graphs that read its output)
             self.specs = {k: v for k, v in self.specs.items() if k in only or k == "fold"}
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
-        if self.device.kind != "cpu" and gpu_forms and rollout == "steps":
+        if self.device.kind != "cpu":
             adapted = weights
             weights = gpu_blocks.device_layout(weights)  # the layout the GPU graphs' blocks take
-            if fused_graphs(fused):
-                weights.update(fused_steps.fused_weights(adapted, self.dims))
-                weights.update(fused_prepare.fused_weights(adapted))
-                weights.update(fused_film.fused_weights(adapted))
+            weights.update(fused_steps.fused_weights(adapted, self.dims))
+            weights.update(fused_prepare.fused_weights(adapted))
+            weights.update(fused_film.fused_weights(adapted))
         self.session = MaxSession(self.device)
         self.runners = {name: GraphRunner(self.session, spec, [weights[w] for w in spec_weight_names(name, spec)])
                         for name, spec in self.specs.items()}
@@ -458,9 +450,6 @@ class TransitionEngine:
 
     def rollout_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
         """Yield (p, r, phase, ms) per `steps` call: (B, k, Np, 3), (B, k, J, 6), (B, k, C, 2)."""
-        if self.rollout == "loop":
-            yield from self._loop_chunks(state, problem, tgt_latent, z, caches, length)
-            return
         caches = self.film_caches(caches)
         k = self.steps_per_call
         b = state[0].shape[0]
@@ -504,21 +493,6 @@ class TransitionEngine:
             ms = (time.perf_counter() - t0) * 1e3
             yield ps, rs, phs, ms
             t0 = time.perf_counter()
-
-    def _loop_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
-        """The while-loop graph: up to LOOP_MAX_FRAMES frames per call."""
-        b = state[0].shape[0]
-        p, v, r, phase, h, c = state
-        for start in range(0, length, LOOP_MAX_FRAMES):
-            n = min(LOOP_MAX_FRAMES, length - start)
-            tta0 = np.full(b, length + 1 - start, np.int64)
-            t0 = time.perf_counter()
-            ps, rs, phs, v, h, c = self.runners["loop"](p, v, r, phase, h, c, problem.tgt_p, problem.tgt_r,
-                                                      tgt_latent, z, *caches, tta0, np.array(n, np.int64))
-            ms = (time.perf_counter() - t0) * 1e3
-            ps, rs, phs = ps[:, :n], rs[:, :n], phs[:, :n]
-            p, r, phase = ps[:, -1], rs[:, -1], phs[:, -1]
-            yield ps, rs, phs, ms
 
     def make_problem(self, source: Clip, source_frame: int, target: Clip, target_frame: int,
                      length: int) -> tuple[Problem, int]:
@@ -623,85 +597,52 @@ def spec_weight_names(name: str, spec: GraphSpec) -> list[str]:
     """The weights a graph of `model_specs` takes, in its input order."""
     if name == "chain":
         return []
-    folded = bool(spec.config.get("folded_film", False))
     if spec.module == "rsmt_studio.inference.fused_steps":
-        return [w for w, _ in fused_steps.weight_inputs(folded)]
+        return [w for w, _ in fused_steps.weight_inputs()]
     if spec.module == "rsmt_studio.inference.fused_prepare":
-        return [w for w, _ in fused_prepare.weight_inputs(folded)]
+        return [w for w, _ in fused_prepare.weight_inputs()]
     if spec.module == "rsmt_studio.inference.fused_film":
         return [w for w, _ in fused_film.FOLD]
-    return [w for w, _ in graphs.weight_inputs("steps" if name == "loop" else name)]
+    return [w for w, _ in graphs.weight_inputs(name)]
 
 
-def fused_graphs(fused: bool | tuple[str, ...]) -> tuple[str, ...]:
-    """The GPU graphs built from the fused modules: True = all of ("film", "prepare", "steps"), False = none, or
-    a tuple of names (benchmarks compare earlier sets side by side: ("prepare", "steps") is session 5's first,
-    ("steps",) session 4's). "film" (FiLM layers folded into the style caches) needs both fused graphs."""
-    if fused is True:
-        return ("film", "prepare", "steps")
-    if fused is False:
-        return ()
-    unknown = set(fused) - {"film", "prepare", "steps"}
-    if unknown:
-        raise ValueError(f"no fused form of {sorted(unknown)}; fused graphs are 'film', 'prepare' and 'steps'")
-    if "film" in fused and not {"prepare", "steps"} <= set(fused):
-        raise ValueError("'film' (folded FiLM caches) needs the fused 'prepare' and 'steps' graphs that read them")
-    return tuple(fused)
+def model_specs(dims, device: str, steps_per_call: int, chain: bool = False,
+                weights: dict[str, np.ndarray] | None = None) -> dict[str, GraphSpec]:
+    """The graphs an engine needs, as cache specs (`chain`: plus the last-frame graph that device-graph capture
+    needs).
 
+    On the CPU the four graphs of graphs.py, built from blocks.py with symbolic widths (the shipped compiled
+    models). On accelerators the graphs are built for the static shapes of `weights` (adapted, as `adapt_all`
+    gives them), one model per set of widths: `deephase` and `style` from graphs.py with gpu_blocks.py, `prepare`
+    fused_prepare.py's (the warm-up frames batched) and `steps` fused_steps.py's (the per-frame tails as Mojo
+    custom ops), both reading style caches with the FiLM layers folded in by the `fold` graph (fused_film.py)."""
+    k = steps_per_call
+    if device == "cpu":
+        specs = {g: GraphSpec(g if g != "steps" else f"steps{k}", "rsmt_studio.inference.graphs",
+                              graphs.graph_config(g, dims, k), device)
+                 for g in graphs.GRAPHS}
+    else:
+        if weights is None:
+            raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
 
-def model_specs(dims, device: str, steps_per_call: int, loop: bool = False, chain: bool = False,
-                gpu_forms: bool = True, weights: dict[str, np.ndarray] | None = None,
-                fused: bool | tuple[str, ...] = True) -> dict[str, GraphSpec]:
-    """The four graphs an engine needs, as cache specs (`loop`: the while-loop rollout replaces `steps`;
-    `chain`: plus the last-frame graph that device-graph capture needs).
-
-    On accelerators the graphs are built from gpu_blocks.py for the static shapes of `weights` (adapted, as
-    `adapt_all` gives them): one model per set of widths. `gpu_forms=False` builds them from blocks.py with
-    symbolic widths instead, the formulation before gpu_blocks.py, kept for side-by-side benchmarks. There the
-    steps graph is fused_steps.py's (the per-frame tails as Mojo custom ops) and the prepare graph
-    fused_prepare.py's (the warm-up frames batched), both reading style caches with the FiLM layers folded in
-    (fused_film.py, the `fold` graph); `fused` picks which (`fused_graphs`)."""
-    gpu = device != "cpu" and gpu_forms and not loop  # the loop graph keeps symbolic widths: blocks.py throughout
-    if gpu and weights is None:
-        raise ValueError("GPU graphs are built for the weights' shapes: pass weights")
-
-    def config(g: str) -> dict:
-        cfg = graphs.graph_config(g, dims, steps_per_call)
-        if device != "cpu" and not gpu:
-            cfg["blocks"] = "base"
-        if gpu:
+        def config(g: str) -> dict:
+            cfg = graphs.graph_config(g, dims, k)
             cfg["weight_shapes"] = {n: list(gpu_blocks.padded_shape(n, weights[n].shape))
                                     for n, _ in graphs.weight_inputs(g)}
             cfg["data_dims"] = graphs.width_dims(weights)
-        return cfg
+            return cfg
 
-    specs = {g: GraphSpec(g if g != "steps" else f"steps{steps_per_call}", "rsmt_studio.inference.graphs",
-                          config(g), device)
-             for g in graphs.GRAPHS}
-    which = fused_graphs(fused) if gpu else ()
-    folded = "film" in which
-    if "steps" in which:
-        specs["steps"] = GraphSpec(f"steps{steps_per_call}", "rsmt_studio.inference.fused_steps",
-                                   fused_steps.graph_config(weights, dims, steps_per_call, folded), device)
-    if "prepare" in which:
+        specs = {g: GraphSpec(g, "rsmt_studio.inference.graphs", config(g), device) for g in ("deephase", "style")}
         specs["prepare"] = GraphSpec("prepare", "rsmt_studio.inference.fused_prepare",
-                                     fused_prepare.graph_config(weights, dims, folded), device)
-    if folded:
+                                     fused_prepare.graph_config(weights, dims), device)
+        specs["steps"] = GraphSpec(f"steps{k}", "rsmt_studio.inference.fused_steps",
+                                   fused_steps.graph_config(weights, dims, k), device)
         specs["fold"] = GraphSpec("film_fold", "rsmt_studio.inference.fused_film", fused_film.graph_config(weights),
                                   device)
-    if loop:
-        from rsmt_studio.inference.rollout_graph import loop_config
-
-        del specs["steps"]
-        cfg = loop_config(dims, LOOP_MAX_FRAMES)
-        if device != "cpu":
-            cfg["blocks"] = "base"
-        specs["loop"] = GraphSpec("loop", "rsmt_studio.inference.rollout_graph", cfg, device)
     if chain:
         from rsmt_studio.inference.chain_graph import chain_config
 
-        specs["chain"] = GraphSpec(f"chain{steps_per_call}", "rsmt_studio.inference.chain_graph",
-                                   chain_config(dims, steps_per_call), device)
+        specs["chain"] = GraphSpec(f"chain{k}", "rsmt_studio.inference.chain_graph", chain_config(dims, k), device)
     return specs
 
 

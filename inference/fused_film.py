@@ -10,7 +10,7 @@ linear, and the tokens' keys and values do not change during a transition, so
 
 `build_graph` makes, from a style code's raw caches, the folded key cache [keys @ Wq^T | keys · bq | 0..] (the
 logit offset rides in an extra column, padded to ALIGN) and the folded value cache values @ Wo. The steps and
-prepare graphs built with "folded_film" take those in place of the raw keys and values (`film`), and the engine
+prepare graphs take those in place of the raw keys and values (`film`), and the engine
 folds each style code once (TransitionEngine.film_caches, memoised for read-only codes).
 
 The maths is nets.film's; `tests/inference/test_fused_film.py` checks the fold and the folded block on the CPU.
@@ -100,11 +100,11 @@ def split_keys(kq, width: int):
     return kq[:, :, :width], ops.squeeze(kq[:, :, width : width + 1], -1)
 
 
-def input_shape(name: str, shape: tuple, fixed: dict, folded: bool) -> tuple:
+def input_shape(name: str, shape: tuple, fixed: dict) -> tuple:
     """A data input's shape in a fused graph: graphs.data_inputs' shape with the symbolic dims in `fixed` made
-    static, and the key caches widened to key_width when the graph reads folded caches."""
+    static, and the key caches widened to key_width (the graphs read folded caches)."""
     dims = tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape)
-    if folded and name in ("emb_keys", "pred_keys"):
+    if name in ("emb_keys", "pred_keys"):
         dims = (*dims[:-1], key_width(int(dims[-1])))
     return dims
 

@@ -37,11 +37,11 @@ USED_FROM_STEPS = ("fused.encoders.fc1.w", "fused.encoders.fc1.b", "fused.encode
                    "fused.embedding_fc.w")
 
 
-def weight_inputs(folded_film: bool = False) -> list[tuple[str, int]]:
-    """graphs.weight_inputs("prepare") with the replaced weights swapped for fused ones (graph-input order);
-    `folded_film`: without the FiLM layers that fused_film.py folds into the style caches."""
+def weight_inputs() -> list[tuple[str, int]]:
+    """graphs.weight_inputs("prepare") with the replaced weights swapped for fused ones (graph-input order),
+    without the FiLM layers that fused_film.py folds into the style caches."""
     fused = [w for w in fused_steps.FUSED if w[0] in USED_FROM_STEPS]
-    drop = REPLACED + (fused_film.UNUSED if folded_film else ())
+    drop = REPLACED + fused_film.UNUSED
     return [w for w in graphs.weight_inputs("prepare") if w[0] not in drop] + fused + list(SPLIT)
 
 
@@ -70,26 +70,21 @@ def fused_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def graph_config(weights: dict[str, np.ndarray], d: Dims, folded_film: bool = False) -> dict[str, Any]:
-    """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights');
-    `folded_film`: the FiLM block takes fused_film.py's folded caches."""
+def graph_config(weights: dict[str, np.ndarray], d: Dims) -> dict[str, Any]:
+    """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights')."""
     shapes = {n: list(s) for n, s in fused_steps.fused_shapes(weights, d).items() if n in USED_FROM_STEPS}
     shapes.update({n: list(s) for n, s in fused_shapes(weights).items()})
-    for n, _ in weight_inputs(folded_film):
+    for n, _ in weight_inputs():
         if n not in shapes:
             shapes[n] = list(gpu_blocks.padded_shape(n, weights[n].shape))
-    cfg = {"dims": d.to_json(), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
-    if folded_film:
-        cfg["folded_film"] = True
-    return cfg
+    return {"dims": d.to_json(), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
 
 
 def build_graph(config: dict[str, Any], device_ref) -> Graph:
     """graphs.build_graph's prepare graph (same data inputs and outputs) with the warm-up frames batched."""
     d = Dims(**config["dims"])
-    folded = bool(config.get("folded_film", False))
     data = graphs.data_inputs("prepare", d)
-    weights = weight_inputs(folded)
+    weights = weight_inputs()
     types = fused_steps.input_types(data, weights, config, device_ref)
     with Graph("rsmt_prepare_fused", input_types=types, custom_extensions=[fused_steps.mojo_package()]) as g:
         values = [v.tensor for v in g.inputs]
@@ -97,7 +92,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
         W = dict(zip([n for n, _ in weights], values[len(data) :], strict=True))
         cache = [x[k] for k in ("emb_gamma", "emb_beta", "emb_keys", "emb_values")]
         g.output(*prepare(W, d, x["ctx_p"], x["ctx_v"], x["ctx_r"], x["tgt_p"], x["tgt_v"], x["tgt_r"], x["tta"],
-                          x["z"], cache, x["h0"], x["c0"], folded))
+                          x["z"], cache, x["h0"], x["c0"]))
     return g
 
 
@@ -105,26 +100,7 @@ def _zeros(shape, device):
     return ops.broadcast_to(ops.constant(0.0, DType.float32, device=device), shape)
 
 
-def film_frames(W, prefix: str, x, cache):
-    """nets.film for (B, F, D) inputs: every frame of a row attends to that row's style tokens."""
-    K = gpu_blocks
-    gamma, beta, keys, values = cache
-    b, width = x.shape[0], x.shape[2]
-    gamma = ops.unsqueeze(ops.rebind(gamma, (b, width)), 1)
-    beta = ops.unsqueeze(ops.rebind(beta, (b, width)), 1)
-    y = K.elu((1.0 + gamma) * K.layer_norm(x) + beta)
-    q = K.linear(K.layer_norm(y), W[f"{prefix}.query.w"], W[f"{prefix}.query.b"], out=width)  # (B, F, D)
-    keys = ops.rebind(keys, (b, keys.shape[1], width))
-    values = ops.rebind(values, (b, keys.shape[1], width))
-    # As gpu_blocks.attend (broadcast multiplies and reductions, not MAX's naive batched GPU matmul), per frame.
-    logits = ops.squeeze(ops.sum(ops.unsqueeze(keys, 1) * ops.unsqueeze(q, 2), axis=-1), -1)  # (B, F, T)
-    att = K.softmax(logits * ops.rebind(W[f"{prefix}.scale"], (1,)))
-    ctx = ops.squeeze(ops.sum(ops.unsqueeze(att, 3) * ops.unsqueeze(values, 1), axis=2), 2)  # (B, F, D)
-    return y + K.linear(ctx, W[f"{prefix}.out_proj.w"], W[f"{prefix}.out_proj.b"], out=width)
-
-
-def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache,
-                folded_film: bool = False):
+def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache):
     """nets.lstm_input for all n_warmup context frames at once: (B, F, emb + 2 latent)."""
     K = gpu_blocks
     lay = Layout.of(d)
@@ -142,11 +118,8 @@ def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, 
     enc = K.linear(K.elu(K.linear(x, W["fused.encoders.fc1.w"], W["fused.encoders.fc1.b"])),
                    W["fused.encoders.fc2.w"], W["fused.encoders.fc2.b"])  # [state, offset, 0]
     pre = K.linear(enc, W["fused.embedding_fc.w"], W["embedding_fc.b"])
-    if folded_film:
-        folded = fused_film.block_caches(emb_cache, int(W["embedding_film.out_proj.b"].shape[0]))
-        emb = K.elu(fused_film.film(W, "embedding_film", pre, *folded))
-    else:
-        emb = K.elu(film_frames(W, "embedding_film", pre, emb_cache))
+    folded = fused_film.block_caches(emb_cache, int(W["embedding_film.out_proj.b"].shape[0]))
+    emb = K.elu(fused_film.film(W, "embedding_film", pre, *folded))
     pe_big, pe_pair, noise = fused_steps.step_additions(W, d, tta, tgt_latent, z)  # per frame, all at once
     lat = int(W["pe_latent"].shape[1])
     hidden = int(W["fused.encoders.fc2.w"].shape[1]) - 2 * lat  # the state encoder's output width
@@ -157,14 +130,13 @@ def lstm_inputs(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, 
     return ops.concat([h_state, h_t], axis=-1)
 
 
-def prepare(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, emb_cache, h0, c0,
-            folded_film: bool = False):
-    """nets.prepare (same inputs and outputs) with the warm-up frames batched; W holds the fused weights;
-    `folded_film`: the cache's keys and values are fused_film.py's folded ones."""
+def prepare(W, d: Dims, ctx_p, ctx_v, ctx_r, tgt_p, tgt_v, tgt_r, tta, z, emb_cache, h0, c0):
+    """nets.prepare (same inputs and outputs) with the warm-up frames batched; W holds the fused weights, the
+    cache's keys and values are fused_film.py's folded ones."""
     K = gpu_blocks
     b = ctx_p.shape[0]
     tgt_latent = nets.target_latent(K, W, tgt_p, tgt_v, tgt_r)
-    xs = lstm_inputs(W, d, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache, folded_film)
+    xs = lstm_inputs(W, d, ctx_p, ctx_v, ctx_r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache)
     lstm = int(h0.shape[1])
     gx = K.linear(xs, W["fused.lstm_x.w"], W["lstm.b"], out=4 * lstm)  # (B, F, 4H): every frame's input gates
     hc = ops.concat([h0, ops.rebind(c0, (b, lstm))], axis=-1)

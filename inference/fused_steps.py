@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from max.dtype import DType
 from max.graph import Graph, TensorType, ops
-from rsmt_studio.inference import fused_film, gpu_blocks, graphs, nets
+from rsmt_studio.inference import fused_film, gpu_blocks, graphs
 from rsmt_studio.inference.nets import Dims
 
 ALIGN = gpu_blocks.ALIGN
@@ -110,10 +110,10 @@ class Layout:
         return _up(self.expert_off + self.cond_width)
 
 
-def weight_inputs(folded_film: bool = False) -> list[tuple[str, int]]:
-    """graphs.weight_inputs("steps") with the replaced weights swapped for the fused ones (graph-input order);
-    `folded_film`: without the FiLM layers that fused_film.py folds into the style caches."""
-    drop = REPLACED + (fused_film.UNUSED if folded_film else ())
+def weight_inputs() -> list[tuple[str, int]]:
+    """graphs.weight_inputs("steps") with the replaced weights swapped for the fused ones (graph-input order),
+    without the FiLM layers that fused_film.py folds into the style caches."""
+    drop = REPLACED + fused_film.UNUSED
     return [w for w in graphs.weight_inputs("steps") if w[0] not in drop] + list(FUSED)
 
 
@@ -122,9 +122,8 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
     "weight_shapes" for every weight of `weight_inputs()`, "data_dims") built from this module's layouts."""
     d = Dims(**config["dims"])
     steps = int(config["steps"])
-    folded = bool(config.get("folded_film", False))
     data = graphs.data_inputs("steps", d, steps)
-    weights = weight_inputs(folded)
+    weights = weight_inputs()
     types = input_types(data, weights, config, device_ref)
     with Graph("rsmt_steps_fused", input_types=types, custom_extensions=[mojo_package()]) as g:
         values = [v.tensor for v in g.inputs]
@@ -133,30 +132,25 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
         caches = [x[k] for k in ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
                                  "pred_gamma", "pred_beta", "pred_keys", "pred_values")]
         g.output(*sampler_steps(W, d, steps, x["p"], x["v"], x["r"], x["phase"], x["h"], x["c"], x["tgt_p"],
-                                x["tgt_r"], x["tgt_latent"], x["tta"], x["z"], caches, folded))
+                                x["tgt_r"], x["tgt_latent"], x["tta"], x["z"], caches))
     return g
 
 
 def input_types(data, weights, config: dict[str, Any], device_ref) -> list[TensorType]:
-    """The static input types of a fused graph: `data` (graphs.data_inputs) with config["data_dims"] fixed (and
-    folded key caches if config["folded_film"]), then `weights` with config["weight_shapes"]."""
-    folded = bool(config.get("folded_film", False))
-    types = [TensorType(dt, fused_film.input_shape(name, shape, config["data_dims"], folded), device=device_ref)
+    """The static input types of a fused graph: `data` (graphs.data_inputs) with config["data_dims"] fixed and
+    the key caches folded, then `weights` with config["weight_shapes"]."""
+    types = [TensorType(dt, fused_film.input_shape(name, shape, config["data_dims"]), device=device_ref)
              for name, shape, dt in data]
     return types + [TensorType(DType.float32, tuple(config["weight_shapes"][name]), device=device_ref)
                     for name, _ in weights]
 
 
-def graph_config(weights: dict[str, np.ndarray], d: Dims, steps: int, folded_film: bool = False) -> dict[str, Any]:
-    """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights');
-    `folded_film`: the FiLM blocks take fused_film.py's folded caches."""
+def graph_config(weights: dict[str, np.ndarray], d: Dims, steps: int) -> dict[str, Any]:
+    """The spec config for adapted `weights` (static shapes: gpu_blocks' padding, the fused weights')."""
     fused = fused_shapes(weights, d)
     shapes = {n: list(fused[n]) if n in fused else list(gpu_blocks.padded_shape(n, weights[n].shape))
-              for n, _ in weight_inputs(folded_film)}
-    cfg = {"dims": d.to_json(), "steps": int(steps), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
-    if folded_film:
-        cfg["folded_film"] = True
-    return cfg
+              for n, _ in weight_inputs()}
+    return {"dims": d.to_json(), "steps": int(steps), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
 
 
 def fused_shapes(weights: dict[str, np.ndarray], d: Dims) -> dict[str, tuple[int, ...]]:
@@ -264,20 +258,14 @@ def step_additions(W, d: Dims, tta, tgt_latent, z):
     return pe_big, ops.concat([pe_small, tgt_lat + pe_small], axis=-1), lam * z3
 
 
-def sampler_steps(W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches,
-                  folded_film: bool = False):
-    """nets.sampler_steps (same inputs and outputs) with the fused layouts; W holds the fused weights.
-    `folded_film`: the caches' keys and values are fused_film.py's folded ones."""
+def sampler_steps(W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches):
+    """nets.sampler_steps (same inputs and outputs) with the fused layouts; W holds the fused weights, the
+    caches' keys and values are fused_film.py's folded ones."""
     K = gpu_blocks
     lay = Layout.of(d)
     b, dev = p.shape[0], p.device
-    emb_cache, pred_cache = caches[0:4], caches[4:8]
-    if folded_film:
-        emb_folded = fused_film.block_caches(emb_cache, int(W["embedding_film.out_proj.b"].shape[0]))
-        pred_folded = fused_film.block_caches(pred_cache, int(W["predictor_film.out_proj.b"].shape[0]))
-
-    def film(prefix: str, x, cache, folded):
-        return fused_film.film(W, prefix, x, *folded) if folded_film else nets.film(K, W, prefix, x, cache)
+    emb_folded = fused_film.block_caches(caches[0:4], int(W["embedding_film.out_proj.b"].shape[0]))
+    pred_folded = fused_film.block_caches(caches[4:8], int(W["predictor_film.out_proj.b"].shape[0]))
 
     tp, tr, pf, rf = _flat(tgt_p), _flat(tgt_r), _flat(p), _flat(r)
     x = ops.concat([_flat(p - p[:, 0:1, :]), _flat(v), rf, tp - pf, tr - rf,
@@ -297,8 +285,8 @@ def sampler_steps(W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tg
                        W["fused.encoders.fc2.w"], W["fused.encoders.fc2.b"])
         # enc = [state, offset, 0]: the embedding layer reads it through zero rows, h_t is its tail plus
         # this step's additions (elementwise, so MAX fuses it into the concatenations that read it).
-        emb = K.elu(film("embedding_film", K.linear(enc, W["fused.embedding_fc.w"], W["embedding_fc.b"]),
-                         emb_cache, emb_folded if folded_film else None))
+        emb = K.elu(fused_film.film(W, "embedding_film", K.linear(enc, W["fused.embedding_fc.w"], W["embedding_fc.b"]),
+                                    *emb_folded))
         h_state = emb + ops.rebind(pe_big[:, k], (b, emb.shape[1]))
         h_t = ops.rebind(enc[:, hidden:], (b, 2 * lat)) + ht_add[:, k]
         gates = K.linear(ops.concat([h_state, h_t, hc[:, :lstm]], axis=-1), W["lstm.w"], W["lstm.b"], out=4 * lstm)
@@ -306,7 +294,7 @@ def sampler_steps(W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tg
         y = K.elu(K.linear(ops.concat([hc[:, :lstm], dvec[:, : 2 * lay.n_phases], h_t], axis=-1),
                            W["predictor_fc1.w"], W["predictor_fc1.b"]))
         y = K.linear(y, W["predictor_fc2.w"], W["predictor_fc2.b"])
-        y = K.elu(film("predictor_film", y, pred_cache, pred_folded if folded_film else None))
+        y = K.elu(fused_film.film(W, "predictor_film", y, *pred_folded))
         y = K.linear(K.elu(K.linear(y, W["predictor_fc3.w"], W["predictor_fc3.b"])), W["predictor_fc4.w"],
                      W["predictor_fc4.b"])
         dvec = decoder_inputs(lay, d, y, dvec, x)

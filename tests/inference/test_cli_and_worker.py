@@ -137,9 +137,13 @@ def test_compile_reports_progress_and_can_be_cancelled(mef_cache_dir):
     import uuid
 
     from rsmt_studio.inference.cache import GraphSpec
+    from rsmt_studio.inference.chain_graph import chain_config
     from rsmt_studio.inference.compiler import CompileCancelled, ensure_compiled
+    from rsmt_studio.inference.engine import default_assets_dir
+    from rsmt_studio.inference.weights import load_assets
 
-    spec = GraphSpec("block_selftest", "rsmt_studio.inference.block_selftest", {"salt": uuid.uuid4().hex}, "cpu")
+    config = {**chain_config(load_assets(default_assets_dir()).dims, 8), "salt": uuid.uuid4().hex}
+    spec = GraphSpec("chain_cancelled", "rsmt_studio.inference.chain_graph", config, "cpu")
     events: list[dict] = []
     with pytest.raises(CompileCancelled):
         ensure_compiled([spec], progress=events.append, cancel=lambda: any(e["event"] == "start" for e in events))

@@ -127,22 +127,6 @@ def test_unrolled_steps_graph_matches_one_step_graph(engine, test_assets, bandai
     assert np.abs(a.clip.global_positions() - b.clip.global_positions()).max() < 1e-2
 
 
-def test_while_loop_rollout_graph_matches_one_step_graph(engine, test_assets, bandai_clips):
-    """The whole rollout in one call (ops.while_loop) gives the same transition. Its cold compile took 18 min
-    on the loaded 2-core machine, so this runs where it was built (bench/inference.py --loop)."""
-    from rsmt_studio.inference.engine import TransitionEngine, model_specs
-
-    spec = model_specs(engine.dims, "cpu", 1, loop=True)["loop"]
-    if not spec.is_compiled():
-        pytest.skip("while-loop rollout graph not compiled in the test MEF cache (~18 min cold)")
-    looped = TransitionEngine(test_assets, device="cpu", rollout="loop")
-    source, target = bandai_clips
-    a = engine.generate(source, 60, target, 80, "calm", 20, seed=4)
-    b = looped.generate(source, 60, target, 80, "calm", 20, seed=4)
-    assert b.timings.calls == 2  # prepare + one loop call
-    assert np.abs(a.clip.global_positions() - b.clip.global_positions()).max() < 1e-2
-
-
 def test_shipped_model_reproduces_an_in_clip_transition(mef_cache_dir, bandai_root):
     """With the shipped (trained) weights, a 20-frame gap inside a real walk is filled close to the real
     motion: the whole MAX pipeline (canonical frame, phases, graphs, post-processing) is consistent with
@@ -161,40 +145,3 @@ def test_shipped_model_reproduces_an_in_clip_transition(mef_cache_dir, bandai_ro
     hold = np.linalg.norm(clip.global_positions()[n][None] - real, axis=-1).mean()
     err = np.linalg.norm(got - real, axis=-1).mean()
     assert err < 0.25 * hold, f"mean joint error {err:.1f} cm vs hold {hold:.1f} cm"
-
-
-def test_static_weight_steps_graph_matches_input_weight_graph(engine, mef_cache_dir):
-    """The static-shape-`Weight` variant (inference/static_graphs.py, kept for the comparison in
-    docs/performance.md) computes the same step; runs where its MEF for the shipped widths was built (401 s)."""
-    from max import engine as max_engine
-    from rsmt_studio.inference import graphs
-    from rsmt_studio.inference.cache import GraphSpec
-    from rsmt_studio.inference.engine import TransitionEngine, default_assets_dir
-    from rsmt_studio.inference.static_graphs import static_config
-    from rsmt_studio.inference.weights import adapt_all, load_assets
-
-    if not (default_assets_dir() / "manifest.json").is_file():
-        pytest.skip("no shipped model in assets/")
-    assets = load_assets(default_assets_dir())
-    weights = adapt_all(assets)
-    spec = GraphSpec("steps1static", "rsmt_studio.inference.static_graphs", static_config(assets.dims, 1, weights),
-                     "cpu")
-    if not spec.is_compiled():
-        pytest.skip("static-Weight steps graph not compiled in the test MEF cache (~7 min cold)")
-    shipped = TransitionEngine(assets, device="cpu", steps_per_call=1, only=("steps",))
-    model = shipped.session.session.init(max_engine.read(spec.mef_path()),
-                                         weights_registry={n: weights[n] for n, _ in graphs.weight_inputs("steps")})
-    rng = np.random.default_rng(0)
-    d = assets.dims
-    lat = weights["offset_encoder.fc2.w"].shape[1]
-    width = weights["embedding_fc.w"].shape[1]
-    f = np.float32
-    args = [rng.normal(0, 20, (2, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (2, d.n_pos_joints, 3)).astype(f),
-            rng.normal(0, 1, (2, d.n_joints, 6)).astype(f), rng.normal(0, 1, (2, d.n_phases, 2)).astype(f),
-            np.zeros((2, shipped.lstm_width), f), np.zeros((2, shipped.lstm_width), f),
-            rng.normal(0, 20, (2, d.n_pos_joints, 3)).astype(f), rng.normal(0, 1, (2, d.n_joints, 6)).astype(f),
-            rng.normal(0, 1, (2, lat)).astype(f), np.full((2, 1), 20, np.int64), np.zeros((2, 2 * lat), f)]
-    caches = [rng.normal(0, 1, s).astype(f) for s in [(2, width)] * 2 + [(2, 7, width)] * 2] * 2
-    want = shipped.runners["steps"](*args, *caches)
-    got = [o.to_numpy() for o in model.execute(*args, *caches)]
-    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True)) < 1e-4

@@ -86,10 +86,10 @@ def test_steps_graph_with_folded_caches_matches_numpy(shipped, gpu_weights, fold
     raw, caches = folded
     monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)
     steps = 2
-    model = _load(fused_steps.build_graph(fused_steps.graph_config(W, d, steps, folded_film=True), DeviceRef.CPU()))
+    model = _load(fused_steps.build_graph(fused_steps.graph_config(W, d, steps), DeviceRef.CPU()))
     state = steps_state(d, W, np.random.default_rng(1), steps)
     tta, z = state[9], state[10]
-    got = _run(model, *state, *caches, *[gpu_weights[n] for n, _ in fused_steps.weight_inputs(folded_film=True)])
+    got = _run(model, *state, *caches, *[gpu_weights[n] for n, _ in fused_steps.weight_inputs()])
     with np.errstate(over="ignore"):
         want = nets.sampler_steps(NB, W, d, steps, *state[:9], tta, z, raw)
     for name, a, ref in zip(("p", "r", "phase", "v", "h", "c"), got, want, strict=True):
@@ -104,10 +104,10 @@ def test_prepare_graph_with_folded_caches_matches_numpy(shipped, gpu_weights, fo
     d, W = shipped
     raw, caches = folded
     monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)
-    model = _load(fused_prepare.build_graph(fused_prepare.graph_config(W, d, folded_film=True), DeviceRef.CPU()))
+    model = _load(fused_prepare.build_graph(fused_prepare.graph_config(W, d), DeviceRef.CPU()))
     inputs, (h0, c0) = prepare_inputs(d, W, np.random.default_rng(2))
     got = _run(model, *inputs, *caches[:4], h0, c0,
-               *[gpu_weights[n] for n, _ in fused_prepare.weight_inputs(folded_film=True)])
+               *[gpu_weights[n] for n, _ in fused_prepare.weight_inputs()])
     with np.errstate(over="ignore"):
         want = nets.prepare(NB, W, d, *inputs, raw[:4], h0, c0)
     for name, a, ref in zip(("h", "c", "target latent", "initial phase"), got, want, strict=True):
@@ -115,24 +115,31 @@ def test_prepare_graph_with_folded_caches_matches_numpy(shipped, gpu_weights, fo
 
 
 def test_engine_folds_each_style_code_once(engine, test_assets, monkeypatch):
-    """TransitionEngine.film_caches: a pass-through without the fold graph (the CPU's graphs); with it (here
-    compiled for the CPU and handed to the test engine), read-only codes are folded once and recognised by
-    identity, writable caches are folded on every call, and the folded arrays are read-only and own memory."""
+    """TransitionEngine.film_caches: a pass-through without the fold graph (the CPU's graphs); with it (here a
+    numpy stand-in handed to the test engine: the fold graph itself is checked above), read-only codes are folded
+    once and recognised by identity, writable caches are folded on every call, and the folded arrays are
+    read-only and own memory."""
     from rsmt_studio.inference import fused_film
-    from rsmt_studio.inference.cache import GraphSpec
-    from rsmt_studio.inference.compiler import ensure_compiled
     from rsmt_studio.inference.engine import engine_weights
-    from rsmt_studio.inference.runtime import GraphRunner
     from rsmt_studio.inference.weights import load_assets
 
     code = engine.style_code("calm")
     assert all(a is b for a, b in zip(engine.film_caches(code.arrays), code.arrays, strict=True))
 
     W = engine_weights(load_assets(test_assets))
-    spec = GraphSpec("film_fold", "rsmt_studio.inference.fused_film", fused_film.graph_config(W), "cpu")
-    ensure_compiled([spec])
-    G = {**W, **fused_film.fused_weights(W)}
-    monkeypatch.setitem(engine.runners, "fold", GraphRunner(engine.session, spec, [G[n] for n, _ in fused_film.FOLD]))
+
+    def numpy_fold(*keys_values):  # the fold graph's maths (fused_film.fold) in numpy
+        outs = []
+        for block, (keys, values) in zip(fused_film.BLOCKS, ((0, 1), (2, 3)), strict=True):
+            k, v = keys_values[keys], keys_values[values]
+            width = k.shape[2]
+            kq = np.zeros((*k.shape[:2], fused_film.key_width(width)), np.float32)
+            kq[..., :width] = k @ W[f"{block}.query.w"].T
+            kq[..., width] = k @ W[f"{block}.query.b"]
+            outs += [kq, (v @ W[f"{block}.out_proj.w"]).astype(np.float32)]
+        return outs
+
+    monkeypatch.setitem(engine.runners, "fold", numpy_fold)
     monkeypatch.setattr(engine, "_folded", {})
     first = engine.film_caches(code.arrays)
     assert engine.film_caches(code.arrays) is first

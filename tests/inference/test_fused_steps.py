@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .fused_inputs import steps_state
-
 pytestmark = pytest.mark.parity
 
 
@@ -65,34 +63,3 @@ def test_fused_weights_compute_the_layers_they_replace(shipped):
     want = (h2 @ W["decoder.expert3.w"] + W["decoder.expert3.b"]).reshape(2, e, n_out)
     got = (h2 @ F["fused.expert3.w"] + F["fused.expert3.b"]).reshape(2, n_out, e)
     np.testing.assert_allclose(got.transpose(0, 2, 1), want, atol=1e-4)
-
-
-def test_fused_steps_graph_matches_numpy(shipped, monkeypatch):
-    """Two fused sampler steps (custom ops included) against nets.sampler_steps in numpy, batch 3, with times to
-    arrival on both sides of the noise ramp and past the positional table's end."""
-    from max.driver import CPU
-    from max.engine import InferenceSession
-    from max.graph import DeviceRef
-    from rsmt_studio.inference import blocks, fused_steps, gpu_blocks, nets
-    from rsmt_studio.inference import numpy_blocks as NB
-
-    d, W = shipped
-    monkeypatch.setattr(blocks, "on_accelerator", lambda x: True)  # the GPU branches, as on the H100
-    steps, b, f = 2, 3, np.float32
-    WG = gpu_blocks.device_layout(W)
-    WG.update(fused_steps.fused_weights(W, d))
-    graph = fused_steps.build_graph(fused_steps.graph_config(W, d, steps), DeviceRef.CPU())
-    model = InferenceSession(devices=[CPU()]).load(graph)
-    rng = np.random.default_rng(0)
-    caches = nets.style_caches(NB, W, rng.normal(0, 1, (b, 119, (d.n_joints - 1) * 12)).astype(f))
-    state = steps_state(d, W, rng, steps)
-    tta, z = state[9], state[10]
-    inputs = (*state, *caches)
-    weights = [WG[n] for n, _ in fused_steps.weight_inputs()]
-    got = [o.to_numpy() for o in model.execute(*[np.ascontiguousarray(a) for a in (*inputs, *weights)])]
-    with np.errstate(over="ignore"):  # numpy's sigmoid overflows harmlessly to 0 for large negative gates
-        want = nets.sampler_steps(NB, W, d, steps, *inputs[:9], tta, z, caches)
-    names = ("p", "r", "phase", "v", "h", "c")
-    for name, a, ref in zip(names, got, want, strict=True):
-        assert a.shape == ref.shape, name
-        np.testing.assert_allclose(a, ref, atol=5e-5 * max(1.0, float(np.abs(ref).max())), err_msg=name)
