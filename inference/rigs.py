@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from rsmt_studio.inference.memo import BoundedMemo
@@ -51,16 +52,28 @@ class RigAdapter:
         self._bindings = BoundedMemo(max_clips)
         self._clips = BoundedMemo(max_clips)
         self._trips = BoundedMemo(4 * max_clips)
+        self._keys: WeakKeyDictionary[Clip, tuple] = WeakKeyDictionary()
 
     def is_model_rig(self, clip: Clip) -> bool:
         return is_model_rig(clip.skeleton, self.rig)
 
+    def _ids(self, clip: Clip) -> tuple[str, tuple]:
+        """(rig signature, `clip_key`) of a clip. One request asks for them a dozen times (sums over the whole
+        clip), so they are kept per clip object while its skeleton and arrays are the same objects (clips are
+        never edited in place: every edit makes new arrays)."""
+        hit = self._keys.get(clip)
+        if hit is not None and hit[0] is clip.skeleton and hit[1] is clip.local_pos and hit[2] is clip.local_rot:
+            return hit[3], hit[4]
+        ids = skeleton_signature(clip.skeleton), clip_key(clip)
+        self._keys[clip] = (clip.skeleton, clip.local_pos, clip.local_rot, *ids)
+        return ids
+
     def binding(self, clip: Clip) -> RigBinding:
         """`clip`'s rig mapped (with the user's corrections for it) and calibrated on `clip`'s neutral frame.
         Raises `MappingError` naming the file and the role when the rig cannot be mapped."""
-        sig = skeleton_signature(clip.skeleton)
+        sig, ck = self._ids(clip)
         fixes = self.corrections(sig) if self.corrections else {}
-        key = (sig, tuple(sorted(fixes.items())), clip_key(clip))
+        key = (sig, tuple(sorted(fixes.items())), ck)
         return self._bindings.get_or(key, lambda: RigBinding.bind(clip, find_roles(clip, fixes or None), self.rig))
 
     def binding_for(self, clip: Clip, source: Clip | None = None) -> RigBinding | None:
@@ -68,7 +81,7 @@ class RigAdapter:
         None for the model rig."""
         if self.is_model_rig(clip):
             return None
-        if source is not None and skeleton_signature(source.skeleton) == skeleton_signature(clip.skeleton):
+        if source is not None and self._ids(source)[0] == self._ids(clip)[0]:
             return self.binding(source)
         return self.binding(clip)
 
@@ -77,19 +90,21 @@ class RigAdapter:
         b = self.binding_for(clip, source)
         if b is None:
             return clip, None
-        return self._clips.get_or((clip_key(clip), id(b)), lambda: b.to_model(clip)), b
+        return self._clips.get_or((self._ids(clip)[1], id(b)), lambda: b.to_model(clip)), b
 
     def _round_trip(self, clip: Clip, b: RigBinding, frame: int) -> np.ndarray:
+        ck = self._ids(clip)[1]
+
         def make():
-            on_model = self._clips.get_or((clip_key(clip), id(b)), lambda: b.to_model(clip))
+            on_model = self._clips.get_or((ck, id(b)), lambda: b.to_model(clip))
             return round_trip(b, clip, on_model, frame)
 
-        return self._trips.get_or((clip_key(clip), id(b), int(frame)), make)
+        return self._trips.get_or((ck, id(b), int(frame)), make)
 
     def seam(self, source: Clip, source_frame: int, target: Clip, target_frame: int, length: int) -> SeamBlend:
         """How generated frames go back onto the source's rig without a pop at either seam."""
         b = self.binding(source)
-        same_rig = skeleton_signature(target.skeleton) == skeleton_signature(source.skeleton)
+        same_rig = self._ids(target)[0] == self._ids(source)[0]
         tgt_trip = self._round_trip(target, b, target_frame) if same_rig else None
         return seam_blend(b, source, self._round_trip(source, b, source_frame), source_frame,
                           target if same_rig else None, tgt_trip, target_frame, length)
