@@ -18,3 +18,44 @@ _SGN = np.array([[1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, -1.0], [1.0, -1.0, 1.0
 def qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """`rotations.quat_mul(a, b)` for float64 arrays (...,4); shapes broadcast."""
     return np.einsum("...i,...ki,ki->...k", a, np.asarray(b)[..., _IDX], _SGN)
+
+
+_C1, _C2 = np.array([1, 2, 0]), np.array([2, 0, 1])
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of (...,3) arrays as `rotations._cross` computes it, in seven numpy calls instead of twenty."""
+    return a[..., _C1] * b[..., _C2] - a[..., _C2] * b[..., _C1]
+
+
+def rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """`rotations.quat_rotate(q, v)` (same arithmetic) for float64 arrays."""
+    u = q[..., 1:]
+    t = 2.0 * cross(u, v)
+    return v + q[..., :1] * t + cross(u, t)
+
+
+def unit(q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """`rotations.quat_normalize(q)` (same arithmetic) for float64 arrays, without `linalg.norm`'s overhead."""
+    n = np.sqrt(np.add.reduce(q * q, axis=-1, keepdims=True))
+    out = q / np.maximum(n, eps)
+    small = n[..., 0] < eps
+    if small.any():
+        out[small] = np.array([1.0, 0.0, 0.0, 0.0])
+    return out
+
+
+def swing(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`rotations.quat_from_two_vectors(a, b)` for (N,3) arrays, with the two vectors' lengths (N,)."""
+    na = np.sqrt(np.add.reduce(a * a, axis=-1, keepdims=True))
+    nb = np.sqrt(np.add.reduce(b * b, axis=-1, keepdims=True))
+    an, bn = a / np.maximum(na, 1e-12), b / np.maximum(nb, 1e-12)
+    h = an + bn
+    norm = np.sqrt(np.add.reduce(h * h, axis=-1, keepdims=True))
+    if (norm[..., 0] < 1e-12).any():  # nearly opposite somewhere: the general routine's fallback
+        from .. import rotations as R
+
+        return R.quat_from_two_vectors(a, b), na[..., 0], nb[..., 0]
+    h = h / np.maximum(norm, 1e-300)
+    q = np.concatenate([np.add.reduce(an * h, axis=-1, keepdims=True), cross(an, h)], axis=-1)
+    return unit(q), na[..., 0], nb[..., 0]

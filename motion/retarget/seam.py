@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import rotations as R
 from ..clip import Clip
-from .quat import qmul
+from .quat import qmul, unit
 from .transfer import RigBinding
 
 
@@ -38,16 +38,16 @@ class SeamBlend:
         w = np.minimum((np.arange(first, first + t) + 1.0) / (self.length + 1.0), 1.0)
         fix = bp.fix
         if len(fix):
-            lr[:, fix] = qmul(self._residual(w), R.quat_normalize(lr[:, fix]))
+            lr[:, fix] = qmul(self._residual(w), unit(lr[:, fix]))
         # Globals below the turned joints follow them, except the driven joints', which stay exact (their local
         # rotations absorb the change); every other joint's global and local rotation is as `to_user` made it.
         align = self.binding.calibration.align
         for free, free_par, relink, relink_par in bp.relink:
             if len(free):
-                g[:, free] = qmul(align if free_par is None else g[:, free_par], R.quat_normalize(lr[:, free]))
+                g[:, free] = qmul(align if free_par is None else g[:, free_par], unit(lr[:, free]))
             if len(relink):
                 lr[:, relink] = qmul(R.quat_conj(g[:, relink_par]), g[:, relink])
-        return lp, R.quat_normalize(lr)
+        return lp, unit(lr)
 
     def _carried(self) -> np.ndarray:
         """The carried joints' rotations relative to their driven ancestors at the source frame (held throughout)."""
@@ -62,7 +62,7 @@ class SeamBlend:
         ends = self.__dict__.get("_slerp_ends")
         if ends is None or ends[-2] is not self.start or ends[-1] is not self.end:
             fix = self.binding.back_plan().fix
-            q0, q1 = R.quat_normalize(self.start[fix]), R.quat_normalize(self.end[fix])
+            q0, q1 = unit(self.start[fix]), unit(self.end[fix])
             dot = np.sum(q0 * q1, axis=-1, keepdims=True)
             q1 = np.where(dot < 0, -q1, q1)
             theta = np.arccos(np.clip(np.abs(dot), -1.0, 1.0))
@@ -74,7 +74,7 @@ class SeamBlend:
         t = w[:, None, None]
         w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
         w1 = np.where(near, t, np.sin(t * theta) / safe)
-        return R.quat_normalize(w0 * q0 + w1 * q1)
+        return unit(w0 * q0 + w1 * q1)
 
 
 def round_trip(b: RigBinding, clip: Clip, model: Clip, frame: int) -> np.ndarray:

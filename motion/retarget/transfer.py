@@ -22,7 +22,7 @@ from .. import rotations as R
 from ..clip import Clip, depth_levels
 from .calibrate import Calibration, calibrate
 from .model_rig import ModelRig, foot_floor, leg_length
-from .quat import qmul
+from .quat import qmul, rotate, swing, unit
 from .roles import RoleMap
 
 SNAP_U = 0.15  # chain joints closer than this in normalised length are mapped one to one
@@ -58,10 +58,13 @@ def _chain_positions(g: np.ndarray, parents: np.ndarray, offsets: np.ndarray, ch
 
 def _aim(g: np.ndarray, joint: int, bone: np.ndarray, start: np.ndarray, goal: np.ndarray) -> None:
     """Swing g[:, joint] so its bone (local vector `bone`, from `start`) points at `goal` (in place)."""
-    current = R.quat_rotate(g[:, joint], bone)
-    swing = R.quat_from_two_vectors(current, goal - start)
-    ok = (np.linalg.norm(current, axis=-1) > 1e-9) & (np.linalg.norm(goal - start, axis=-1) > 1e-9)
-    g[ok, joint] = R.quat_normalize(qmul(swing[ok], g[ok, joint]))
+    current = rotate(g[:, joint], bone)
+    turn, n_current, n_goal = swing(current, goal - start)
+    ok = (n_current > 1e-9) & (n_goal > 1e-9)
+    if ok.all():
+        g[:, joint] = unit(qmul(turn, g[:, joint]))
+    else:
+        g[ok, joint] = unit(qmul(turn[ok], g[ok, joint]))
 
 
 def _aim_chain(gm, parents, offsets, chain, goal, root_pos) -> None:
@@ -276,7 +279,7 @@ class RigBinding:
         gm = _global_rotations(bp.model_levels, np.asarray(model_lr, dtype=np.float64))
         t = len(model_lp)
         # model positions of the hips, chest and head only (FK along their paths, one rotation for all bones)
-        bones = R.quat_rotate(gm[:, bp.end_parents], model_lp[:, bp.end_bones])
+        bones = rotate(gm[:, bp.end_parents], model_lp[:, bp.end_bones])
         ends = [model_lp[:, 0] + bones[:, sl].sum(axis=1) for sl in bp.end_slices]
         g = np.empty((t, bp.num_joints, 4))  # up-aligned globals
         drv = bp.driven_u
@@ -299,7 +302,7 @@ class RigBinding:
         lp = np.array(carry_lp, dtype=np.float64, copy=True)
         world = ends[0] / self.scale
         world[:, 1] += self.floor_shift
-        hips_world = R.quat_rotate(bp.align_inv, world)
+        hips_world = rotate(bp.align_inv, world)
         for (joint, end, path), end_model in zip(bp.aims, ends[1:], strict=True):
             if joint < 0:
                 continue
@@ -307,7 +310,7 @@ class RigBinding:
             goal[:, 1] += self.floor_shift
             # the chain's last inner joint turned so the chain's end lands on the model's (FK from the hips)
             offs = lp[0][path[1:]]
-            start = world + R.quat_rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
+            start = world + rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
             _aim(g, joint, lp[:, end], start, goal)
         lr = np.empty_like(g)
         lr[:, bp.roots] = qmul(bp.align_inv, g[:, bp.roots])
@@ -318,9 +321,9 @@ class RigBinding:
         else:  # a dummy root above the hips keeps its carried transform; the hips are placed under it
             gp, gr = lp[:, bp.hips_path[0]], lr[:, bp.hips_path[0]]
             for j in bp.hips_path[1:]:
-                gp = gp + R.quat_rotate(gr, lp[:, j])
+                gp = gp + rotate(gr, lp[:, j])
                 gr = qmul(gr, lr[:, j])
-            lp[:, hips] = R.quat_rotate(R.quat_conj(gr), hips_world - gp)
+            lp[:, hips] = rotate(R.quat_conj(gr), hips_world - gp)
         return lp, lr, g
 
     @property
