@@ -3,9 +3,17 @@
 Per clip (once: the engine memoises both): finding the roles and calibrating (`mapping`), and the whole clip onto
 the model rig (`to_model`). Per transition: the seam blend's two one-frame round trips plus the generated frames
 back onto the user's rig (`to_user`), which is the only retargeting work an edit in the studio repeats. The same
-run times a 40-frame transition on MAX (CPU) from a Bandai clip and from each rig, so the ratio is honest.
+run times a 40-frame transition on MAX (CPU) from each rig's clip and from the same motion already on the model
+rig, interleaved, so their difference is everything retargeting adds.
 
-    .venv/bin/python bench/retarget.py [--frames 40] [--repeat 20] [--no-engine] [--json OUT.json]
+    .venv/bin/python bench/retarget.py [--frames 40] [--repeat 20] [--pairs 40] [--no-engine]
+                                       [--json OUT.json [--key after]]
+
+The machine is shared and noisy: the engine's pairs alternate which request goes first, every figure is a
+median, and next to wall time the main thread's CPU time is reported (the retargeting runs there, and it is
+much less sensitive to other processes' load than wall time; the network's own threads are not in it). The
+load average is recorded. `--key NAME` stores the run under that key of the JSON file, keeping its other keys
+(e.g. a "before" run of the previous code next to an "after" run).
 
 Target: retargeting both ways adds <= 5 ms to a 40-frame transition on the 2-core CPU.
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -70,10 +79,11 @@ def measure_rig(path: Path, rig, frames: int, repeat: int) -> dict:
             "to_user_per_transition_ms": _median_ms(per_transition, repeat)}
 
 
-def engine_times(rigs: dict[str, Path], frames: int, repeat: int) -> dict[str, dict[str, float]]:
+def engine_times(rigs: dict[str, Path], frames: int, pairs: int) -> dict[str, dict[str, float]]:
     """Median whole-transition time (ms) on MAX CPU for each rig's clip, and for the same motion already on the
     model rig (its `to_model` version, same fps and frames): the same network work, so the difference is what
-    retargeting adds to a transition (the seam round trips, both directions, the chunks and the whole)."""
+    retargeting adds to a transition (the seam round trips, both directions, the chunks and the whole). Wall
+    time and the calling thread's CPU time, each as the median of the per-pair differences."""
     from rsmt_studio.inference.engine import TransitionEngine
     from rsmt_studio.motion import read_bvh
 
@@ -89,15 +99,25 @@ def engine_times(rigs: dict[str, Path], frames: int, repeat: int) -> dict[str, d
         on_model, _ = engine.rigs.model_clip(clip)
         pair = {"own rig": clip, "model rig": on_model}
         for c in pair.values():
-            engine.generate(c, src, c, tgt, "normal", frames, seed=0)  # warm: mapping, phases, style, memos
-        samples: dict[str, list[float]] = {k: [] for k in pair}
-        for _ in range(repeat):  # interleaved, so the machine's load hits both alike
-            for name, c in pair.items():
-                t0 = time.perf_counter()
+            for _ in range(3):  # warm: mapping, phases, style, memos, the allocator
+                engine.generate(c, src, c, tgt, "normal", frames, seed=0)
+        wall: dict[str, list[float]] = {k: [] for k in pair}
+        cpu: dict[str, list[float]] = {k: [] for k in pair}
+        for i in range(pairs):  # interleaved, first one then the other first, so load and order hit both alike
+            for name in (list(pair) if i % 2 == 0 else list(pair)[::-1]):
+                c = pair[name]
+                t0, c0 = time.perf_counter(), time.thread_time()
                 engine.generate(c, src, c, tgt, "normal", frames, seed=1)
-                samples[name].append((time.perf_counter() - t0) * 1e3)
-        times = {k: float(np.median(v)) for k, v in samples.items()}
-        times["retargeting"] = float(np.median(np.subtract(samples["own rig"], samples["model rig"])))
+                wall[name].append((time.perf_counter() - t0) * 1e3)
+                cpu[name].append((time.thread_time() - c0) * 1e3)
+        times = {k: float(np.median(v)) for k, v in wall.items()}
+        diff = np.subtract(wall["own rig"], wall["model rig"])
+        times["retargeting"] = float(np.median(diff))
+        times["retargeting_iqr"] = [float(np.percentile(diff, 25)), float(np.percentile(diff, 75))]
+        times["cpu own rig"] = float(np.median(cpu["own rig"]))
+        times["cpu model rig"] = float(np.median(cpu["model rig"]))
+        times["cpu retargeting"] = float(np.median(np.subtract(cpu["own rig"], cpu["model rig"])))
+        times["pairs"] = pairs
         out[label] = times
     return out
 
@@ -105,34 +125,47 @@ def engine_times(rigs: dict[str, Path], frames: int, repeat: int) -> dict[str, d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=40)
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=20, help="repetitions of each conversion timing")
+    ap.add_argument("--pairs", type=int, default=40, help="interleaved engine request pairs per rig")
     ap.add_argument("--no-engine", action="store_true", help="skip the MAX transition timings")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--key", help="store this run under KEY of the --json file, keeping the file's other keys")
     args = ap.parse_args()
     from rsmt_studio.inference.rigs import load_model_rig
 
+    load_before = os.getloadavg()
     rig = load_model_rig(None)
     paths = {k: SHARED / v for k, v in RIGS.items() if (SHARED / v).is_file()}
     rows = {label: measure_rig(path, rig, args.frames, args.repeat) for label, path in paths.items()}
-    engine = {} if args.no_engine else engine_times(paths, args.frames, max(5, args.repeat // 2))
+    engine = {} if args.no_engine else engine_times(paths, args.frames, args.pairs)
+    load_after = os.getloadavg()
     print(f"{'rig':38s} {'joints':>6s} {'mapping':>9s} {'to_model':>9s} {'/frame':>7s} {'to_user/tr':>10s} "
-          f"{'transition':>10s} {'same, model rig':>15s} {'difference':>10s}")
+          f"{'transition':>10s} {'same, model rig':>15s} {'difference':>10s} {'(CPU)':>7s}")
     for label, r in rows.items():
         tr = engine.get(label)
         tail = "" if tr is None else (f"{tr['own rig']:9.1f}ms {tr['model rig']:14.1f}ms "
-                                      f"{tr['retargeting']:9.1f}ms")
+                                      f"{tr['retargeting']:9.1f}ms {tr['cpu retargeting']:5.1f}ms")
         print(f"{label:38s} {r['joints']:6d} {r['mapping_ms']:8.1f}ms {r['to_model_ms']:8.1f}ms "
               f"{r['to_model_ms_per_frame']:6.3f} {r['to_user_per_transition_ms']:9.2f}ms {tail}")
     worst = max(r["to_user_per_transition_ms"] for r in rows.values())
     print(f"retargeting per {args.frames}-frame transition: seam blend + to_user worst {worst:.2f} ms; "
           + ", ".join(f"{k.split(' (')[0]} {v['retargeting']:.1f} ms in the engine" for k, v in engine.items())
           + " (target <= 5 ms)")
+    print("load average (1, 5, 15 min): before " + " ".join(f"{x:.2f}" for x in load_before)
+          + ", after " + " ".join(f"{x:.2f}" for x in load_after))
     if args.json:
         from rsmt_studio.motion.atomic import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({"machine": platform.processor() or platform.machine(),
-                                                 "frames": args.frames, "rigs": rows, "transition_ms": engine},
-                                                indent=1) + "\n")
+        run = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+               "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+               "load_average": {"before": list(load_before), "after": list(load_after)},
+               "frames": args.frames, "repeat": args.repeat, "pairs": args.pairs, "rigs": rows,
+               "transition_ms": engine}
+        if args.key:
+            old = json.loads(args.json.read_text()) if args.json.is_file() else {}
+            old = old if isinstance(old, dict) and "rigs" not in old else {}  # a single-run file is replaced
+            run = {**old, args.key: run}
+        atomic_write_text(args.json, json.dumps(run, indent=1) + "\n")
 
 
 if __name__ == "__main__":

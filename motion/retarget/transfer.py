@@ -352,10 +352,11 @@ class BackPlan:
     `driven_u` are the user joints whose rotation comes from the model: one-to-one joints first, then chain
     joints. `delta_m` are the model joints read: one per driven joint (its own, or the chain segment's first
     joint), then each chain joint's segment end; a chain joint's Δ is slerped between the two at `chain_t` (the
-    end's own Δ where `chain_snap`: a zero-length segment). `carry_levels` are the carried joints by depth with their parents.
-    `aims`: (last inner joint, chain end, path from the hips to the inner joint) of the spine and neck chains
-    (joint -1 when the chain has no inner joint); `end_*` select the bones from the model's hips to its chest and
-    head. `hips_path`: the joints above the user's hips, root first (empty when the hips are the root).
+    end's own Δ where `chain_snap`: a zero-length segment). `carry_levels` are the carried joints by depth with
+    their parents; `carried`/`carried_anchor` the same joints with their nearest driven ancestor. `aims`: (last
+    inner joint, chain end, path from the hips to the inner joint) of the spine and neck chains (joint -1 when
+    the chain has no inner joint); `end_*` select the bones from the model's hips to its chest and head.
+    `hips_path`: the joints above the user's hips, root first (empty when the hips are the root).
     """
 
     user_plan: list
