@@ -22,7 +22,7 @@ from .. import rotations as R
 from ..clip import Clip, depth_levels
 from .calibrate import Calibration, calibrate
 from .model_rig import ModelRig, foot_floor, leg_length
-from .quat import qmul, rotate, swing, unit
+from .quat import qmul, rotate, slerp, swing, unit
 from .roles import RoleMap
 
 SNAP_U = 0.15  # chain joints closer than this in normalised length are mapped one to one
@@ -288,8 +288,9 @@ class RigBinding:
             d = dm[:, :len(drv)]
             if len(bp.chain_t):  # spine and neck joints: Δ sampled along the model's chain (as `_sample`)
                 q0, q1 = d[:, len(drv) - len(bp.chain_t):], dm[:, len(drv):]
-                d[:, len(drv) - len(bp.chain_t):] = np.where(bp.chain_snap[:, None], q1,
-                                                             R.quat_slerp(q0, q1, bp.chain_t))
+                sampled = slerp(q0, q1, bp.chain_t)
+                d[:, len(drv) - len(bp.chain_t):] = np.where(bp.chain_snap[:, None], q1, sampled) \
+                    if bp.chain_snap.any() else sampled
             g[:, drv] = qmul(d, cal.C[drv])
         if carried is not None and len(bp.carried):
             anchors = g[:, bp.carried_anchor]
@@ -312,9 +313,9 @@ class RigBinding:
             offs = lp[0][path[1:]]
             start = world + rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
             _aim(g, joint, lp[:, end], start, goal)
-        lr = np.empty_like(g)
-        lr[:, bp.roots] = qmul(bp.align_inv, g[:, bp.roots])
-        lr[:, bp.nonroots] = qmul(R.quat_conj(g[:, bp.nonroot_parents]), g[:, bp.nonroots])
+        parent = g[:, bp.parent_or_root]  # each joint's parent's global, the up alignment for a root
+        parent[:, bp.roots] = cal.align
+        lr = qmul(R.quat_conj(parent), g)
         hips = bp.hips
         if not len(bp.hips_path):
             lp[:, hips] = hips_world
@@ -382,6 +383,7 @@ class BackPlan:
     hips: int
     hips_path: np.ndarray
     parent_of: np.ndarray
+    parent_or_root: np.ndarray  # parents, with each root standing for itself
     # seam blend: joints whose residual is blended, and the depth levels that recompute globals below them
     fix: np.ndarray
     relink: list
@@ -450,7 +452,8 @@ class BackPlan:
                         np.array(chain_snap, dtype=bool), carry_levels, carried, np.array(anchor, dtype=np.int64), aims,
                         np.array(end_parents, dtype=np.int64), np.array(end_bones, dtype=np.int64), end_slices,
                         R.quat_conj(cal.align), np.flatnonzero(roots), np.flatnonzero(~roots),
-                        parents[~roots], hips, np.array(hips_path, dtype=np.int64), parents, np.flatnonzero(fix),
+                        parents[~roots], hips, np.array(hips_path, dtype=np.int64), parents,
+                        np.where(roots, np.arange(n), parents), np.flatnonzero(fix),
                         _relink_levels(parents, fix, driven & ~chain))
 
     def carried_rel(self, carry_lr: np.ndarray) -> np.ndarray:
