@@ -86,9 +86,9 @@ class _SetupError(RuntimeError):
 
 
 def _run_local(args, rows, progress):
-    from rsmt_studio.inference.compiler import print_progress
-    from rsmt_studio.inference.devices import DeviceUnavailableError
     from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine
+    from rsmt_studio.inference.runtime.compiler import print_progress
+    from rsmt_studio.inference.runtime.devices import DeviceUnavailableError
     from rsmt_studio.inference.weights import AssetError
     from rsmt_studio.service.bulk import run_local
 

@@ -1,7 +1,7 @@
 """`rsmt-studio compile`: build the MAX models into the cache ahead of time, with progress.
 
 Compiling happens in a child process (as it always does); later starts load the MEFs in milliseconds.
-`--ship` regenerates the compiled models shipped in assets/compiled (inference/ship_compiled.py).
+`--ship` regenerates the compiled models shipped in assets/compiled (inference/builders/ship_compiled.py).
 """
 
 from __future__ import annotations
@@ -25,18 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.ship:
-        from rsmt_studio.inference.ship_compiled import main as ship_main
+        from rsmt_studio.inference.builders.ship_compiled import main as ship_main
 
         return ship_main([] if args.jobs is None else ["--jobs", str(args.jobs)])
-    from rsmt_studio.inference.cache import mef_dir
-    from rsmt_studio.inference.compiler import CompileError, ensure_compiled, print_progress
-    from rsmt_studio.inference.devices import DeviceUnavailableError, select_device
-    from rsmt_studio.inference.engine import (
-        DEFAULT_STEPS_PER_CALL,
-        default_assets_dir,
-        engine_weights,
-        model_specs,
-    )
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir, engine_weights
+    from rsmt_studio.inference.graphs import model_specs
+    from rsmt_studio.inference.runtime.cache import mef_dir
+    from rsmt_studio.inference.runtime.compiler import CompileError, ensure_compiled, print_progress
+    from rsmt_studio.inference.runtime.devices import DeviceUnavailableError, select_device
     from rsmt_studio.inference.weights import AssetError, load_assets
 
     try:
@@ -52,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu,
                                                            weights=weights).values()})
     if args.list:
-        from rsmt_studio.inference.ship_compiled import load_manifest, shipped_entry
+        from rsmt_studio.inference.runtime.shipped import load_manifest, shipped_entry
 
         manifest = load_manifest()
         for path, spec in specs.items():

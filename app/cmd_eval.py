@@ -175,7 +175,7 @@ class ModelRunner:
 
         self.folder = folder or default_assets_dir()
         _say(f"loading the model from {self.folder} on {device} (MAX graphs compile once into the cache) ...")
-        from rsmt_studio.inference.compiler import print_progress
+        from rsmt_studio.inference.runtime.compiler import print_progress
 
         self.engine = TransitionEngine(self.folder, device=device, progress=print_progress)
         self.batch = batch

@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rsmt_studio.inference.devices import DeviceUnavailableError
     from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine, TransitionError
+    from rsmt_studio.inference.runtime.devices import DeviceUnavailableError
     from rsmt_studio.inference.weights import AssetError
     from rsmt_studio.motion.bvh_reader import read_bvh
     from rsmt_studio.motion.bvh_writer import write_bvh
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         target = source if args.target.resolve() == args.source.resolve() else read_bvh(args.target)
         style = read_bvh(Path(args.style)) if args.style.lower().endswith(".bvh") else args.style
         t_read = time.perf_counter() - t0
-        from rsmt_studio.inference.compiler import print_progress
+        from rsmt_studio.inference.runtime.compiler import print_progress
 
         engine = TransitionEngine(args.assets, device=args.device,
                                   steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL,

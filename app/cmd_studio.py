@@ -105,7 +105,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         reporter = ErrorReporter(show_dialogs=False, sink=lambda e: errors.append(e.message))
         window = MainWindow(settings=settings, error_reporter=reporter)
         from rsmt_studio.app.session import Autosaver
-        from rsmt_studio.inference.compiler import print_progress
+        from rsmt_studio.inference.runtime.compiler import print_progress
 
         studio = install_authoring(window, autosave=Autosaver(Path(tmp) / "autosave.json"))
         studio.recover_on_start = False  # a picture of what was asked for, not of a recovered session

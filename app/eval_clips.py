@@ -113,8 +113,8 @@ def table(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     """Score every clip of `args.clips` (files or folders of .bvh)."""
-    from rsmt_studio.inference.compiler import print_progress
     from rsmt_studio.inference.engine import TransitionEngine, TransitionError
+    from rsmt_studio.inference.runtime.compiler import print_progress
     from rsmt_studio.motion import read_bvh
     from rsmt_studio.motion.retarget import MappingError
 

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_dir = str(Path(__file__).resolve().parent)
     sys.path.insert(0, bench_dir)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [bench_dir, os.environ.get("PYTHONPATH")]))
-    from rsmt_studio.inference.cache import GraphSpec
-    from rsmt_studio.inference.compiler import ensure_compiled
     from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.runtime.cache import GraphSpec
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled
     from rsmt_studio.training.config import RSMTConfig
 
     from inference import MaxRunner, random_problem  # bench/inference.py

@@ -179,8 +179,8 @@ class TorchRunner:
 
 class NumpyRunner:
     def __init__(self, weights, dims, x):
-        from rsmt_studio.inference import nets
-        from rsmt_studio.inference import numpy_blocks as K
+        from rsmt_studio.inference.graphs import nets
+        from rsmt_studio.inference.graphs import numpy_blocks as K
 
         self.nets, self.K, self.W, self.d, self.x = nets, K, weights, dims, x
         self.caches = nets.style_caches(K, weights, x["style"])
@@ -350,9 +350,9 @@ def weight_bytes(weights: dict[str, np.ndarray], names) -> int:
 
 # ------------------------------------------------------------------------------------------------ main
 def run_cpu(args, cfg, mods, assets: Path) -> dict:
-    from rsmt_studio.inference import graphs
-    from rsmt_studio.inference.compiler import print_progress
     from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.graphs import networks
+    from rsmt_studio.inference.runtime.compiler import print_progress
     from rsmt_studio.inference.weights import adapt_all, load_assets
 
     engines = {k: TransitionEngine(assets, device="cpu", steps_per_call=k, progress=print_progress)
@@ -384,9 +384,9 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
         else:
             result[f"batch{batch}"] = block
     bw = memory_bandwidth_gbs()
-    step_bytes = weight_bytes(weights, graphs.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
+    step_bytes = weight_bytes(weights, networks.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
         "pe_film"].nbytes
-    prep_bytes = weight_bytes(weights, graphs.weight_inputs("prepare"))
+    prep_bytes = weight_bytes(weights, networks.weight_inputs("prepare"))
     floor_frame = step_bytes / (bw * 1e9) * 1e3
     result["floor"] = {
         "bandwidth_gbs": round(bw, 2), "weight_bytes_per_frame": step_bytes,
@@ -413,8 +413,9 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 def run_gpu(args, cfg, mods, assets: Path) -> dict:
     """MAX (captured device graphs, and eager `execute`) vs PyTorch eager on the GPU, plus how far the GPU's frames are from the numpy reference on the same inputs."""
     import torch
-    from rsmt_studio.inference.compiler import ensure_compiled, print_progress
-    from rsmt_studio.inference.engine import TransitionEngine, engine_weights, model_specs
+    from rsmt_studio.inference.engine import TransitionEngine, engine_weights
+    from rsmt_studio.inference.graphs import model_specs
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled, print_progress
     from rsmt_studio.inference.weights import load_assets
 
     k = max(args.steps)
@@ -432,7 +433,7 @@ def run_gpu(args, cfg, mods, assets: Path) -> dict:
                  "compile_s_all_in_parallel": round(compile_s, 1),
                  "variants": {"max_graph": "fused_film.py (FiLM layers folded into the style caches) + "
                                            "fused_prepare.py + fused_steps.py + kernels/ (Mojo custom ops) on "
-                                           "gpu_blocks.py",
+                                           "gpu/blocks.py",
                               "max": "the max_graph formulation, eager execute per call (no capture)",
                               "torch": "PyTorch eager, CUDA"}}
     reps, rounds = (3, 3) if args.quick else (5, 5)
@@ -475,8 +476,8 @@ def max_abs(chunks_a, chunks_b) -> float:
 
 def numpy_frames(weights, dims, x) -> list[tuple[np.ndarray]]:
     """Positions of the same transition (style encoder included) by the numpy blocks, row 0, as one chunk."""
-    from rsmt_studio.inference import nets
-    from rsmt_studio.inference import numpy_blocks as K
+    from rsmt_studio.inference.graphs import nets
+    from rsmt_studio.inference.graphs import numpy_blocks as K
 
     one = {k: v[:1] for k, v in x.items()}
     cache = nets.style_caches(K, weights, one["style"])
@@ -497,7 +498,7 @@ def numpy_frames(weights, dims, x) -> list[tuple[np.ndarray]]:
 def gpu_floor(engine, measured_ms: float) -> dict:
     """Weight bytes per frame / device memory bandwidth (a device-to-device copy of 1 GiB, timed with torch)."""
     import torch
-    from rsmt_studio.inference import graphs
+    from rsmt_studio.inference.graphs import networks
     from rsmt_studio.inference.weights import adapt_all
 
     src = torch.empty(256 * 2**20, dtype=torch.float32, device="cuda")
@@ -511,9 +512,9 @@ def gpu_floor(engine, measured_ms: float) -> dict:
     bw = 2 * src.numel() * 4 * 10 / (time.perf_counter() - t0) / 1e9  # read + write
     del src, dst
     weights = adapt_all(engine.assets)
-    step_bytes = weight_bytes(weights, graphs.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
+    step_bytes = weight_bytes(weights, networks.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
         "pe_film"].nbytes
-    prep_bytes = weight_bytes(weights, graphs.weight_inputs("prepare"))
+    prep_bytes = weight_bytes(weights, networks.weight_inputs("prepare"))
     frame = step_bytes / (bw * 1e9) * 1e3
     transition = LENGTH * frame + prep_bytes / (bw * 1e9) * 1e3
     return {"bandwidth_gbs": round(bw, 1), "weight_bytes_per_frame": step_bytes, "frame_ms": round(frame, 5),

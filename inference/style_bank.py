@@ -3,7 +3,7 @@
 File `style_bank.safetensors` in the assets folder. An entry is either
 - a style **code** (what ships): the style encoder's output for a training window of that style, i.e. both FiLM
   blocks' (gamma, beta, keys, values), stored as `<style>/<cache name>` (float16 to halve the size). Codes are
-  computed from training clips by `inference/make_style_bank.py`; the clips themselves are not shipped, and the
+  computed from training clips by `inference/builders/make_style_bank.py`; the clips themselves are not shipped, and the
   codes are tied to the sampler weights they were made with (`weights_hash` in the file's metadata), or
 - style-encoder input **features** `(T-1, 12(J-1))` keyed by the bare style name (tests and benchmarks use these
   with random weights); the engine encodes such an entry once and memoises its caches.

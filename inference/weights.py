@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rsmt_studio.inference.nets import NORM_EPS, Dims
+from rsmt_studio.inference.graphs.nets import NORM_EPS, Dims
 
 NETWORKS = ("phase", "manifold", "sampler", "phase_predictor")
 StateDict = Mapping[str, np.ndarray]

@@ -22,7 +22,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Self
 
-from rsmt_studio.inference.compiler import ProgressFn
 from rsmt_studio.inference.engine import (
     CancelToken,
     GenerationCancelled,
@@ -32,6 +31,7 @@ from rsmt_studio.inference.engine import (
     TransitionChunk,
     TransitionError,
 )
+from rsmt_studio.inference.runtime.compiler import ProgressFn
 
 _CAN_STOP = hasattr(signal, "SIGSTOP")
 _ERRORS = {"TransitionError": TransitionError, "GenerationCancelled": GenerationCancelled}

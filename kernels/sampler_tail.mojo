@@ -1,4 +1,4 @@
-"""Per-frame tails of the RSMT sampler step as single GPU kernels (see inference/fused_steps.py for the layouts).
+"""Per-frame tails of the RSMT sampler step as single GPU kernels (see inference/graphs/gpu/fused_steps.py for the layouts).
 
 Why: at batch 1 on an H100 a transition is a chain of small kernels whose count sets its time. The maths from the
 phase predictor's output to the decoder's inputs (phase update, hip rotation, the decoder's input vectors), and

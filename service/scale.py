@@ -44,9 +44,10 @@ class EngineActor:
 
 def compile_first(assets: str | None, device: str, steps_per_call: int) -> None:
     """Compile the graphs the actors need once, here, so N actors do not compile the same graphs N times."""
-    from rsmt_studio.inference.compiler import ensure_compiled, print_progress
-    from rsmt_studio.inference.devices import select_device
-    from rsmt_studio.inference.engine import default_assets_dir, engine_weights, model_specs
+    from rsmt_studio.inference.engine import default_assets_dir, engine_weights
+    from rsmt_studio.inference.graphs import model_specs
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled, print_progress
+    from rsmt_studio.inference.runtime.devices import select_device
     from rsmt_studio.inference.weights import load_assets
 
     a = load_assets(assets or default_assets_dir())

@@ -56,7 +56,7 @@ def test_assets(tmp_path_factory, rsmt_torch, torch_modules, test_cfg) -> Path:
 
 
 #: The tests run the app's graphs (engine.DEFAULT_STEPS_PER_CALL steps per call): the test model has the shipped
-#: structure, so its four graphs are the shipped compiled models (assets/compiled, inference/ship_compiled.py)
+#: structure, so its four graphs are the shipped compiled models (assets/compiled, inference/builders/ship_compiled.py)
 #: and a cold run installs them instead of compiling. test_engine checks the one-step graph against them
 #: whenever its MEF is cached.
 TEST_STEPS_PER_CALL = 8
@@ -65,13 +65,48 @@ TEST_STEPS_PER_CALL = 8
 @pytest.fixture(scope="session")
 def compiled(mef_cache_dir, test_assets):
     """The engine's four graphs, installed from the shipped compiled models (compiled, in child processes,
-    only where they do not match). The test-only graphs (block_selftest, the GPU formulations' graphs built for
-    the CPU, chain) are compiled by the tests that use them, so engine tests do not wait for them."""
-    from rsmt_studio.inference.compiler import ensure_compiled
-    from rsmt_studio.inference.engine import model_specs
+    only where they do not match). The GPU formulation's graphs built for the CPU are compiled by the tests that
+    use them (`gpu_graphs_on_cpu`), so engine tests do not wait for them."""
+    from rsmt_studio.inference.graphs import model_specs
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled
     from rsmt_studio.inference.weights import load_assets
 
     return ensure_compiled(model_specs(load_assets(test_assets).dims, "cpu", TEST_STEPS_PER_CALL).values())
+
+
+#: The GPU graphs' tests run two sampler steps per call (the state carried from step to step inside a call).
+GPU_TEST_STEPS = 2
+
+
+@pytest.fixture(scope="session")
+def shipped_weights():
+    """(dims, adapted weights) of the shipped model: the GPU graphs are built for the shipped widths."""
+    from rsmt_studio.inference.engine import default_assets_dir, engine_weights
+    from rsmt_studio.inference.weights import load_assets
+
+    assets = load_assets(default_assets_dir())
+    return assets.dims, engine_weights(assets)
+
+
+@pytest.fixture(scope="session")
+def gpu_graphs_on_cpu(mef_cache_dir, shipped_weights):
+    """{graph: loaded model} of the GPU formulation (graphs/gpu/: prepare, steps, fold, chain) for the shipped
+    weights' shapes, compiled for the CPU (no CI machine has a GPU; the Mojo custom ops run there too) into the
+    test MEF cache, all in parallel child processes: ~4 min cold on 2 cores, loaded in a second when cached."""
+    import dataclasses
+
+    from rsmt_studio.inference.graphs import gpu, model_specs
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled
+    from rsmt_studio.inference.runtime.devices import select_device
+    from rsmt_studio.inference.runtime.session import MaxSession
+
+    d, W = shipped_weights
+    specs = {k: s for k, s in gpu.specs(d, "cpu", GPU_TEST_STEPS, W).items() if k in ("prepare", "steps", "fold")}
+    specs["chain"] = model_specs(d, "cpu", TEST_STEPS_PER_CALL, chain=True)["chain"]
+    specs = {k: dataclasses.replace(s, name=f"gpu_{s.name}") if k != "chain" else s for k, s in specs.items()}
+    ensure_compiled(specs.values())
+    session = MaxSession(select_device("cpu"))
+    return {k: session.load(s) for k, s in specs.items()}
 
 
 @pytest.fixture(scope="session")

@@ -89,7 +89,7 @@ def test_compile_cli_reports_cache_state(engine, test_assets):
 def test_mef_cache_key_ignores_weight_values_but_not_structure(engine):
     from dataclasses import replace
 
-    from rsmt_studio.inference.engine import model_specs
+    from rsmt_studio.inference.graphs import model_specs
 
     same = model_specs(engine.dims, "cpu", engine.steps_per_call)
     assert all(s.mef_path() == engine.specs[k].mef_path() for k, s in same.items())
@@ -136,14 +136,14 @@ def test_compile_reports_progress_and_can_be_cancelled(mef_cache_dir):
     """A compile in the child process reports `start` then is stopped on cancel; nothing half-written stays."""
     import uuid
 
-    from rsmt_studio.inference.cache import GraphSpec
-    from rsmt_studio.inference.chain_graph import chain_config
-    from rsmt_studio.inference.compiler import CompileCancelled, ensure_compiled
     from rsmt_studio.inference.engine import default_assets_dir
+    from rsmt_studio.inference.graphs.gpu.chain_graph import chain_config
+    from rsmt_studio.inference.runtime.cache import GraphSpec
+    from rsmt_studio.inference.runtime.compiler import CompileCancelled, ensure_compiled
     from rsmt_studio.inference.weights import load_assets
 
     config = {**chain_config(load_assets(default_assets_dir()).dims, 8), "salt": uuid.uuid4().hex}
-    spec = GraphSpec("chain_cancelled", "rsmt_studio.inference.chain_graph", config, "cpu")
+    spec = GraphSpec("chain_cancelled", "rsmt_studio.inference.graphs.gpu.chain_graph", config, "cpu")
     events: list[dict] = []
     with pytest.raises(CompileCancelled):
         ensure_compiled([spec], progress=events.append, cancel=lambda: any(e["event"] == "start" for e in events))

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from rsmt_studio.inference import cpu_target
-from rsmt_studio.inference.cache import GraphSpec
+from rsmt_studio.inference.runtime import cpu_target
+from rsmt_studio.inference.runtime.cache import GraphSpec
 
 V3 = cpu_target.LEVEL_FLAGS["x86-64-v3"] | cpu_target.LEVEL_FLAGS["x86-64-v2"] | {"sse2", "avx512vnni"}
 V4 = V3 | cpu_target.LEVEL_FLAGS["x86-64-v4"]
@@ -39,7 +39,7 @@ def test_this_machine_has_a_target_it_can_run():
 
 
 def _spec(**kw) -> GraphSpec:
-    return GraphSpec("deephase", "rsmt_studio.inference.graphs", {"n": 1}, "cpu", **kw)
+    return GraphSpec("deephase", "rsmt_studio.inference.graphs.networks", {"n": 1}, "cpu", **kw)
 
 
 def test_cache_key_and_file_name_include_the_cpu_target(monkeypatch, tmp_path):
@@ -63,7 +63,7 @@ def test_the_compile_worker_gets_the_resolved_target(monkeypatch):
 
 
 def test_one_worker_compiles_for_one_target():
-    from rsmt_studio.inference.compile_worker import set_cpu_target
+    from rsmt_studio.inference.runtime.compile_worker import set_cpu_target
 
     with pytest.raises(ValueError, match="one CPU target"):
         set_cpu_target([_spec(cpu_target="x86-64-v3"), _spec(cpu_target="x86-64-v4")])
@@ -71,8 +71,8 @@ def test_one_worker_compiles_for_one_target():
 
 def test_worker_sets_the_virtual_target_in_max():
     """In a fresh process (MAX takes the target once): the worker's call reaches MAX's driver."""
-    code = ("from rsmt_studio.inference.cache import GraphSpec\n"
-            "from rsmt_studio.inference.compile_worker import set_cpu_target\n"
+    code = ("from rsmt_studio.inference.runtime.cache import GraphSpec\n"
+            "from rsmt_studio.inference.runtime.compile_worker import set_cpu_target\n"
             "from max.driver import get_virtual_cpu_target\n"
             "set_cpu_target([GraphSpec('g', 'm', {}, 'cpu', cpu_target='x86-64-v3')])\n"
             "print(get_virtual_cpu_target())\n")
@@ -81,7 +81,7 @@ def test_worker_sets_the_virtual_target_in_max():
 
 
 def test_a_target_this_cpu_cannot_run_is_refused_before_compiling(monkeypatch, tmp_path):
-    from rsmt_studio.inference.compiler import CompileError, ensure_compiled
+    from rsmt_studio.inference.runtime.compiler import CompileError, ensure_compiled
 
     monkeypatch.setenv("RSMT_STUDIO_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(cpu_target, "can_run", lambda target, flags=None: False)

@@ -1,4 +1,4 @@
-"""The wiring of a captured transition (inference/device_graphs.py), checked on the CPU.
+"""The wiring of a captured transition (inference/runtime/device_graphs.py), checked on the CPU.
 
 Device graphs exist only on GPUs, so here each model's `capture`/`replay` is replaced by a stand-in with the
 same contract: capture runs the graph once and returns output buffers that stay fixed; replay reruns it on the
@@ -56,10 +56,10 @@ def _problem(engine, rng, b: int):
 
 
 def test_captured_transition_equals_eager_calls(engine):
-    from rsmt_studio.inference.compiler import ensure_compiled
-    from rsmt_studio.inference.device_graphs import CapturedTransition
-    from rsmt_studio.inference.engine import model_specs
-    from rsmt_studio.inference.runtime import GraphRunner
+    from rsmt_studio.inference.graphs import model_specs
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled
+    from rsmt_studio.inference.runtime.device_graphs import CapturedTransition
+    from rsmt_studio.inference.runtime.session import GraphRunner
 
     spec = model_specs(engine.dims, "cpu", engine.steps_per_call, chain=True)["chain"]
     ensure_compiled([spec])
@@ -112,7 +112,7 @@ def test_captured_transition_equals_eager_calls(engine):
 def test_upload_skip_is_cheap_and_safe():
     """What a captured input holds is recognised without comparing big arrays where that is safe: read-only
     arrays by identity, batches broadcast from one row by that row; anything else is compared in full."""
-    from rsmt_studio.inference.device_graphs import _Uploaded
+    from rsmt_studio.inference.runtime.device_graphs import _Uploaded
 
     frozen = np.arange(12, dtype=np.float32).reshape(3, 4).copy()  # owns its memory
     frozen.flags.writeable = False

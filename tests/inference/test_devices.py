@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rsmt_studio.inference import devices
-from rsmt_studio.inference.devices import DeviceUnavailableError, select_device
+from rsmt_studio.inference.runtime import devices
+from rsmt_studio.inference.runtime.devices import DeviceUnavailableError, select_device
 
 
 def test_cpu_is_the_default(monkeypatch):

@@ -113,7 +113,8 @@ def test_unrolled_steps_graph_matches_one_step_graph(engine, test_assets, bandai
     """The app's default 8-steps-per-call graph (the tests' engine) gives the same transition as the one-step
     graph. The one-step graph is not shipped (~5 min cold compile on 2 cores), so this runs where
     `rsmt-studio compile --steps-per-call 1` (or a benchmark) has built it."""
-    from rsmt_studio.inference.engine import TransitionEngine, model_specs
+    from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.graphs import model_specs
 
     spec = model_specs(engine.dims, "cpu", 1)["steps"]
     if not spec.is_compiled():

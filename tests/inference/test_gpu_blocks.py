@@ -1,4 +1,4 @@
-"""gpu_blocks.py (the GPU graphs' building blocks) computes the same maths as the numpy reference blocks.
+"""graphs/gpu/blocks.py (the GPU graphs' building blocks) computes the same maths as the numpy reference blocks.
 
 There is no GPU here, so the graph is built on the CPU from gpu_blocks with its weight layout
 (`device_layout`, padded widths) and static widths, as the GPU graphs are: the formulation is what the GPU graph
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.parity
 
 
 def test_device_layout_pads_matmul_widths_to_the_warp_size():
-    from rsmt_studio.inference import gpu_blocks as G
+    from rsmt_studio.inference.graphs.gpu import blocks as G
 
     rng = np.random.default_rng(0)
     w = {"state_encoder.fc1.w": rng.normal(size=(210, 256)), "predictor_fc4.w": rng.normal(size=(256, 81)),
@@ -31,47 +31,51 @@ def test_device_layout_pads_matmul_widths_to_the_warp_size():
 
 
 def test_gpu_blocks_match_numpy():
+    """gpu/blocks.py's overrides in one graph (static widths, as the GPU graphs are built; the batch and the conv's
+    time axis stay symbolic): padded linear layers, the unrolled expert blend, the fused layer norm, conv1d as a
+    matmul over unfolded windows (with and without padding)."""
     from max.driver import CPU
     from max.dtype import DType
     from max.engine import InferenceSession
     from max.graph import DeviceRef, Graph, TensorType
-    from rsmt_studio.inference import gpu_blocks as G
-    from rsmt_studio.inference import numpy_blocks as NB
+    from rsmt_studio.inference.graphs import numpy_blocks as NB
+    from rsmt_studio.inference.graphs.gpu import blocks as G
 
     cpu, f32 = DeviceRef.CPU(), DType.float32
     rng = np.random.default_rng(0)
     f = np.float32
-    b, n_in, n_out, hid, e = 3, 251, 81, 16, 8  # widths that are not multiples of 32, as in the shipped model
+    b, n_in, n_out, e = 3, 251, 81, 8  # widths that are not multiples of 32, as in the shipped model
     x = rng.normal(size=(b, n_in)).astype(f)
     tokens = rng.normal(size=(b, 7, n_in)).astype(f)
     w, bias = rng.normal(size=(n_in, n_out)).astype(f) / 10, rng.normal(size=n_out).astype(f)
-    lx, lh, lc = (rng.normal(size=(b, k)).astype(f) for k in (10, hid, hid))
-    lw, lb = rng.normal(size=(10 + hid, 4 * hid)).astype(f) / 4, rng.normal(size=4 * hid).astype(f)
     gate = NB.softmax(rng.normal(size=(b, e)).astype(f))
     mw, mb = rng.normal(size=(n_in, e * 12)).astype(f) / 10, rng.normal(size=e * 12).astype(f)
-    layout = G.device_layout({"fc.w": w, "lstm.w": lw, "moe.w": mw})
-    args = [x, tokens, layout["fc.w"], bias, lx, lh, lc, layout["lstm.w"], lb, gate, layout["moe.w"], mb]
-    # Static widths, as the GPU graphs are built (the batch stays symbolic).
-    types = [TensorType(f32, ("batch", *a.shape[1:]) if i in (0, 1, 4, 5, 6, 9) else a.shape, device=cpu)
-             for i, a in enumerate(args)]
-    with Graph("gpu_blocks", input_types=types) as g:
+    seq, cw, cb = (rng.normal(size=(3, 8, 16)).astype(f), rng.normal(size=(5, 16, 12)).astype(f),
+                   rng.normal(size=(12,)).astype(f))
+    layout = G.device_layout({"fc.w": w, "moe.w": mw})
+    args = [x, tokens, layout["fc.w"], bias, gate, layout["moe.w"], mb, seq, cw, cb]
+    shapes = [("batch", n_in), ("batch", 7, n_in), layout["fc.w"].shape, bias.shape, ("batch", e),
+              layout["moe.w"].shape, mb.shape, ("batch", "frames", 16), cw.shape, cb.shape]
+    with Graph("gpu_blocks", input_types=[TensorType(f32, s, device=cpu) for s in shapes]) as g:
         v = [t.tensor for t in g.inputs]
-        h, c = G.lstm_cell(v[4], v[5], v[6], v[7], v[8])
-        g.output(G.linear(v[0], v[2], v[3]), G.linear(v[1], v[2]), h, c, G.moe_linear(v[0], v[9], v[10], v[11], e),
-                 G.layer_norm(v[0]))
-    got = [o.to_numpy() for o in InferenceSession(devices=[CPU()]).load(g).execute(*args)]
-    want_h, want_c = NB.lstm_cell(lx, lh, lc, lw, lb)
-    want = [NB.linear(x, w, bias), NB.linear(tokens, w), want_h, want_c, NB.moe_linear(x, gate, mw, mb, e),
-            NB.layer_norm(x)]
+        g.output(G.linear(v[0], v[2], v[3]), G.linear(v[1], v[2]), G.moe_linear(v[0], v[4], v[5], v[6], e),
+                 G.layer_norm(v[0]), G.conv1d(v[7], v[8], v[9], taps=5), G.conv1d(v[7], v[8], v[9], taps=5, padding=2))
+    model = InferenceSession(devices=[CPU()]).load(g)
+    got = [o.to_numpy() for o in model.execute(*args)]
+    want = [NB.linear(x, w, bias), NB.linear(tokens, w), NB.moe_linear(x, gate, mw, mb, e), NB.layer_norm(x),
+            NB.conv1d(seq, cw, cb, taps=5), NB.conv1d(seq, cw, cb, padding=2, taps=5)]
     for i, (a, ref) in enumerate(zip(got, want, strict=True)):
         assert a.shape == ref.shape, i
-        np.testing.assert_allclose(a, ref, atol=2e-5, rtol=1e-5, err_msg=f"output {i}")
+        np.testing.assert_allclose(a, ref, atol=1e-4, rtol=1e-5, err_msg=f"output {i}")
+    assert got[4].shape == (3, 4, 12) and got[5].shape == (3, 8, 12)
+    longer = [*args[:7], rng.normal(size=(3, 13, 16)).astype(f), cw, cb]  # the time axis is symbolic
+    np.testing.assert_allclose(model.execute(*longer)[4].to_numpy(), NB.conv1d(longer[7], cw, cb, taps=5), atol=1e-4)
 
 
 def test_gpu_blocks_refuse_symbolic_widths():
     from max.dtype import DType
     from max.graph import DeviceRef, Graph, TensorType
-    from rsmt_studio.inference import gpu_blocks as G
+    from rsmt_studio.inference.graphs.gpu import blocks as G
 
     types = [TensorType(DType.float32, ("batch", "width"), device=DeviceRef.CPU()),
              TensorType(DType.float32, (224, 8), device=DeviceRef.CPU())]

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from rsmt_studio.inference.progress import ProgressPrinter
+from rsmt_studio.inference.runtime.progress import ProgressPrinter
 
 #: Two graphs compiling at once, events interleaved as the compiler's two children send them.
 EVENTS = [
@@ -84,7 +84,7 @@ def test_terminal_shows_one_line_per_graph_updated_in_place():
 
 _CHILD = (
     "import json, sys\n"
-    "from rsmt_studio.inference.compiler import print_progress\n"
+    "from rsmt_studio.inference.runtime.compiler import print_progress\n"
     "for line in sys.stdin: print_progress(json.loads(line))\n"
 )
 

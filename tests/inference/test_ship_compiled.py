@@ -1,4 +1,4 @@
-"""The compiled CPU models shipped in assets/compiled (inference/ship_compiled.py): up to date with the graph
+"""The compiled CPU models shipped in assets/compiled (inference/builders/ship_compiled.py): up to date with the graph
 code, installed instead of compiling, correct on both shipped CPU targets, and portable where they claim to be."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import time
 
 import numpy as np
 import pytest
-from rsmt_studio.inference import cpu_target
-from rsmt_studio.inference import ship_compiled as sc
-from rsmt_studio.inference.cache import CACHE_ENV
+from rsmt_studio.inference.builders import ship_compiled as sc
+from rsmt_studio.inference.runtime import cpu_target
+from rsmt_studio.inference.runtime.cache import CACHE_ENV
 
 
 def test_shipped_compiled_models_are_up_to_date():
-    """Fails when the graph code (graphs.py, nets.py, blocks.py), MAX or the shipped weights changed and the
+    """Fails when the graph code (graphs/cpu.py, networks.py, nets.py, blocks.py), MAX or the shipped weights changed and the
     shipped models were not rebuilt."""
     reasons = sc.stale_reasons()
     assert not reasons, ("the shipped compiled models in assets/compiled are stale:\n  " + "\n  ".join(reasons)

@@ -1,7 +1,7 @@
 """The GPU `steps` graph with the per-frame tails as Mojo custom ops (kernels/sampler_tail.mojo).
 
 Why: at batch 1 on an H100 a captured 40-frame transition is a chain of small kernels, ~76 per frame with
-gpu_blocks.py, and its time is their count times ~2.5 µs (bench/gpu_profile.py). About 30 of them were the
+gpu/blocks.py, and its time is their count times ~2.5 µs (bench/gpu_profile.py). About 30 of them were the
 maths between the network layers: the phase update, the decoder's input vectors, the expert blend, apply-delta,
 Gram-Schmidt, the velocity and the next frame's encoder inputs. Here those are two custom kernels, and the
 layers around them take their inputs whole; a third replaces the LSTM's gate maths (three kernels):
@@ -20,7 +20,7 @@ layers around them take their inputs whole; a third replaces the LSTM's gate mat
 - The LSTM state travels as one vector [h, c]; `rsmt_lstm_gates` makes the next one from the gates.
 - The positional-encoding rows and the noise ramp of every step are gathered once per call, not per frame.
 
-Everything else is nets.py's maths built from gpu_blocks.py, so the two stay one formulation; the layouts are
+Everything else is nets.py's maths built from gpu/blocks.py, so the two stay one formulation; the layouts are
 the only new thing, and `tests/inference/test_fused_steps.py` checks the graph against numpy on the CPU (the
 custom ops run there too).
 """
@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 from max.dtype import DType
 from max.graph import Graph, TensorType, ops
-from rsmt_studio.inference import fused_film, gpu_blocks, graphs
-from rsmt_studio.inference.nets import Dims
+from rsmt_studio.inference.graphs import networks
+from rsmt_studio.inference.graphs.gpu import blocks as gpu_blocks
+from rsmt_studio.inference.graphs.gpu import fused_film
+from rsmt_studio.inference.graphs.nets import Dims
 
 ALIGN = gpu_blocks.ALIGN
 #: The weights this graph takes in place of nets.py's: (name, rank); see `fused_weights`.
@@ -111,18 +113,18 @@ class Layout:
 
 
 def weight_inputs() -> list[tuple[str, int]]:
-    """graphs.weight_inputs("steps") with the replaced weights swapped for the fused ones (graph-input order),
+    """networks.weight_inputs("steps") with the replaced weights swapped for the fused ones (graph-input order),
     without the FiLM layers that fused_film.py folds into the style caches."""
     drop = REPLACED + fused_film.UNUSED
-    return [w for w in graphs.weight_inputs("steps") if w[0] not in drop] + list(FUSED)
+    return [w for w in networks.weight_inputs("steps") if w[0] not in drop] + list(FUSED)
 
 
 def build_graph(config: dict[str, Any], device_ref) -> Graph:
-    """graphs.build_graph's steps graph (same data inputs and outputs, config keys "dims", "steps",
+    """networks.build_graph's steps graph (same data inputs and outputs, config keys "dims", "steps",
     "weight_shapes" for every weight of `weight_inputs()`, "data_dims") built from this module's layouts."""
     d = Dims(**config["dims"])
     steps = int(config["steps"])
-    data = graphs.data_inputs("steps", d, steps)
+    data = networks.data_inputs("steps", d, steps)
     weights = weight_inputs()
     types = input_types(data, weights, config, device_ref)
     with Graph("rsmt_steps_fused", input_types=types, custom_extensions=[mojo_package()]) as g:
@@ -137,7 +139,7 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
 
 
 def input_types(data, weights, config: dict[str, Any], device_ref) -> list[TensorType]:
-    """The static input types of a fused graph: `data` (graphs.data_inputs) with config["data_dims"] fixed and
+    """The static input types of a fused graph: `data` (networks.data_inputs) with config["data_dims"] fixed and
     the key caches folded, then `weights` with config["weight_shapes"]."""
     types = [TensorType(dt, fused_film.input_shape(name, shape, config["data_dims"]), device=device_ref)
              for name, shape, dt in data]
@@ -150,7 +152,7 @@ def graph_config(weights: dict[str, np.ndarray], d: Dims, steps: int) -> dict[st
     fused = fused_shapes(weights, d)
     shapes = {n: list(fused[n]) if n in fused else list(gpu_blocks.padded_shape(n, weights[n].shape))
               for n, _ in weight_inputs()}
-    return {"dims": d.to_json(), "steps": int(steps), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
+    return {"dims": d.to_json(), "steps": int(steps), "weight_shapes": shapes, "data_dims": networks.width_dims(weights)}
 
 
 def fused_shapes(weights: dict[str, np.ndarray], d: Dims) -> dict[str, tuple[int, ...]]:

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 from max.dtype import DType
 from max.graph import Graph, ops
-from rsmt_studio.inference import fused_film, fused_steps, gpu_blocks, graphs, nets
-from rsmt_studio.inference.fused_steps import Layout
-from rsmt_studio.inference.nets import Dims
+from rsmt_studio.inference.graphs import nets, networks
+from rsmt_studio.inference.graphs.gpu import blocks as gpu_blocks
+from rsmt_studio.inference.graphs.gpu import fused_film, fused_steps
+from rsmt_studio.inference.graphs.gpu.fused_steps import Layout
+from rsmt_studio.inference.graphs.nets import Dims
 
 #: The weights this graph takes beyond fused_steps' fused ones: the LSTM weight's input and hidden rows.
 SPLIT = (("fused.lstm_x.w", 2), ("fused.lstm_h.w", 2))
@@ -38,11 +40,11 @@ USED_FROM_STEPS = ("fused.encoders.fc1.w", "fused.encoders.fc1.b", "fused.encode
 
 
 def weight_inputs() -> list[tuple[str, int]]:
-    """graphs.weight_inputs("prepare") with the replaced weights swapped for fused ones (graph-input order),
+    """networks.weight_inputs("prepare") with the replaced weights swapped for fused ones (graph-input order),
     without the FiLM layers that fused_film.py folds into the style caches."""
     fused = [w for w in fused_steps.FUSED if w[0] in USED_FROM_STEPS]
     drop = REPLACED + fused_film.UNUSED
-    return [w for w in graphs.weight_inputs("prepare") if w[0] not in drop] + fused + list(SPLIT)
+    return [w for w in networks.weight_inputs("prepare") if w[0] not in drop] + fused + list(SPLIT)
 
 
 def lstm_input_width(weights: dict[str, np.ndarray]) -> int:
@@ -77,13 +79,13 @@ def graph_config(weights: dict[str, np.ndarray], d: Dims) -> dict[str, Any]:
     for n, _ in weight_inputs():
         if n not in shapes:
             shapes[n] = list(gpu_blocks.padded_shape(n, weights[n].shape))
-    return {"dims": d.to_json(), "weight_shapes": shapes, "data_dims": graphs.width_dims(weights)}
+    return {"dims": d.to_json(), "weight_shapes": shapes, "data_dims": networks.width_dims(weights)}
 
 
 def build_graph(config: dict[str, Any], device_ref) -> Graph:
-    """graphs.build_graph's prepare graph (same data inputs and outputs) with the warm-up frames batched."""
+    """networks.build_graph's prepare graph (same data inputs and outputs) with the warm-up frames batched."""
     d = Dims(**config["dims"])
-    data = graphs.data_inputs("prepare", d)
+    data = networks.data_inputs("prepare", d)
     weights = weight_inputs()
     types = fused_steps.input_types(data, weights, config, device_ref)
     with Graph("rsmt_prepare_fused", input_types=types, custom_extensions=[fused_steps.mojo_package()]) as g:

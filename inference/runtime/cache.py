@@ -1,7 +1,7 @@
 """Where compiled MAX models (MEF files) live, and when they are stale.
 
 A MEF holds the compiled program but no weights (weights are graph inputs, bound at load time), so the key is
-what changes the *program*: the graph module and the building blocks' source, the graph's static structure
+what changes the *program*: the code the graph is built from (by content, `_source_hash`), the graph's static structure
 (joint counts, phase channels, experts, steps per call, ...), the device kind, the MAX version and the CPU
 target the machine code is for (`cpu_target.py`: a cache shared between machines never hands a CPU code it
 cannot run). Widths are
@@ -47,30 +47,65 @@ def max_version() -> str:
         return "unknown"
 
 
+#: The graph code lives in this package (inference/graphs/).
+GRAPHS_PACKAGE = "rsmt_studio.inference.graphs"
+
+
 @functools.cache
 def _source_hash(module_name: str, device: str = "cpu") -> str:
-    """Hash of the code of the graph module and of the maths it builds from (nets.py, blocks.py, and on
-    accelerators gpu_blocks.py, fused_steps.py and the Mojo kernels, so GPU-only changes leave CPU models valid).
+    """Hash of the code a graph is built from: its builder module and every module of inference/graphs/ that it
+    imports, transitively (package `__init__`s excepted), plus the Mojo kernels when that code includes the GPU
+    formulation (graphs/gpu/, whose custom ops they are). The CPU graphs import no GPU module, so GPU-only changes
+    leave the CPU models (and the shipped ones) valid.
 
-    The syntax tree without docstrings is hashed, so comments, docstrings and formatting do not invalidate
-    MEFs; any change to the code does.
+    By content, not by place: each module's syntax tree without docstrings and without the package paths of its
+    imports, in sorted order. Comments, docstrings, formatting and moving files between folders do not invalidate
+    compiled models; any change to the code does. (`device` is kept for callers; the code decides.)
     """
+    sources = _graph_sources(module_name)
     h = hashlib.sha256()
-    names = [module_name, "rsmt_studio.inference.nets", "rsmt_studio.inference.blocks"]
-    if module_name != "rsmt_studio.inference.graphs":  # other graph modules build on graphs.py's input lists
-        names.append("rsmt_studio.inference.graphs")
-    if device != "cpu":  # fused_steps: its layouts and op wrappers, which fused_prepare builds on too
-        names += ["rsmt_studio.inference.gpu_blocks", "rsmt_studio.inference.fused_steps"]
-    for name in names:
+    for fingerprint in sorted(_code_fingerprint(source) for source in sources.values()):
+        h.update(fingerprint.encode())
+    if any(name.startswith(f"{GRAPHS_PACKAGE}.gpu.") for name in sources):  # the custom ops, byte for byte
+        kernels = importlib.util.find_spec("rsmt_studio.kernels")
+        for path in sorted(Path(kernels.origin).parent.glob("*.mojo")):
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _graph_sources(module_name: str) -> dict[str, str]:
+    """{module name: source} of `module_name` and the modules of GRAPHS_PACKAGE it imports, transitively."""
+    sources: dict[str, str] = {}
+    todo = [module_name]
+    while todo:
+        name = todo.pop()
+        if name in sources:
+            continue
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             raise ModuleNotFoundError(name)
-        h.update(_code_fingerprint(Path(spec.origin).read_text()).encode())
-    if device != "cpu":  # the Mojo custom ops (kernels/*.mojo) that GPU graphs may use, byte for byte
-        kernels = importlib.util.find_spec("rsmt_studio.kernels")
-        for path in sorted(Path(kernels.origin).parent.glob("*.mojo")):
-            h.update(path.name.encode() + path.read_bytes())
-    return h.hexdigest()[:16]
+        source = Path(spec.origin).read_text()
+        if spec.submodule_search_locations is None:  # a module, not a package's __init__
+            sources[name] = source
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            else:
+                continue
+            for other in found:
+                if other.startswith(f"{GRAPHS_PACKAGE}.") and other not in sources and _is_module(other):
+                    todo.append(other)
+    return sources
+
+
+def _is_module(name: str) -> bool:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, AttributeError):  # `from package.module import Name`: Name is not a module
+        return False
+    return spec is not None and spec.origin is not None and spec.submodule_search_locations is None
 
 
 def _code_fingerprint(source: str) -> str:
@@ -80,6 +115,8 @@ def _code_fingerprint(source: str) -> str:
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rsmt_studio."):
+            node.module = None  # where a module lives is not part of what it computes
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 
@@ -100,16 +137,15 @@ class GraphSpec:
     def target(self) -> str:
         """The CPU the machine code is for: CPU graphs a named level (or this host's fingerprint where it has
         none); accelerator graphs, whose host code is compiled for this host as it is, its fingerprint."""
-        from rsmt_studio.inference import cpu_target
+        from rsmt_studio.inference.runtime import cpu_target
 
         if self.device != "cpu":
             return cpu_target.host_fingerprint()
         return self.cpu_target or cpu_target.cpu_target()
 
     def key(self) -> str:
-        payload = {
+        payload = {  # no module path: the code's content is in "source" (`_source_hash`)
             "name": self.name,
-            "module": self.module,
             "config": self.config,
             "device": self.device,
             "max": max_version(),
@@ -136,7 +172,7 @@ class GraphSpec:
 
     def build(self):
         """Build the MAX graph (in whichever process calls this)."""
-        from rsmt_studio.inference.devices import DeviceChoice
+        from rsmt_studio.inference.runtime.devices import DeviceChoice
 
         module = importlib.import_module(self.module)
         return module.build_graph(self.config, DeviceChoice(self.device).ref())  # type: ignore[arg-type]

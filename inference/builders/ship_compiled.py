@@ -8,16 +8,16 @@ for portable targets (`x86-64-v3` = AVX2, `x86-64-v4` = AVX-512, via `set_virtua
 Layout (package data, so it goes into the wheel): `assets/compiled/manifest.json` plus
 `assets/compiled/<target>/<graph>.mef.xz` (xz: ~2.5x smaller than gzip on MEFs, decompressed in ~50 ms).
 
-At start `ensure_compiled` calls `install_shipped`: each CPU graph missing from the cache whose key (graph code
-hash, structure, MAX version, this CPU's target) matches a shipped entry is decompressed, checked against its
-SHA-256 and written atomically into the cache; anything else is compiled locally as before. The manifest also
+At start `ensure_compiled` calls `install_shipped` (runtime/shipped.py): each CPU graph missing from the cache
+whose key (graph code hash, structure, MAX version, this CPU's target) matches a shipped entry is decompressed,
+checked against its SHA-256 and written atomically into the cache; anything else is compiled locally as before. The manifest also
 records the hash of the shipped weights the models were built with: CPU models carry no weights, so a model
 whose key matches serves any weights of that structure (the tests' tiny random ones too), but the staleness
 check (`stale_reasons`, tests/inference/test_ship_compiled.py) demands a regeneration when any part changes.
 
 Regenerate (one command; compiles both targets, one child per graph, then compresses):
 
-    rsmt-studio compile --ship          # or: python -m rsmt_studio.inference.ship_compiled
+    rsmt-studio compile --ship          # or: python -m rsmt_studio.inference.builders.ship_compiled
 """
 
 from __future__ import annotations
@@ -32,91 +32,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rsmt_studio.inference.cache import GraphSpec, _source_hash, max_version
+from rsmt_studio.inference.runtime.cache import GraphSpec, _source_hash, max_version
+from rsmt_studio.inference.runtime.shipped import (  # noqa: F401 (re-exported for callers)
+    SUFFIX,
+    install_shipped,
+    load_manifest,
+    ship_dir,
+    shipped_entry,
+)
 from rsmt_studio.motion.atomic import atomic_write_bytes, atomic_write_text
 
 #: The portable targets shipped: AVX2 machines (2013+) and AVX-512 ones.
 TARGETS = ("x86-64-v3", "x86-64-v4")
 #: What regenerates them (named in the staleness test's message).
-REGENERATE = "rsmt-studio compile --ship  (or: python -m rsmt_studio.inference.ship_compiled)"
-SUFFIX = ".mef.xz"
-
-
-def ship_dir() -> Path:
-    """`assets/compiled` of the installed package (the checkout's assets/ in an editable install)."""
-    import rsmt_studio.assets as pkg
-
-    return Path(pkg.__file__).resolve().parent / "compiled"
-
-
-def load_manifest(folder: Path | None = None) -> dict[str, Any]:
-    """The shipped manifest, or {} when none is shipped (or it does not parse: then everything compiles)."""
-    path = (folder or ship_dir()) / "manifest.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+REGENERATE = "rsmt-studio compile --ship  (or: python -m rsmt_studio.inference.builders.ship_compiled)"
 
 
 def app_specs(target: str, assets=None) -> dict[str, GraphSpec]:
     """The CPU graphs the app runs (deephase, style, prepare, steps at the default steps per call) for
     `target`, keyed by the engine's graph names."""
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir, model_specs
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir
+    from rsmt_studio.inference.graphs import model_specs
     from rsmt_studio.inference.weights import load_assets
 
     assets = assets or load_assets(default_assets_dir())
     specs = model_specs(assets.dims, "cpu", DEFAULT_STEPS_PER_CALL)
     return {k: dataclasses.replace(s, cpu_target=target) for k, s in specs.items()}
-
-
-def shipped_entry(manifest: dict[str, Any], spec: GraphSpec) -> dict[str, Any] | None:
-    """The manifest entry of a shipped model for `spec` (same key: code, structure, MAX, CPU target), if any."""
-    for entry in manifest.get("targets", {}).get(spec.target(), {}).values():
-        if isinstance(entry, dict) and entry.get("key") == spec.key():
-            return entry
-    return None
-
-
-def install_shipped(specs, progress=None, folder: Path | None = None) -> list[str]:
-    """Put the shipped model of every CPU spec that is not in the cache yet and has a matching shipped entry
-    into the cache (decompressed, SHA-256 checked, atomic, under the compile lock). Returns their names.
-
-    A damaged or mismatching file is skipped (and so compiled locally), never installed."""
-    from rsmt_studio.inference.compile_worker import _Lock
-    from rsmt_studio.inference.cpu_target import can_run
-
-    folder = folder or ship_dir()
-    manifest = None
-    installed = []
-    for spec in specs:
-        if spec.device != "cpu" or spec.is_compiled() or not can_run(spec.target()):
-            continue
-        if manifest is None:
-            manifest = load_manifest(folder)
-        entry = shipped_entry(manifest, spec)
-        if entry is None:
-            continue
-        t0 = time.perf_counter()
-        try:
-            data = lzma.decompress((folder / entry["file"]).read_bytes())
-        except (OSError, lzma.LZMAError, KeyError):
-            continue
-        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-            continue
-        path = spec.mef_path()
-        with _Lock(path.with_suffix(".lock")):
-            if not path.is_file():
-                atomic_write_bytes(path, data)
-                meta = {**spec.to_json(), "key": spec.key(), "max_version": max_version(),
-                        "shipped_from": str(folder / entry["file"])}
-                atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
-        seconds = time.perf_counter() - t0
-        installed.append(spec.name)
-        if progress is not None:
-            progress({"event": "shipped", "name": spec.name, "target": spec.target(), "seconds": round(seconds, 3),
-                      "path": str(path)})
-    return installed
 
 
 def stale_reasons(folder: Path | None = None, assets=None) -> list[str]:
@@ -156,8 +97,8 @@ def stale_reasons(folder: Path | None = None, assets=None) -> list[str]:
 def regenerate(targets=TARGETS, jobs: int | None = None, progress=None, folder: Path | None = None) -> dict:
     """Compile the app's CPU graphs for each target (in child processes, into the MEF cache), then write the
     compressed models and the manifest (last, atomically: a reader sees the old set or the new one)."""
-    from rsmt_studio.inference.compiler import ensure_compiled
     from rsmt_studio.inference.engine import default_assets_dir
+    from rsmt_studio.inference.runtime.compiler import ensure_compiled
     from rsmt_studio.inference.weights import load_assets
 
     folder = folder or ship_dir()
@@ -168,7 +109,7 @@ def regenerate(targets=TARGETS, jobs: int | None = None, progress=None, folder: 
     old = load_manifest(folder)
     manifest: dict[str, Any] = {
         "about": "Compiled MAX CPU models of the app's graphs; made by `rsmt-studio compile --ship`. "
-                 "See inference/ship_compiled.py.",
+                 "See inference/builders/ship_compiled.py.",
         "max_version": max_version(),
         "weights_hash": assets.weights_hash(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -200,7 +141,7 @@ def regenerate(targets=TARGETS, jobs: int | None = None, progress=None, folder: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rsmt_studio.inference.compiler import CompileError, print_progress
+    from rsmt_studio.inference.runtime.compiler import CompileError, print_progress
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)

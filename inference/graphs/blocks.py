@@ -5,12 +5,13 @@ one compiled model serves every layer width; each block `rebind`s a weight to th
 MAX checks at run time. Weights arrive in the layouts the adapters produce (linear: (in, out); conv: (K, in,
 out); LSTM: [W_ih; W_hh] stacked to (in + hidden, 4*hidden)), so no transposes happen per call.
 
-MAX 26.7 lacks `elu`, `atan2` and `conv1d`; they are composed here from ops that exist.
+MAX 26.7 lacks `elu` and `conv1d`; they are composed here from ops that exist. These are the CPU's blocks;
+gpu/blocks.py overrides some of them for MAX's GPU kernels.
 """
 
 from __future__ import annotations
 
-from max.graph import DeviceRef, TensorValue, ops
+from max.graph import TensorValue, ops
 
 
 def linear(x: TensorValue, w: TensorValue, b: TensorValue | None = None, out=None) -> TensorValue:
@@ -86,25 +87,13 @@ def moe_linear(x: TensorValue, gate: TensorValue, w: TensorValue, b: TensorValue
     return ops.sum(y * g, axis=1).reshape((batch, out))
 
 
-def on_accelerator(x: TensorValue) -> bool:
-    """Whether a value lives on a GPU: a few ops have naive GPU kernels in MAX 26.7 and get another formulation
-    there (the CPU graphs keep theirs, so their compiled form does not change)."""
-    return x.device != DeviceRef.CPU()
-
-
 def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding: int = 0,
            taps: int | None = None) -> TensorValue:
     """1-D convolution over time via conv2d with H = 1 (MAX has no conv1d).
 
     x is (B, T, Cin) channels-last, w is (K, Cin, Cout) (torch's (Cout, Cin, K) transposed by the adapter).
-    With `taps` (the static kernel size) and on a GPU it is one matmul over unfolded windows instead: MAX's
-    GPU conv2d is a naive kernel that took 52 ms for the initial-phase predictor at batch 1 on an H100
-    (bench/gpu_profile.py), the same maths as a matmul takes microseconds.
+    `taps` (the static kernel size) is what gpu/blocks.py's form needs; the CPU's does not use it.
     """
-    if taps is not None and on_accelerator(x):
-        if padding:
-            x = ops.pad(x, [0, 0, padding, padding, 0, 0])
-        return conv1d_unfolded(x, w, b, taps)
     w = ops.rebind(w, (w.shape[0], x.shape[-1], w.shape[2]))
     y = ops.conv2d(ops.unsqueeze(x, 1), ops.unsqueeze(w, 0), padding=(0, 0, padding, padding))
     y = ops.squeeze(y, 1)
@@ -113,52 +102,11 @@ def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding
     return y
 
 
-def conv1d_unfolded(x: TensorValue, w: TensorValue, b: TensorValue | None, taps: int) -> TensorValue:
-    """'valid' 1-D convolution as im2col + matmul: x (B, T, Cin), w (taps, Cin, Cout); T may be symbolic."""
-    t_out = x.shape[1] - (taps - 1)
-    cin = x.shape[2]
-    w = ops.rebind(w, (taps, cin, w.shape[2]))
-    w2 = ops.reshape(w, (taps * cin, w.shape[2]))
-    parts = [ops.rebind(x[:, i : (i - taps + 1) or None, :], (x.shape[0], t_out, cin)) for i in range(taps)]
-    cols = ops.concat(parts, axis=2) if taps > 1 else parts[0]  # (B, T_out, taps*Cin)
-    y = ops.rebind(cols, (x.shape[0], t_out, w2.shape[0])) @ w2
-    if b is not None:
-        y = y + ops.rebind(b, (w.shape[2],))
-    return y
-
-
 def attend(q: TensorValue, keys: TensorValue, values: TensorValue, scale: TensorValue) -> TensorValue:
-    """Single-query attention: q (B, D), keys/values (B, T, D), scale (1,) -> (B, D).
-
-    On a GPU as broadcast multiplies and reductions: MAX's batched matmul for (B, T, D) x (B, D, 1) is a naive
-    kernel there (~24 ms of a 40-frame transition at batch 1024 on an H100, bench/gpu_profile.py)."""
-    if on_accelerator(q):
-        logits = ops.sum(keys * ops.unsqueeze(q, 1), axis=-1) * scale  # (B, T, 1)
-        att = softmax(transpose(logits, 1, 2))  # (B, 1, T)
-        return ops.squeeze(ops.sum(transpose(att, 1, 2) * values, axis=1), 1)
+    """Single-query attention: q (B, D), keys/values (B, T, D), scale (1,) -> (B, D), as batched matmuls."""
     logits = (keys @ ops.unsqueeze(q, 2)) * scale  # (B, T, 1)
     att = softmax(transpose(logits, 1, 2))  # (B, 1, T)
     return ops.reshape(att @ values, (q.shape[0], q.shape[1]))
-
-
-def atan2(y: TensorValue, x: TensorValue) -> TensorValue:
-    """atan2 from acos (MAX has no atan/atan2), evaluating acos only where it is well conditioned.
-
-    acos(c) loses accuracy as |c| -> 1 (about 3e-4 rad in float32), so where |x| >= |y| we use
-    asin(|y|/r) = pi/2 - acos(|y|/r), whose argument stays below 0.71.
-    """
-    ax = ops.abs(x)
-    ay = ops.abs(y)
-    r = ops.max(ops.sqrt(x * x + y * y), 1e-30)
-    steep = ops.acos(ops.min(ops.max(x / r, -1.0), 1.0))
-    flat = _HALF_PI - ops.acos(ops.min(ay / r, 1.0))
-    flat = ops.where(x >= 0, flat, _PI - flat)
-    a = ops.where(ax >= ay, flat, steep)
-    return ops.where(y < 0, -a, a)
-
-
-_PI = 3.141592653589793
-_HALF_PI = 1.5707963267948966
 
 
 def softmax(x: TensorValue) -> TensorValue:

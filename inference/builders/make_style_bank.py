@@ -8,7 +8,7 @@ other contents where a style has none) and keep the medoid window: the one whose
 closest to the style's mean. Codes depend on the sampler weights, so the file records their hash and the
 engine refuses a bank made for other weights.
 
-    .venv/bin/python -m rsmt_studio.inference.make_style_bank [--bandai ../shared/data/bandai/dataset]
+    .venv/bin/python -m rsmt_studio.inference.builders.make_style_bank [--bandai ../shared/data/bandai/dataset]
 
 numpy + MAX only (no torch).
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ATTRIBUTION = ("Style codes computed by rsmt-studio's style encoder from clips of the Bandai-Namco-Research-"
                "Motiondataset; © 2022 Bandai Namco Research Inc., CC BY-NC 4.0 "
                "(https://creativecommons.org/licenses/by-nc/4.0/)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -136,6 +137,39 @@ class CapturedTransition:
         model.release_captured_graph(key)
         for model, key, _ in self._calls:
             model.release_captured_graph(key)
+
+
+class Captures:
+    """An engine's captured transitions, one per (batch, length, phase source, cache shapes), at most 8 (each pins
+    its buffers on the device); a new combination costs one eager run of each graph."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self._captured: dict[tuple, CapturedTransition] = {}
+
+    def chunks(self, problem, length: int, z, caches, phase9=None) -> Iterator[tuple]:
+        """Replay the transition of `problem` (caches as the graphs take them): yields (p, r, phase, ms) per
+        `steps` call, the first one's time including the `prepare` replay and the request's upload."""
+        e = self.engine
+        b = problem.ctx_p.shape[0]
+        predicted = phase9 is None
+        key = (b, int(length), predicted, tuple(np.shape(a)[1:] for a in caches))
+        cap = self._captured.get(key)
+        if cap is None:
+            if len(self._captured) >= 8:
+                self._captured.pop(next(iter(self._captured))).release()
+            cap = CapturedTransition(e, e.runners["chain"], b, length, [np.shape(a) for a in caches],
+                                     predicted_phase=predicted)
+            self._captured[key] = cap
+        if phase9 is None:
+            phase9 = np.zeros((b, e.dims.n_phases, 2), np.float32)
+        caches = [a if np.shape(a)[0] == b else np.broadcast_to(a, (b, *np.shape(a)[1:])) for a in caches]
+        t0 = time.perf_counter()
+        for ps, rs, phs in cap.run(problem.ctx_p, problem.ctx_v, problem.ctx_r, problem.tgt_p, problem.tgt_v,
+                                   problem.tgt_r, z, problem.p9, problem.v9, problem.r9, phase9, caches):
+            ms = (time.perf_counter() - t0) * 1e3
+            yield ps, rs, phs, ms
+            t0 = time.perf_counter()
 
 
 class _Uploaded:

@@ -6,7 +6,7 @@ walk (the seed frames are dropped), in two chained 60-frame segments towards lat
 with the style taken from a Bandai clip of another style. The result: `assets/default_scene/*.bvh` (only
 generated frames) and `scene.json` (source/target frames, style, length, attribution).
 
-    .venv/bin/python -m rsmt_studio.inference.make_default_scene [--bandai ../shared/data/bandai/dataset]
+    .venv/bin/python -m rsmt_studio.inference.builders.make_default_scene [--bandai ../shared/data/bandai/dataset]
 
 numpy + MAX only (no torch); the engine compiles its graphs into the MEF cache on first use.
 """
@@ -68,8 +68,8 @@ def _join(context, made):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bandai", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/bandai/dataset")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "default_scene")
+    p.add_argument("--bandai", type=Path, default=Path(__file__).resolve().parents[3] / "shared/data/bandai/dataset")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "assets" / "default_scene")
     args = p.parse_args(argv)
     from rsmt_studio.inference.engine import TransitionEngine
     from rsmt_studio.motion import read_bvh, write_bvh

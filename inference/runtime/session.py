@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from rsmt_studio.inference.cache import GraphSpec
-from rsmt_studio.inference.devices import DeviceChoice
+from rsmt_studio.inference.runtime.cache import GraphSpec
+from rsmt_studio.inference.runtime.devices import DeviceChoice
 
 
 class MaxSession:

@@ -69,10 +69,6 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def atan2(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return np.arctan2(y, x)
-
-
 def rebind(x: np.ndarray, shape) -> np.ndarray:
     return x
 

@@ -10,10 +10,13 @@ override against numpy on the CPU, and bench/inference.py --gpu checks whole tra
   `device_layout` pads the weights with zero rows (and, where later slices ignore them, zero columns) once at
   load, and `linear` pads its input with zero columns to match. Multiplying by a transposed weight instead
   (`x @ w.T`) was measured first: MAX 26.7 did not turn it into its transposed-B kernels, the naive ones stayed.
-  The padding needs static widths, so GPU graphs are built for the weights' shapes (`graphs.build_graph` with
+  The padding needs static widths, so GPU graphs are built for the weights' shapes (configs with
   "weight_shapes"), one compiled model per set of widths.
 - Layer norm as MAX's fused `layer_norm` op: one kernel instead of two reductions and their elementwise glue.
 - The mixture-of-experts blend as 8 unrolled multiply-adds (elementwise, fusable) instead of a reduction.
+- conv1d as one matmul over unfolded windows (MAX's GPU conv2d is a naive kernel: 52 ms for the initial-phase
+  predictor at batch 1 on an H100). (Attention over the style tokens is fused_film.film's: broadcast multiplies
+  and reductions, since MAX's batched GPU matmul for (B, T, D) x (B, D, 1) is a naive kernel.)
 
 Everything not overridden here is blocks.py's (module `__getattr__`), so nets.py builds with either module.
 """
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 from max.dtype import DType
 from max.graph import TensorValue, ops
-from rsmt_studio.inference import blocks as _base
+from rsmt_studio.inference.graphs import blocks as _base
 
 #: Matmul widths are padded to multiples of this (the GPU warp size GEVM requires).
 ALIGN = 32
@@ -96,14 +99,6 @@ def linear(x: TensorValue, w: TensorValue, b: TensorValue | None = None, out=Non
     return y
 
 
-def lstm_cell(x: TensorValue, h: TensorValue, c: TensorValue, w: TensorValue, b: TensorValue
-              ) -> tuple[TensorValue, TensorValue]:
-    """blocks.lstm_cell with the padded stacked weight."""
-    hidden = h.shape[-1]
-    gates = _matmul(ops.concat([x, h], axis=-1), w, 4 * hidden) + ops.rebind(b, (4 * hidden,))
-    return _base.lstm_gates(gates, c, x.shape[0], hidden)
-
-
 def moe_linear(x: TensorValue, gate: TensorValue, w: TensorValue, b: TensorValue, n_experts: int) -> TensorValue:
     """y = sum_e gate[:, e] * (x @ W_e + b_e), w = all experts side by side (in, E*out); the blend unrolled."""
     batch = x.shape[0]
@@ -123,6 +118,30 @@ def layer_norm(x: TensorValue, eps: float = 1e-5) -> TensorValue:
     one = ops.broadcast_to(ops.constant(1.0, DType.float32, device=x.device), (width,))
     zero = ops.broadcast_to(ops.constant(0.0, DType.float32, device=x.device), (width,))
     return ops.layer_norm(x, one, zero, eps)
+
+
+def conv1d(x: TensorValue, w: TensorValue, b: TensorValue | None = None, padding: int = 0,
+           taps: int | None = None) -> TensorValue:
+    """blocks.conv1d as one matmul over unfolded windows, given the static kernel size `taps`."""
+    if taps is None:
+        return _base.conv1d(x, w, b, padding)
+    if padding:
+        x = ops.pad(x, [0, 0, padding, padding, 0, 0])
+    return conv1d_unfolded(x, w, b, taps)
+
+
+def conv1d_unfolded(x: TensorValue, w: TensorValue, b: TensorValue | None, taps: int) -> TensorValue:
+    """'valid' 1-D convolution as im2col + matmul: x (B, T, Cin), w (taps, Cin, Cout); T may be symbolic."""
+    t_out = x.shape[1] - (taps - 1)
+    cin = x.shape[2]
+    w = ops.rebind(w, (taps, cin, w.shape[2]))
+    w2 = ops.reshape(w, (taps * cin, w.shape[2]))
+    parts = [ops.rebind(x[:, i : (i - taps + 1) or None, :], (x.shape[0], t_out, cin)) for i in range(taps)]
+    cols = ops.concat(parts, axis=2) if taps > 1 else parts[0]  # (B, T_out, taps*Cin)
+    y = ops.rebind(cols, (x.shape[0], t_out, w2.shape[0])) @ w2
+    if b is not None:
+        y = y + ops.rebind(b, (w.shape[2],))
+    return y
 
 
 # Not done, and why: sums over the tiny last axes (phase vectors of 2, rotation halves of 3) as slice additions

@@ -1,6 +1,6 @@
 """The RSMT networks' inference maths, written once against a backend: MAX graph ops or numpy.
 
-`K` is either `rsmt_studio.inference.blocks` (building a MAX graph) or `rsmt_studio.inference.numpy_blocks`
+`K` is either `rsmt_studio.inference.graphs.blocks` (building a MAX graph) or `rsmt_studio.inference.graphs.numpy_blocks`
 (computing directly); both expose the same functions. `W` maps adapted weight names (see weights.py for the
 layouts) to graph values or arrays. The equations follow training/networks.py and docs/model.md exactly; the
 parity tests hold the two to 1e-4.

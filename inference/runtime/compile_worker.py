@@ -1,4 +1,4 @@
-"""Child process that compiles graphs into MEF files: `python -m rsmt_studio.inference.compile_worker`.
+"""Child process that compiles graphs into MEF files: `python -m rsmt_studio.inference.runtime.compile_worker`.
 
 Compiling inside the app's process stalls every other MAX `execute` there for seconds (measured in
 docs/performance.md), so the app never compiles in-process: it runs this module, reads one JSON object per line
@@ -49,7 +49,7 @@ class _Lock:
 def compile_one(spec, index: int, total: int) -> float:
     """Compile `spec` into its MEF path unless it already exists; returns seconds spent compiling."""
     from max.engine import InferenceSession
-    from rsmt_studio.inference.cache import max_version
+    from rsmt_studio.inference.runtime.cache import max_version
 
     path = spec.mef_path()
     with _Lock(path.with_suffix(".lock")):
@@ -87,7 +87,7 @@ def compile_one(spec, index: int, total: int) -> float:
 
 
 def spec_device(spec):
-    from rsmt_studio.inference.devices import DeviceChoice
+    from rsmt_studio.inference.runtime.devices import DeviceChoice
 
     return DeviceChoice(spec.device).driver_device()
 
@@ -95,7 +95,7 @@ def spec_device(spec):
 def set_cpu_target(jobs) -> None:
     """Compile CPU graphs for their named target (portable machine code; the cache key names it). MAX takes
     one target per process, before its first CPU kernel compile, so all jobs of a worker must share it."""
-    from rsmt_studio.inference.cpu_target import is_virtual
+    from rsmt_studio.inference.runtime.cpu_target import is_virtual
 
     targets = {spec.target() for spec in jobs if spec.device == "cpu"}
     if len(targets) > 1:
@@ -107,7 +107,7 @@ def set_cpu_target(jobs) -> None:
 
 
 def main() -> int:
-    from rsmt_studio.inference.cache import GraphSpec
+    from rsmt_studio.inference.runtime.cache import GraphSpec
 
     jobs = [GraphSpec.from_json(j) for j in json.loads(sys.stdin.read())]
     try:

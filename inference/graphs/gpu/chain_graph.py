@@ -1,7 +1,7 @@
 """A tiny graph that takes the last frame of a `steps` call's outputs: the next call's state, on the device.
 
 Why: a `steps` call returns the k frames it made (B, k, ...); the next call starts from the last of them. On
-the CPU numpy slices that for free. On a GPU with captured device graphs (`inference/device_graphs.py`) the
+the CPU numpy slices that for free. On a GPU with captured device graphs (`inference/runtime/device_graphs.py`) the
 state must stay on the device and the whole chain of calls must be replayable, so the slice is a captured
 graph too.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from max.dtype import DType
 from max.graph import Graph, TensorType
-from rsmt_studio.inference.nets import Dims
+from rsmt_studio.inference.graphs.nets import Dims
 
 
 def build_graph(config: dict[str, Any], device_ref) -> Graph:

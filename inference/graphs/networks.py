@@ -1,4 +1,4 @@
-"""Graph builders for the four MAX models of a transition, in the style of MAX's pipelines (`build_graph`).
+"""The four networks' graphs of a transition, built from nets.py with a device's blocks (`build`).
 
 - `deephase`: DeepPhase encoder over a batch of windows (phase labels for every frame of a clip).
 - `style`: style encoder + both FiLM caches, once per style clip.
@@ -7,10 +7,10 @@
 - `steps`: `steps` sampler steps unrolled (each = per-step encoders, LSTM, phase predictor, phase update and
   the mixture-of-experts manifold decoder), so a 40-frame transition costs 40/steps calls.
 
-Every graph has a symbolic batch; weights are graph inputs with symbolic dims (one MEF serves every width), in
-the layouts of the device's blocks (`blocks_for`);
-the static structure (`Dims`) and `steps` are part of the cache key. Inputs are data first, then weights in the
-order of `weight_inputs(graph)`.
+Every graph has a symbolic batch; weights are graph inputs, in the layouts of the blocks the graph is built
+from: with symbolic dims on the CPU (cpu.py: one MEF serves every width), with the weights' static shapes on GPUs
+(gpu/encoders.py; gpu/fused_*.py take the same data inputs). The static structure (`Dims`) and `steps` are part
+of the cache key. Inputs are data first, then weights in the order of `weight_inputs(graph)`.
 """
 
 from __future__ import annotations
@@ -20,20 +20,11 @@ import operator
 from typing import Any
 
 from max.dtype import DType
-from max.graph import DeviceRef, Graph, TensorType
-from rsmt_studio.inference import blocks, gpu_blocks, nets
-from rsmt_studio.inference.nets import Dims
+from max.graph import Graph, TensorType
+from rsmt_studio.inference.graphs import nets
+from rsmt_studio.inference.graphs.nets import Dims
 
 GRAPHS = ("deephase", "style", "prepare", "steps")
-
-
-def blocks_for(device_ref, config: dict[str, Any] | None = None):
-    """The building blocks a graph on this device is made of: blocks.py on the CPU, gpu_blocks.py (whose weight
-    layout `gpu_blocks.device_layout` gives) on accelerators, unless the config asks for blocks.py there too
-    (`"blocks": "base"`: the previous GPU formulation, kept so benchmarks can compare the two side by side)."""
-    if device_ref == DeviceRef.CPU() or (config or {}).get("blocks") == "base":
-        return blocks
-    return gpu_blocks
 
 
 def _linear(prefix: str) -> list[tuple[str, int]]:
@@ -104,15 +95,15 @@ def data_inputs(graph: str, d: Dims, steps: int = 1) -> list[tuple[str, tuple, D
     raise ValueError(f"unknown graph {graph!r}")
 
 
-def build_graph(config: dict[str, Any], device_ref) -> Graph:
-    """config = {"graph": name, "dims": Dims json, "steps": int (steps graph only), optional "weight_shapes":
-    {weight name: static shape}, "data_dims": {symbolic data dim: value} and "blocks": "base" (`blocks_for`)}."""
+def build(config: dict[str, Any], device_ref, K) -> Graph:
+    """The graph of config = {"graph": name, "dims": Dims json, "steps": int (steps graph only), optional
+    "weight_shapes": {weight name: static shape} and "data_dims": {symbolic data dim: value}} from the blocks
+    module `K` (blocks.py on the CPU, gpu/blocks.py on GPUs)."""
     graph = config["graph"]
     d = Dims(**config["dims"])
     steps = int(config.get("steps", 1))
     data = data_inputs(graph, d, steps)
     weights = weight_inputs(graph)
-    K = blocks_for(device_ref, config)
     fixed = config.get("data_dims", {})  # symbolic widths made static (GPU graphs, with "weight_shapes")
     types = [TensorType(dt, tuple(fixed.get(s, s) if isinstance(s, str) else s for s in shape), device=device_ref)
              for _, shape, dt in data]

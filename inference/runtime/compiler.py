@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rsmt_studio.inference.cache import GraphSpec
-from rsmt_studio.inference.progress import ProgressPrinter
+from rsmt_studio.inference.runtime.cache import GraphSpec
+from rsmt_studio.inference.runtime.progress import ProgressPrinter
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -41,7 +41,7 @@ def ensure_compiled(
 ) -> dict[str, Path]:
     """Compile missing MEFs in child processes; return {spec name: MEF path} for all specs.
 
-    CPU graphs that match a shipped compiled model (`ship_compiled`, unless `shipped=False`) are installed
+    CPU graphs that match a shipped compiled model (runtime/shipped.py, unless `shipped=False`) are installed
     from it instead, in milliseconds. MAX compiles a graph mostly on one core, so up to `jobs` children
     (default: one per core, at most 4) compile different graphs at once, one child per graph.
     `check_runnable=False` allows compiling for a CPU target this machine cannot run (to ship it).
@@ -50,7 +50,7 @@ def ensure_compiled(
     if check_runnable:
         _check_runnable(specs)
     if shipped:
-        from rsmt_studio.inference.ship_compiled import install_shipped
+        from rsmt_studio.inference.runtime.shipped import install_shipped
 
         install_shipped(specs, progress)
     missing = [s for s in specs if not s.is_compiled()]
@@ -93,7 +93,7 @@ def ensure_compiled(
 def _check_runnable(specs: list[GraphSpec]) -> None:
     """Refuse CPU models whose target this CPU cannot run (`$RSMT_STUDIO_CPU_TARGET` set too high): loading
     one would crash the process with SIGILL at its first run, not raise."""
-    from rsmt_studio.inference import cpu_target
+    from rsmt_studio.inference.runtime import cpu_target
 
     for spec in specs:
         if spec.device == "cpu" and not cpu_target.can_run(spec.target()):
@@ -105,7 +105,7 @@ def _run_worker(specs: list[GraphSpec], progress: ProgressFn | None, cancel: Cal
     env = dict(os.environ)
     env.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rsmt_studio.inference.compile_worker"],
+        [sys.executable, "-m", "rsmt_studio.inference.runtime.compile_worker"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     assert proc.stdin and proc.stdout and proc.stderr

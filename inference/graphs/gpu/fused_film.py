@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from max.dtype import DType
 from max.graph import Graph, TensorType, ops
-from rsmt_studio.inference import gpu_blocks
+from rsmt_studio.inference.graphs.gpu import blocks as gpu_blocks
 
 BLOCKS = ("embedding_film", "predictor_film")
 #: Weights of the fold graph, in input order: each block's transposed query weight, query bias and output weight.
