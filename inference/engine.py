@@ -474,24 +474,32 @@ class TransitionEngine:
         source's fps."""
         clip = replace(clips[0], local_pos=np.concatenate([c.local_pos for c in clips]),
                        local_rot=np.concatenate([c.local_rot for c in clips]))
-        if seam_now is not None:
-            lp, lr = seam_now.apply(clip.local_pos, clip.local_rot, 0)
+        key = None  # the keyframe (the model frame after the transition): the end of resampling to the source fps
+        if abs(source.fps - self.dims.fps) > 1e-6:
+            k = to_world_clip(problem.tgt_p[0][None], problem.tgt_r[0][None], problem.frame, problem.ms, on_model,
+                              self.dims.fps)
+            key = (k.local_pos, k.local_rot)
+        if seam_now is not None:  # the keyframe goes back in the same call (its blend weight is 1, as at `length`)
+            lp, lr = clip.local_pos, clip.local_rot
+            if key is not None:
+                lp, lr = np.concatenate([lp, key[0]]), np.concatenate([lr, key[1]])
+            lp, lr = seam_now.apply(lp, lr, 0)
+            if key is not None:
+                key, lp, lr = (lp[-1:], lr[-1:]), lp[:-1], lr[:-1]
             clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=R.quat_continuity(lr),
                            name=f"{source.name}-transition", frame_range=None)
-        if abs(source.fps - self.dims.fps) > 1e-6:
-            clip = self._at_source_fps(clip, source, source_frame, problem, on_model, seam, length)
+        elif seam is not None and key is not None:
+            key = seam.apply(key[0], key[1], length)
+        if key is not None:
+            clip = self._at_source_fps(clip, source, source_frame, key)
         return clip
 
-    def _at_source_fps(self, clip: Clip, source: Clip, n: int, problem: Problem, on_model: Clip, seam,
-                       length: int) -> Clip:
+    def _at_source_fps(self, clip: Clip, source: Clip, n: int, key: tuple[np.ndarray, np.ndarray]) -> Clip:
         """Model-fps frames -> the source's fps, timed from the source frame: the last context frame and the
-        keyframe (one model frame after the last generated one) are the ends of the interpolation, so the first
-        output frame is source frame n + 1 and the last is the one before the keyframe's time."""
-        key = to_world_clip(problem.tgt_p[0][None], problem.tgt_r[0][None], problem.frame, problem.ms, on_model,
-                            self.dims.fps)
-        if seam is not None:
-            lp, lr = seam.apply(key.local_pos, key.local_rot, length)
-            key = replace(clip, local_pos=lp, local_rot=lr)
+        keyframe `key` (local translations and rotations of the model frame after the last generated one, on the
+        clip's rig) are the ends of the interpolation, so the first output frame is source frame n + 1 and the
+        last is the one before the keyframe's time."""
+        key = replace(clip, local_pos=key[0], local_rot=key[1])
         head = replace(clip, local_pos=source.local_pos[n:n + 1], local_rot=source.local_rot[n:n + 1])
         seq = replace(clip, local_pos=np.concatenate([head.local_pos, clip.local_pos, key.local_pos]),
                       local_rot=R.quat_continuity(np.concatenate([head.local_rot, clip.local_rot, key.local_rot])))
