@@ -292,10 +292,12 @@ class RigBinding:
                 d[:, len(drv) - len(bp.chain_t):] = np.where(bp.chain_snap[:, None], q1, sampled) \
                     if bp.chain_snap.any() else sampled
             g[:, drv] = qmul(d, cal.C[drv])
-        if carried is not None and len(bp.carried):
-            anchors = g[:, bp.carried_anchor]
-            anchors[:, bp.carried_anchor < 0] = cal.align
-            g[:, bp.carried] = qmul(anchors, carried)
+        if carried is not None:  # only the carried joints whose globals are read (above driven joints, aims)
+            inner = bp.carried_inner
+            if len(inner):
+                anchors = g[:, bp.carried_anchor[inner]]
+                anchors[:, bp.carried_anchor[inner] < 0] = cal.align
+                g[:, bp.carried[inner]] = qmul(anchors, carried[inner])
         else:
             for js, par in bp.carry_levels:
                 parent = np.broadcast_to(cal.align, (t, len(js), 4)) if par is None else g[:, par]
@@ -313,9 +315,13 @@ class RigBinding:
             offs = lp[0][path[1:]]
             start = world + rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
             _aim(g, joint, lp[:, end], start, goal)
-        parent = g[:, bp.parent_or_root]  # each joint's parent's global, the up alignment for a root
-        parent[:, bp.roots] = cal.align
-        lr = qmul(R.quat_conj(parent), g)
+        # local rotations: a carried joint's is its carried one (its global was made from it); the others' from
+        # their parent's global, the up alignment for a root
+        lr = np.empty_like(g)
+        lr[:, bp.carried] = np.asarray(carry_lr)[:, bp.carried]
+        parent = g[:, bp.local_parent]
+        parent[:, bp.local_root] = cal.align
+        lr[:, bp.local] = qmul(R.quat_conj(parent), g[:, bp.local])
         hips = bp.hips
         if not len(bp.hips_path):
             lp[:, hips] = hips_world
@@ -372,6 +378,7 @@ class BackPlan:
     carry_levels: list
     carried: np.ndarray  # every carried joint, by depth
     carried_anchor: np.ndarray  # its nearest driven ancestor (-1: none, the up alignment)
+    carried_inner: np.ndarray  # positions in `carried` of those whose globals are read (a driven joint below, aims)
     aims: list
     end_parents: np.ndarray
     end_bones: np.ndarray
@@ -383,7 +390,9 @@ class BackPlan:
     hips: int
     hips_path: np.ndarray
     parent_of: np.ndarray
-    parent_or_root: np.ndarray  # parents, with each root standing for itself
+    local: np.ndarray  # the joints whose local rotation comes from globals (all but the carried ones)
+    local_parent: np.ndarray  # their parents (a root stands for itself)
+    local_root: np.ndarray  # (bool) which of them are roots
     # seam blend: joints whose residual is blended, and the depth levels that recompute globals below them
     fix: np.ndarray
     relink: list
@@ -447,13 +456,22 @@ class BackPlan:
         above = np.zeros(n, dtype=bool)
         above[hips_path] = True
         fix = (~driven | chain) & ~above
+        below = np.zeros(n, dtype=bool)  # a driven joint somewhere below
+        for idx, _ in reversed(depth_levels(tuple(int(p) for p in parents))):
+            for j in idx:
+                if parents[j] >= 0 and (not carry[j] or below[j]):
+                    below[parents[j]] = True
+        on_path = {int(j) for _, _, path in aims for j in path}
+        inner = [i for i, j in enumerate(carried) if below[j] or int(j) in on_path]
+        local = np.flatnonzero(~carry)
         return BackPlan(b.user_plan, b.model_plan, n, depth_levels(tuple(int(p) for p in m.parents)),
                         driven_u, delta_m, R.quat_conj(np.asarray(m.C)[delta_m]), np.array(chain_t),
-                        np.array(chain_snap, dtype=bool), carry_levels, carried, np.array(anchor, dtype=np.int64), aims,
+                        np.array(chain_snap, dtype=bool), carry_levels, carried, np.array(anchor, dtype=np.int64),
+                        np.array(inner, dtype=np.int64), aims,
                         np.array(end_parents, dtype=np.int64), np.array(end_bones, dtype=np.int64), end_slices,
                         R.quat_conj(cal.align), np.flatnonzero(roots), np.flatnonzero(~roots),
                         parents[~roots], hips, np.array(hips_path, dtype=np.int64), parents,
-                        np.where(roots, np.arange(n), parents), np.flatnonzero(fix),
+                        local, np.where(roots[local], local, parents[local]), roots[local], np.flatnonzero(fix),
                         _relink_levels(parents, fix, driven & ~chain))
 
     def carried_rel(self, carry_lr: np.ndarray) -> np.ndarray:
