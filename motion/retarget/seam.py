@@ -32,8 +32,9 @@ class SeamBlend:
         """Model frames `first`.. of the transition (T,Jm,·) -> user local translations (T,J,3), rotations."""
         t = len(model_lp)
         bp = self.binding.back_plan()
-        lp, lr, g = self.binding._to_user(model_lp, model_lr, np.broadcast_to(self.carry_lp, (t, *self.carry_lp.shape)),
-                                          np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape)), self._carried())
+        carry_lp = np.broadcast_to(self.carry_lp, (t, *self.carry_lp.shape))
+        carry_lr = np.broadcast_to(self.carry_lr, (t, *self.carry_lr.shape))
+        lp, lr, g = self.binding._to_user(model_lp, model_lr, carry_lp, carry_lr, self._carried())
         # g: the globals (up-aligned world); the driven joints' are kept exactly
         w = np.minimum((np.arange(first, first + t) + 1.0) / (self.length + 1.0), 1.0)
         fix = bp.fix
@@ -50,10 +51,12 @@ class SeamBlend:
         return lp, unit(lr)
 
     def _carried(self) -> np.ndarray:
-        """The carried joints' rotations relative to their driven ancestors at the source frame (held throughout)."""
+        """The carried joints' rotations relative to their driven ancestors at the source frame (held
+        throughout the blend)."""
         cached = self.__dict__.get("_carried_rel")
         if cached is None or cached[0] is not self.carry_lr:
-            cached = self.__dict__["_carried_rel"] = (self.carry_lr, self.binding.back_plan().carried_rel(self.carry_lr))
+            cached = (self.carry_lr, self.binding.back_plan().carried_rel(self.carry_lr))
+            self.__dict__["_carried_rel"] = cached
         return cached[1]
 
     def _residual(self, w: np.ndarray) -> np.ndarray:

@@ -509,5 +509,6 @@ def _relink_levels(parents: np.ndarray, fix: np.ndarray, keep: np.ndarray) -> li
     for idx, par in levels:
         free, rel = needed[idx], relink[idx]
         if free.any() or rel.any():
-            out.append((idx[free], None if par is None else par[free], idx[rel], idx[:0] if par is None else par[rel]))
+            out.append((idx[free], None if par is None else par[free],
+                        idx[rel], idx[:0] if par is None else par[rel]))
     return out
