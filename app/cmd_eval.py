@@ -396,7 +396,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             row[name] = score(mo.pos[:, 1:-1], R.quat_to_matrix(mo.quat[:, 1:-1]))
             by_group[name] = scorer.l2p_by_group(mo.pos[:, 1:-1])
         row["real"] = {"foot_skate": M.foot_skate(gt_pos, prev, ms0.feet, planted),
-                       "style_acc": scorer.style_acc(gt_pos, crot[:, sc])}
+                       "style_acc": scorer.style_acc(gt_pos, crot[:, sc]), **scorer.posture(gt_pos, crot[:, sc])}
         results[str(length)] = {k: _rounded(v) for k, v in row.items()}
         l2p_groups[str(length)] = {k: _rounded(v) for k, v in by_group.items()}
         _say(f"L={length}: scored in {time.perf_counter() - t0:.1f}s")
@@ -543,7 +543,20 @@ class _Scorer:
         q = R.matrix_to_quat(rot_m)
         return {"l2p": M.l2p(pos, gt_pos, self.mean, self.std), "l2q": M.l2q(q, gt_q, ref_q),
                 "npss": M.npss(q, gt_q, ref_q), "foot_skate": M.foot_skate(pos, prev, feet, self.planted),
-                "style_acc": self.style_acc(pos, rot_m)}
+                "style_acc": self.style_acc(pos, rot_m), **self.posture(pos, rot_m)}
+
+    def posture(self, pos: np.ndarray, rot_m: np.ndarray) -> dict[str, float]:
+        """Head turn on the neck (mean and p95 over windows, degrees) and the lowest foot's height (cm): the
+        artefacts L2P averages away, compared with the real frames' figures."""
+        from rsmt_studio.motion import metrics as M
+
+        ms = self.held.clips[0].ms
+        head = ms.names.index("Head") if "Head" in ms.names else None
+        out = {"lowest_foot_cm": float(M.lowest_foot_cm(pos, ms.feet).mean())}
+        if head is not None:
+            turn = M.head_turn_deg(rot_m, self.crot[:, self.proto.n_past - 1], head, int(ms.parents[head]))
+            out |= {"head_turn_deg": float(turn.mean()), "head_turn_p95_deg": float(np.percentile(turn, 95))}
+        return out
 
 
 def _rounded(row: dict | None) -> dict | None:

@@ -13,6 +13,9 @@ of the last context frame, docs/model.md §2) and are averaged over every scored
 - `foot_skate`: mean horizontal foot-joint speed weighted by closeness to the ground. The reference RSMT
   benchmark weights by the ABSOLUTE height (2.5 cm), so ankles (~15 cm high when planted) never count; here
   each foot joint's height is measured above its own planted height (`planted_heights`, from real data).
+- `head_turn_deg` / `lowest_foot_cm`: posture checks for artefacts L2P averages away (issue 14 saw the generated
+  head wobble ±15° on the neck where real clips hold within 1°, and the feet sink 1-2 cm): the largest turn of
+  the head on its parent away from the last context frame, and the lowest foot joint's height, per window.
 - `StyleClassifier`: numpy forward of the small style classifier trained by `training/style_classifier.py`
   (exported as safetensors + JSON), so `rsmt-studio eval` needs no torch.
 """
@@ -115,6 +118,21 @@ def foot_skate(pos: np.ndarray, previous: np.ndarray, feet: np.ndarray, planted:
     return float(np.mean(speed * w))
 
 
+def head_turn_deg(rot_m: np.ndarray, last_rot_m: np.ndarray, head: int, parent: int) -> np.ndarray:
+    """Per window (B,): the largest angle (degrees) by which the head's rotation relative to its parent, over the
+    scored frames rot_m (B,T,J,3,3) of global rotations, turns away from the last context frame's (B,J,3,3)."""
+    def local(r: np.ndarray) -> np.ndarray:
+        return np.swapaxes(r[..., parent, :, :], -1, -2) @ r[..., head, :, :]
+    rel = np.swapaxes(local(last_rot_m)[:, None], -1, -2) @ local(np.asarray(rot_m, np.float64))
+    cos = np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    return np.degrees(np.arccos(cos)).max(axis=1)
+
+
+def lowest_foot_cm(pos: np.ndarray, feet: np.ndarray) -> np.ndarray:
+    """Per window (B,): the mean over scored frames of the lowest foot joint's height (pos (B,T,J,3), y up)."""
+    return np.asarray(pos, np.float64)[:, :, feet, 1].min(axis=2).mean(axis=1)
+
+
 # ----------------------------------------------------------------------------------------------- style
 def classifier_features(gpos: np.ndarray, grot_m: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
     """Style-classifier input for the frames 1..T of gpos (T+1,J,3) / grot_m (T+1,J,3,3): per frame, in its own
@@ -203,6 +221,8 @@ __all__ = [
     "continuous_quats",
     "fast_npss",
     "foot_skate",
+    "head_turn_deg",
+    "lowest_foot_cm",
     "l2p",
     "l2q",
     "npss",

@@ -108,3 +108,26 @@ def test_style_accuracy():
     assert M.style_accuracy(["a", "b", "b", "c"], ["a", "b", "c", "c"]) == 0.75
     with pytest.raises(ValueError):
         M.style_accuracy(["a"], ["a", "b"])
+
+
+def test_head_turn_measures_the_head_on_its_parent_from_the_last_context_frame():
+    from rsmt_studio.motion import metrics as M
+    from rsmt_studio.motion import rotations as R
+
+    b, t, j, head, neck = 2, 5, 3, 2, 1
+    last = np.broadcast_to(np.eye(3), (b, j, 3, 3)).copy()
+    frames = np.broadcast_to(np.eye(3), (b, t, j, 3, 3)).copy()
+    turn = R.quat_to_matrix(R.axis_angle_to_quat(np.array([0.0, 0.0, 1.0]), np.radians(30.0)))
+    frames[0, 3, head] = turn  # window 0 nods 30 degrees in one frame
+    frames[1, :, neck] = turn  # window 1 turns the neck and the head with it: the head does not move on its parent
+    frames[1, :, head] = turn
+    got = M.head_turn_deg(frames, last, head, neck)
+    assert got == pytest.approx([30.0, 0.0], abs=1e-6)
+
+
+def test_lowest_foot_is_the_mean_of_each_frame_s_lowest_foot_joint():
+    from rsmt_studio.motion import metrics as M
+
+    pos = np.zeros((1, 2, 4, 3))
+    pos[0, :, :, 1] = [[5.0, 3.0, 9.0, 1.0], [2.0, 4.0, 8.0, 6.0]]
+    assert M.lowest_foot_cm(pos, np.array([1, 2, 3])) == pytest.approx([(1.0 + 4.0) / 2])
