@@ -411,7 +411,8 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
 
 
 def run_gpu(args, cfg, mods, assets: Path) -> dict:
-    """MAX (captured device graphs, and eager `execute`) vs PyTorch eager on the GPU, plus how far the GPU's frames are from the numpy reference on the same inputs."""
+    """MAX (captured device graphs, and eager `execute`) vs PyTorch eager on the GPU, plus how far the GPU's frames
+    are from the numpy reference on the same inputs."""
     import torch
     from rsmt_studio.inference.engine import TransitionEngine, engine_weights
     from rsmt_studio.inference.graphs import model_specs
