@@ -96,13 +96,12 @@ def seam_blend(binding: RigBinding, source: Clip, source_round_trip: np.ndarray,
     is then held to the end)."""
     carry_lp = source.local_pos[source_frame].copy()
     carry_lr = source.local_rot[source_frame].copy()
-    start = R.quat_normalize(R.quat_mul(carry_lr, R.quat_conj(source_round_trip)))
+    start = unit(qmul(carry_lr, R.quat_conj(source_round_trip)))
     end = start
     if target is not None and target_round_trip is not None:
         # driven and chain joints: the target's own residual; carried joints: from the source's pose to the
         # target's (their round trip carries the target's own pose, the generated frames carry the source's)
-        end = R.quat_normalize(R.quat_mul(target.local_rot[target_frame], R.quat_conj(target_round_trip)))
-        carried = ~binding.driven_joints()
-        end[carried] = R.quat_normalize(R.quat_mul(target.local_rot[target_frame][carried],
-                                                   R.quat_conj(carry_lr[carried])))
+        end = unit(qmul(target.local_rot[target_frame], R.quat_conj(target_round_trip)))
+        carried = binding.back_plan().carried
+        end[carried] = unit(qmul(target.local_rot[target_frame][carried], R.quat_conj(carry_lr[carried])))
     return SeamBlend(binding, carry_lp, carry_lr, start, end, int(length))
