@@ -51,14 +51,31 @@ def _single_child_bones(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
     return np.array(joints, dtype=np.int64), np.array(kids, dtype=np.int64)
 
 
+@lru_cache(maxsize=32)
+def _leaves_of_swung(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
+    """Joints with no child whose parent gets a swing (head, hands, toes), and that parent's slot in
+    `_single_child_bones`."""
+    joints, _ = _single_child_bones(ms)
+    slot = {int(j): k for k, j in enumerate(joints)}
+    leaves = [j for j in range(1, ms.num_joints)
+              if not (ms.parents == j).any() and int(ms.parents[j]) in slot]
+    return np.array(leaves, dtype=np.int64), np.array([slot[int(ms.parents[j])] for j in leaves], dtype=np.int64)
+
+
 def rotations_from_positions(pos: np.ndarray, grot_m: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
-    """Global rotation matrices whose single-child bones point where the positions say. (..., J, 3, 3)."""
+    """Global rotation matrices whose single-child bones point where the positions say. (..., J, 3, 3).
+
+    A leaf (head, hand, toe) turns with its parent's swing, so it keeps the rotation the model gave it *on its
+    parent*: left at its predicted global rotation, every correction of the neck would show up as a turn of the
+    head on the neck (the eval measured 47° against the raw prediction's 23° and real clips' 13° over 40 frames)."""
     joints, kids = _single_child_bones(ms)
     out = grot_m.copy()
     predicted = np.einsum("...kij,kj->...ki", grot_m[..., joints, :, :], ms.offsets[kids])
     actual = pos[..., kids, :] - pos[..., joints, :]
     swing = R.quat_to_matrix(R.quat_from_two_vectors(predicted, actual))
     out[..., joints, :, :] = swing @ grot_m[..., joints, :, :]
+    leaves, slots = _leaves_of_swung(ms)
+    out[..., leaves, :, :] = swing[..., slots, :, :] @ grot_m[..., leaves, :, :]
     return out
 
 

@@ -22,7 +22,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "rsmt_studio.app.cli", "eval"]
 BASELINES = ("slerp", "zero_velocity", "inertialization")
-METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
+POSTURE = ("head_turn_deg", "head_turn_p95_deg", "lowest_foot_cm")
+METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc", *POSTURE)
 
 
 def _run(args: list[str], env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -40,9 +41,11 @@ def _check_schema(result: dict, lengths: list[int], with_model: bool) -> None:
             for k, v in row[m].items():
                 assert isinstance(v, float) and math.isfinite(v) and v >= 0, (m, k, v)
             assert 0.0 <= row[m]["style_acc"] <= 1.0
+            assert row[m]["head_turn_deg"] <= row[m]["head_turn_p95_deg"] <= 180.0
+            assert 0.0 < row[m]["lowest_foot_cm"] < 30.0  # above the floor, below the knees
         if not with_model:
             assert row["rsmt"] is None
-        assert set(row["real"]) == {"foot_skate", "style_acc"}
+        assert set(row["real"]) == {"foot_skate", "style_acc", *POSTURE}
         assert 0.0 <= row["real"]["style_acc"] <= 1.0
 
 
