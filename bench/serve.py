@@ -2,13 +2,17 @@
 run one by one through the engine in-process, in one run.
 
     python bench/serve.py [--clients 16] [--seconds 30] [--length 40] [--steps-per-call 8] [--device cpu]
-                          [--json OUT.json]
+                          [--rounds N] [--mix 256] [--json OUT.json]
 
 First the in-process baseline (`TransitionEngine.generate`, one request after another, the service not yet
 started, so they never share the CPU); then the service as a subprocess (`--max-batch`, `--batch-window-ms`), N
 client threads (the real `rsmt_studio.client`) each sending requests back to back until the time is up. Reports
 latency p50/p95/p99, throughput, batch sizes the service reached, errors (must be 0) and the server's resident
 memory at start and end. Requests are drawn deterministically from Bandai clips (../shared/data/bandai).
+
+`--rounds N`: instead of a time bound, the clients send the whole mix (`--mix` requests) N times, and the server's
+RSS and memo sizes (`/v1/info` `queue.memos`) are recorded after each round, so growth shows as warm-up that stops
+or as a leak that does not (docs/service.md, "Memory").
 """
 
 from __future__ import annotations
@@ -114,11 +118,12 @@ def through_service(reqs: list[dict], args) -> dict:
         lat: list[float] = []
         errors: dict[str, int] = {}
         lock = threading.Lock()
-        stop = time.perf_counter() + args.seconds
+        rounds: list[dict] = []
 
-        def worker(k: int) -> None:
+        def worker(k: int, stop: float | None) -> None:
+            """Back to back until `stop`; with `stop=None` (a round) this client's share of the mix, once."""
             i = k
-            while time.perf_counter() < stop:
+            while (time.perf_counter() < stop) if stop is not None else (i < len(reqs)):
                 r = reqs[i % len(reqs)]
                 t1 = time.perf_counter()
                 try:
@@ -132,12 +137,25 @@ def through_service(reqs: list[dict], args) -> dict:
                         errors[key] = errors.get(key, 0) + 1
                 i += args.clients
 
+        def clients(stop: float | None) -> None:
+            threads = [threading.Thread(target=worker, args=(k, stop)) for k in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=args.seconds + 900)
+
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=args.seconds + 900)
+        if not args.rounds:
+            clients(time.perf_counter() + args.seconds)
+        for n in range(args.rounds):  # the same requests every round: memory after each
+            t1, done = time.perf_counter(), len(lat)
+            clients(None)
+            q = client.info()["queue"]
+            rounds.append({"round": n + 1, "requests": len(lat) - done, "seconds": round(time.perf_counter() - t1, 2),
+                           "completed_total": q["counts"].get("completed", 0), "rss_mb": round(rss_mb(proc.pid), 1),
+                           "memos": q.get("memos", {})})
+            print(f"round {n + 1}: {rounds[-1]['requests']} requests in {rounds[-1]['seconds']} s, server RSS "
+                  f"{rounds[-1]['rss_mb']} MB, memos {rounds[-1]['memos']}", file=sys.stderr, flush=True)
         dt = time.perf_counter() - t0
         info1 = client.info()["queue"]
         mem1 = rss_mb(proc.pid)
@@ -155,7 +173,7 @@ def through_service(reqs: list[dict], args) -> dict:
             "p95_ms": round(pct(lat, 95), 2), "p99_ms": round(pct(lat, 99), 2), "errors": errors,
             "batch_sizes": sizes, "mean_batch": round(rows / max(1, sum(sizes.values())), 2),
             "max_batch_reached": max(sizes) if sizes else 0, "rss_mb_start": round(mem0, 1),
-            "rss_mb_end": round(mem1, 1)}
+            "rss_mb_end": round(mem1, 1), "rounds": rounds}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--window-ms", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=0,
+                   help="instead of --seconds: send the whole request mix N times (the clients share each round) "
+                        "and record the server's RSS and memo sizes after every round")
+    p.add_argument("--mix", type=int, default=256, help="distinct requests in the mix (one round sends each once)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     args.baseline_seconds = args.baseline_seconds or args.seconds
@@ -175,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     from rsmt_studio.inference.style_bank import StyleBank
 
     styles = StyleBank.load(default_assets_dir()).names[:4]
-    reqs = requests_mix(256, args.length, styles)
+    reqs = requests_mix(args.mix, args.length, styles)
     base = in_process(reqs, args)
     serv = through_service(reqs, args)
     result = {"bench": "serve", "device": args.device, "length": args.length, "steps_per_call": args.steps_per_call,
@@ -188,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'clients':28s}{1:>20}{serv['clients']:>14}")
     print(f"errors: {serv['errors'] or 0}   batch sizes reached: {serv['batch_sizes']} (mean {serv['mean_batch']})")
     print(f"server RSS: {serv['rss_mb_start']} MB at start, {serv['rss_mb_end']} MB at end")
+    if serv["rounds"]:
+        print(f"{'round':>6s}{'requests':>10s}{'completed':>11s}{'seconds':>9s}{'RSS MB':>9s}  memos")
+        for r in serv["rounds"]:
+            print(f"{r['round']:>6}{r['requests']:>10}{r['completed_total']:>11}{r['seconds']:>9}{r['rss_mb']:>9}  "
+                  + " ".join(f"{k}={v}" for k, v in r["memos"].items()))
     print(f"throughput service / in-process sequential: {result['throughput_ratio_service_vs_sequential']}x; "
           f"p50 latency ratio {result['p50_ratio_service_vs_sequential']}x")
     if args.json:

@@ -99,13 +99,14 @@ def create_app(host: EngineHost, store: ClipStore, limits: Limits, api_key: str 
         need_ready()
         eng = host.engine
         d = eng.dims
+        queue = host.snapshot()
         skeleton = eng.assets.manifest.get("skeleton") or eng.assets.config.get("skeleton")
         return {"weights_hash": eng.assets.weights_hash(), "device": eng.device.label, "styles": eng.styles,
                 "steps_per_call": eng.steps_per_call,
                 "model": {"fps": d.fps, "n_joints": d.n_joints, "n_pos_joints": d.n_pos_joints,
                           "n_phases": d.n_phases, "window": d.window, "skeleton": skeleton},
                 "limits": limits.__dict__, "library_root": str(store.root) if store.root else None,
-                "queue": host.snapshot()}
+                "queue": {**queue, "memos": {**queue["memos"], "library_files": store.cached}}}
 
     @app.post("/v1/phases", dependencies=[Depends(check_key)], summary="DeepPhase of every frame of a clip")
     async def phases(body: ClipInput, request: Request) -> dict[str, Any]:

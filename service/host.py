@@ -110,7 +110,8 @@ class EngineHost:
             admitted = self._admitted
         return {"state": self.state, "admitted": admitted, "max_queue": self.max_queue, "max_batch": self.max_batch,
                 "window_ms": self.window_s * 1e3, "counts": dict(self.stats),
-                "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())}}
+                "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+                "memos": memo_sizes(self.engine)}
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the engine thread (after the batch it is running); a compile still running is cancelled."""
@@ -139,29 +140,36 @@ class EngineHost:
             job = self._queue.get()
             if job is None:
                 return
-            if isinstance(job, CallJob):
-                self._call(job)
-                continue
-            jobs, deferred = [job], []
-            deadline = time.perf_counter() + self.window_s
-            while len(jobs) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    wait = deadline - time.perf_counter()
-                    if wait <= 0:
-                        break
-                    try:
-                        nxt = self._queue.get(timeout=wait)
-                    except queue.Empty:
-                        break
-                if nxt is None:
-                    self._queue.put(None)
+            self._serve(job)
+            # Nothing of a finished job may stay referenced while this thread waits for the next one: a local
+            # here kept the last batch (its clips, posted BVH text, results) alive for as long as the service idled.
+            del job
+
+    def _serve(self, job: TransitionJob | CallJob) -> None:
+        """One job, or a batch of transitions gathered behind it (any other work waits until after the batch)."""
+        if isinstance(job, CallJob):
+            self._call(job)
+            return
+        jobs, deferred = [job], []
+        deadline = time.perf_counter() + self.window_s
+        while len(jobs) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                wait = deadline - time.perf_counter()
+                if wait <= 0:
                     break
-                (deferred if isinstance(nxt, CallJob) else jobs).append(nxt)
-            self._transitions(jobs)
-            for d in deferred:
-                self._call(d)
+                try:
+                    nxt = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    break
+            if nxt is None:
+                self._queue.put(None)
+                break
+            (deferred if isinstance(nxt, CallJob) else jobs).append(nxt)
+        self._transitions(jobs)
+        for d in deferred:
+            self._call(d)
 
     def _drain(self, exc: BaseException) -> None:
         while True:
@@ -236,4 +244,22 @@ class EngineHost:
                     job.result.set_result(result)
 
 
-__all__ = ["CallJob", "Cancelled", "EngineHost", "Transition", "TransitionJob"]
+def memo_sizes(engine: TransitionEngine | None) -> dict[str, int]:
+    """Entries in the engine's per-clip memos (each a `BoundedMemo`), for `/v1/info` and the memory bench: a
+    service that sees endless new clips must see these stop at their bounds. Read without the engine thread's
+    lock (`len` of a dict), so a figure may be one request old."""
+    if engine is None:
+        return {}
+    out = {}
+    rigs = getattr(engine, "rigs", None)
+    for name, memo in (("style_codes", getattr(engine, "_style_cache", None)),
+                       ("phase_tracks", getattr(engine, "_phase_cache", None)),
+                       ("rig_bindings", getattr(rigs, "_bindings", None)),
+                       ("rig_clips", getattr(rigs, "_clips", None)),
+                       ("rig_frames", getattr(rigs, "_trips", None))):
+        if memo is not None:
+            out[name] = len(memo)
+    return out
+
+
+__all__ = ["CallJob", "Cancelled", "EngineHost", "Transition", "TransitionJob", "memo_sizes"]

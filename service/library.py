@@ -48,6 +48,11 @@ class ClipStore:
         self._files: OrderedDict[tuple, Clip] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def cached(self) -> int:
+        """Library files held now (at most `capacity`)."""
+        return len(self._files)
+
     def from_path(self, value: str, field: str) -> Clip:
         path = resolve_under(self.root, value, field)
         st = path.stat()

@@ -45,6 +45,10 @@ def test_health_info_and_openapi(server, client, client_info):
     assert info["device"] == "CPU" and info["steps_per_call"] == 8
     assert len(info["styles"]) > 1 and info["model"]["n_joints"] == 21
     assert info["model"]["skeleton"]["names"]
+    # the bounded memos a long-running service holds (docs/service.md "Memory"): reported, never beyond their bounds
+    memos = info["queue"]["memos"]
+    assert set(memos) == {"style_codes", "phase_tracks", "rig_bindings", "rig_clips", "rig_frames", "library_files"}
+    assert 0 <= memos["library_files"] <= 64 and max(memos.values()) <= 256
     with urllib.request.urlopen(server[0] + "/docs", timeout=10) as r:
         assert b"swagger" in r.read().lower()
     with urllib.request.urlopen(server[0] + "/openapi.json", timeout=10) as r:
