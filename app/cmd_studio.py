@@ -25,9 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", type=Path, metavar="FILE.bvh", help="clips (or folders) to open")
     p.add_argument("--screenshot", type=Path, metavar="OUT.png",
                    help="render the first frame at 1280x720, write it as PNG and exit")
-    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency", "phases"),
+    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency", "phases", "variants"),
                    default="window",
-                   help="capture the whole window (default), only the 3D viewport, or the latency or phase panel")
+                   help="capture the whole window (default), only the 3D viewport, the latency or phase panel, or "
+                        "the window with four style variants of the transition beside it")
     p.add_argument("--export", type=Path, metavar="OUT.bvh",
                    help="with --screenshot: also write the stitched source->transition->target BVH")
     p.add_argument("--frame", type=int, default=0, help="frame to show in the screenshot (default 0)")
@@ -130,6 +131,9 @@ def _run_gui(args: argparse.Namespace) -> int:
                     studio.export(args.export, "stitched", confirm=lambda _p: True)
                     print(f"rsmt-studio: wrote {args.export} (source -> transition -> target, "
                           f"{result.stitched().num_frames} frames)")
+        if args.screenshot_what == "variants" and studio.model.result is not None:
+            shown_variants = _show_variants(app, studio)
+            print(f"rsmt-studio: {len(shown_variants)} variants: " + ", ".join(v.label for v in shown_variants))
         window.playback.seek(frame)
         if window.scene.characters and window.scene.characters[0].clip is not None:
             window.library_widget.reveal(window.scene.characters[0].clip.source_path)
@@ -157,8 +161,9 @@ def _run_gui(args: argparse.Namespace) -> int:
             save_image_atomic(dock.grab().toImage(), out)
             size = dock.size()
         else:
-            out = window.save_screenshot(args.screenshot, args.screenshot_what)
-            size = window.size() if args.screenshot_what == "window" else QSize(*VIEWPORT_SHOT_SIZE)
+            what = "window" if args.screenshot_what == "variants" else args.screenshot_what
+            out = window.save_screenshot(args.screenshot, what)
+            size = window.size() if what == "window" else QSize(*VIEWPORT_SHOT_SIZE)
         window.close()
         studio.shutdown()
     for msg in errors:
@@ -168,6 +173,26 @@ def _run_gui(args: argparse.Namespace) -> int:
     print(f"rsmt-studio: wrote {out} ({size.width()}x{size.height()}, frame {window.playback.frame}, "
           f"{len(window.scene.characters)} clip(s))")
     return _exit_now(1 if errors else 0)
+
+
+def _show_variants(app, studio, count: int = 4, timeout_s: float = 300.0) -> list:
+    """The Variants panel's "styles" mode for `count` styles, and wait (events flowing) until they are in the scene:
+    the picture shows what the style choice does, side by side."""
+    panel = studio.variants_panel
+    panel.mode.setCurrentIndex(panel.mode.findData("styles"))
+    panel.count.setValue(count)
+    shown: list = []
+    failed: list = []
+    panel.variants_shown.connect(shown.extend)
+    panel.model.variants_failed.connect(failed.append)
+    studio.variants_button.click()
+    end = time.perf_counter() + timeout_s
+    while not shown and not failed and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    for msg in failed:
+        print(f"rsmt-studio: variants failed: {msg}", file=sys.stderr)
+    return shown
 
 
 def _exit_now(code: int) -> int:

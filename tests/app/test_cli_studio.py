@@ -60,3 +60,17 @@ def test_without_a_display_it_runs_headless_and_says_where_the_output_is(tmp_pat
     expected = tmp_path / "xdg" / "rsmt-studio" / "studio-screenshot.png"
     assert str(expected) in proc.stdout and expected.is_file()
     assert QImage(str(expected)).width() == 1280
+
+
+def test_variants_screenshot_shows_four_styles_beside_the_transition(tmp_path):
+    from rsmt_studio.app.variants_panel import VARIANT_COLOURS
+
+    out = tmp_path / "variants.png"
+    proc = _run(["--screenshot", str(out), "--screenshot-what", "variants"], _env(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if " variants: " in ln)
+    assert line.startswith("rsmt-studio: 4 variants: target's style · seed 0, ")
+    assert "8 clip(s)" in proc.stdout  # the default scene's four and the four variants
+    rgb = image_to_rgb(QImage(str(out)))
+    for colour in VARIANT_COLOURS[:4]:  # each variant's skeleton is drawn in its swatch colour
+        assert hue_mask(rgb, colour).sum() > 1000, colour  # the scene without variants: under 400 each
