@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sampler: style-classification loss on the style encoder's mean token")
     t.add_argument("--style-ramp-steps", type=int, default=None,
                    help="sampler: steps over which the style terms ramp in")
+    t.add_argument("--head-weight", type=float, default=None,
+                   help="sampler: weight of the head's turning on the neck beyond the ground truth's (all rows)")
     t.add_argument("--splice", type=float, default=None,
                    help="sampler: fraction of batches of spliced cross-style rows (context style A, rest style B)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -165,7 +167,8 @@ def _train(args: argparse.Namespace) -> int:
                              ("style_swap", "style_swap"), ("style_swap_recon", "style_swap_recon"),
                              ("splice", "splice"), ("style_swap_phase", "style_swap_phase"),
                              ("style_swap_smooth", "style_swap_smooth"), ("style_stat_weight", "style_stat_weight"),
-                             ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps")):
+                             ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps"),
+                             ("head_weight", "head_weight")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

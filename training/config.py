@@ -121,6 +121,7 @@ class TrainConfig:
     style_stat_weight: float = 0.0  # critic-feature statistics of generated frames vs real takes of the asked style
     style_code_weight: float = 0.0  # a style-classification head on the style encoder's mean token (no collapse)
     style_ramp_steps: int = 0  # the style terms ramp in linearly over this many steps
+    head_weight: float = 0.0  # every row: head-on-neck turning speed beyond the ground truth's (issue 14's wobble)
 
 
 @dataclass

@@ -173,6 +173,21 @@ def excess_acceleration(pos: Tensor, pos_gt: Tensor, length: int, n_past: int = 
     return F.relu(accel(full) - accel(pos_gt[:, n_past - 2 : n_past + length])).mean()
 
 
+def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int,
+                       n_past: int = Fe.N_PAST) -> Tensor:
+    """How much faster the head turns on the neck than in the ground truth, per row (r (B,L,J,6) generated global
+    6D rotations, r_gt (B,T,J,6) the window's): the Frobenius norm of the head-on-neck rotation's change from frame
+    to frame, from the last context frame on, beyond the ground truth's. The position losses barely see the head's
+    rotation (it moves no joint the model places), so without this the generated head wobbles (issue 14)."""
+    def on_neck(x: Tensor) -> Tensor:
+        m = sixd_to_matrix(x)
+        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+    gen = on_neck(torch.cat([r_gt[:, n_past - 1 : n_past], r], 1))
+    gt = on_neck(r_gt[:, n_past - 1 : n_past + length])
+    speed = lambda m: (m[:, 1:] - m[:, :-1]).flatten(2).norm(dim=-1).mean(1)  # noqa: E731
+    return F.relu(speed(gen) - speed(gt)).mean()
+
+
 def sampler_losses(out: SamplerOutput, kin: Kinematics, b: dict[str, Tensor], length: int,
                    n_past: int = Fe.N_PAST, contact_weight: float = 0.01) -> SamplerLosses:
     """RSMT's sampler losses on the scored frames n_past..K-1 (the keyframe itself is given, not scored)."""

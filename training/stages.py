@@ -392,6 +392,9 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
     style_head = (torch.nn.Linear(cfg.sampler.style_hidden, len(md.style_names)).to(ctx.device)
                   if tc.style_code_weight > 0 else None)
     steps_done = [0]
+    head_joint = md.ms.names.index("Head") if "Head" in md.ms.names else None
+    if tc.head_weight > 0 and head_joint is None:
+        raise ValueError("--head-weight: the training skeleton has no joint named Head")
 
     def ramp() -> float:
         return 1.0 if tc.style_ramp_steps <= 0 else min(1.0, steps_done[0] / tc.style_ramp_steps)
@@ -461,6 +464,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             total = total + tc.style_code_weight * code_ce
             parts["code_ce"] = code_ce.item()
             parts["code_acc"] = (code.argmax(-1) == asked_t).float().mean().item()
+        if tc.head_weight > 0:
+            head = Ro.excess_head_motion(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
+            total = total + tc.head_weight * head
+            parts["head_excess"] = head.item()
         steps_done[0] += 1
         total.backward()
         return {"loss": total.item(), "pos": ls.pos.item(), "rot": ls.rot.item(), "last": ls.last.item(),

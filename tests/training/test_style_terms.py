@@ -54,3 +54,19 @@ def test_excess_acceleration_spares_the_ground_truth_and_penalises_jitter():
     assert float(Ro.excess_acceleration(own, gt, length, n_past)) == pytest.approx(0.0, abs=1e-6)
     jitter = own + torch.randn_like(own) * 0.5
     assert float(Ro.excess_acceleration(jitter, gt, length, n_past)) > 0.1
+
+
+def test_excess_head_motion_spares_the_ground_truth_and_penalises_a_wobbling_head():
+    torch.manual_seed(2)
+    b, t, j, n_past, length, neck, head = 3, 30, 5, 10, 12, 3, 4
+    angles = torch.linspace(0, 0.3, t)  # the head turns slowly and smoothly on the neck
+    rot = torch.zeros(b, t, j, 3, 3)
+    rot[..., :, :] = torch.eye(3)
+    c, s = torch.cos(angles), torch.sin(angles)
+    rot[:, :, head, 0, 0], rot[:, :, head, 0, 1], rot[:, :, head, 1, 0], rot[:, :, head, 1, 1] = c, -s, s, c
+    r_gt = torch.cat([rot[..., :, 0], rot[..., :, 1]], -1)  # 6D: the first two columns
+    own = r_gt[:, n_past : n_past + length]
+    assert float(Ro.excess_head_motion(own, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    wobble = own.clone()
+    wobble[:, ::2, head] = r_gt[:, n_past - 1, head].unsqueeze(1)  # every other frame snaps back
+    assert float(Ro.excess_head_motion(wobble, r_gt, head, neck, length, n_past)) > 0.01
