@@ -54,6 +54,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference import interleaved as _interleaved  # bench/inference.py
+
 REPO = Path(__file__).resolve().parents[1]
 MEF_DIR = REPO / "bench" / "results" / "cpu_profile_mef"
 LENGTH = 40
@@ -424,20 +427,11 @@ def ensure_parts(descrs: list[dict], jobs: int = 2) -> dict[str, tuple[Path, str
 
 # ------------------------------------------------------------------------------------------------ timing
 def interleaved(fns: dict, reps: int, rounds: int) -> dict[str, dict]:
-    """Median (and 10th/90th percentile) of single-call times in ms, engines alternating every `reps` calls."""
-    for fn in fns.values():
-        for _ in range(3):
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                fn()
-                samples[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: {"median_ms": round(statistics.median(v), 5),
-                "p10_ms": round(float(np.percentile(v, 10)), 5), "p90_ms": round(float(np.percentile(v, 90)), 5)}
-            for k, v in samples.items()}
+    """Median (and 10th/90th percentile) of single-call times in ms, engines alternating every `reps` calls:
+    bench/inference.py's interleaved timing, reported with its spread."""
+    spread: dict[str, list[float]] = {}
+    med = _interleaved(fns, reps, rounds, spread)
+    return {k: {"median_ms": med[k], "p10_ms": spread[k][0], "p90_ms": spread[k][1]} for k in fns}
 
 
 def machine() -> dict:
