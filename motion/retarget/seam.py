@@ -15,7 +15,6 @@ import numpy as np
 
 from .. import rotations as R
 from ..clip import Clip
-from .quat import qmul, unit
 from .transfer import RigBinding
 
 
@@ -39,16 +38,16 @@ class SeamBlend:
         w = np.minimum((np.arange(first, first + t) + 1.0) / (self.length + 1.0), 1.0)
         fix = bp.fix
         if len(fix):
-            lr[:, fix] = qmul(self._residual(w), unit(lr[:, fix]))
+            lr[:, fix] = R.quat_mul(self._residual(w), R.quat_normalize(lr[:, fix]))
         # Globals below the turned joints follow them, except the driven joints', which stay exact (their local
         # rotations absorb the change); every other joint's global and local rotation is as `to_user` made it.
         align = self.binding.calibration.align
         for free, free_par, relink, relink_par in bp.relink:
             if len(free):
-                g[:, free] = qmul(align if free_par is None else g[:, free_par], unit(lr[:, free]))
+                g[:, free] = R.quat_mul(align if free_par is None else g[:, free_par], R.quat_normalize(lr[:, free]))
             if len(relink):
-                lr[:, relink] = qmul(R.quat_conj(g[:, relink_par]), g[:, relink])
-        return lp, unit(lr)
+                lr[:, relink] = R.quat_mul(R.quat_conj(g[:, relink_par]), g[:, relink])
+        return lp, R.quat_normalize(lr)
 
     def _carried(self) -> np.ndarray:
         """The carried joints' rotations relative to their driven ancestors at the source frame (held
@@ -65,7 +64,7 @@ class SeamBlend:
         ends = self.__dict__.get("_slerp_ends")
         if ends is None or ends[-2] is not self.start or ends[-1] is not self.end:
             fix = self.binding.back_plan().fix
-            q0, q1 = unit(self.start[fix]), unit(self.end[fix])
+            q0, q1 = R.quat_normalize(self.start[fix]), R.quat_normalize(self.end[fix])
             dot = np.sum(q0 * q1, axis=-1, keepdims=True)
             q1 = np.where(dot < 0, -q1, q1)
             theta = np.arccos(np.clip(np.abs(dot), -1.0, 1.0))
@@ -77,7 +76,7 @@ class SeamBlend:
         t = w[:, None, None]
         w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
         w1 = np.where(near, t, np.sin(t * theta) / safe)
-        return unit(w0 * q0 + w1 * q1)
+        return R.quat_normalize(w0 * q0 + w1 * q1)
 
 
 def round_trip(b: RigBinding, clip: Clip, model: Clip, frame: int) -> np.ndarray:
@@ -96,12 +95,12 @@ def seam_blend(binding: RigBinding, source: Clip, source_round_trip: np.ndarray,
     is then held to the end)."""
     carry_lp = source.local_pos[source_frame].copy()
     carry_lr = source.local_rot[source_frame].copy()
-    start = unit(qmul(carry_lr, R.quat_conj(source_round_trip)))
+    start = R.quat_normalize(R.quat_mul(carry_lr, R.quat_conj(source_round_trip)))
     end = start
     if target is not None and target_round_trip is not None:
         # driven and chain joints: the target's own residual; carried joints: from the source's pose to the
         # target's (their round trip carries the target's own pose, the generated frames carry the source's)
-        end = unit(qmul(target.local_rot[target_frame], R.quat_conj(target_round_trip)))
+        end = R.quat_normalize(R.quat_mul(target.local_rot[target_frame], R.quat_conj(target_round_trip)))
         carried = binding.back_plan().carried
-        end[carried] = unit(qmul(target.local_rot[target_frame][carried], R.quat_conj(carry_lr[carried])))
+        end[carried] = R.quat_normalize(R.quat_mul(target.local_rot[target_frame][carried], R.quat_conj(carry_lr[carried])))
     return SeamBlend(binding, carry_lp, carry_lr, start, end, int(length))

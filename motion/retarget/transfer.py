@@ -22,11 +22,24 @@ from .. import rotations as R
 from ..clip import Clip, depth_levels
 from .calibrate import Calibration, calibrate
 from .model_rig import ModelRig, foot_floor, leg_length
-from .quat import qmul, rotate, slerp, swing, unit
 from .roles import RoleMap
 
 SNAP_U = 0.15  # chain joints closer than this in normalised length are mapped one to one
 FLOOR_TOLERANCE_CM = 10.0  # a user floor further than this from the model's (after scaling) is moved onto it
+
+
+def _swing(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`rotations.quat_from_two_vectors(a, b)` for (N,3) arrays, with the two vectors' lengths (N,)."""
+    na = np.sqrt(np.add.reduce(a * a, axis=-1, keepdims=True))
+    nb = np.sqrt(np.add.reduce(b * b, axis=-1, keepdims=True))
+    an, bn = a / np.maximum(na, 1e-12), b / np.maximum(nb, 1e-12)
+    h = an + bn
+    norm = np.sqrt(np.add.reduce(h * h, axis=-1, keepdims=True))
+    if (norm[..., 0] < 1e-12).any():  # nearly opposite somewhere: the general routine's fallback
+        return R.quat_from_two_vectors(a, b), na[..., 0], nb[..., 0]
+    h = h / np.maximum(norm, 1e-300)
+    q = np.concatenate([np.add.reduce(an * h, axis=-1, keepdims=True), R.cross(an, h)], axis=-1)
+    return R.quat_normalize(q), na[..., 0], nb[..., 0]
 
 
 def _sample(delta: np.ndarray, u_points: np.ndarray, u: float) -> np.ndarray:
@@ -58,13 +71,13 @@ def _chain_positions(g: np.ndarray, parents: np.ndarray, offsets: np.ndarray, ch
 
 def _aim(g: np.ndarray, joint: int, bone: np.ndarray, start: np.ndarray, goal: np.ndarray) -> None:
     """Swing g[:, joint] so its bone (local vector `bone`, from `start`) points at `goal` (in place)."""
-    current = rotate(g[:, joint], bone)
-    turn, n_current, n_goal = swing(current, goal - start)
+    current = R.quat_rotate(g[:, joint], bone)
+    turn, n_current, n_goal = _swing(current, goal - start)
     ok = (n_current > 1e-9) & (n_goal > 1e-9)
     if ok.all():
-        g[:, joint] = unit(qmul(turn, g[:, joint]))
+        g[:, joint] = R.quat_normalize(R.quat_mul(turn, g[:, joint]))
     else:
-        g[ok, joint] = unit(qmul(turn[ok], g[ok, joint]))
+        g[ok, joint] = R.quat_normalize(R.quat_mul(turn[ok], g[ok, joint]))
 
 
 def _aim_chain(gm, parents, offsets, chain, goal, root_pos) -> None:
@@ -279,33 +292,33 @@ class RigBinding:
         gm = _global_rotations(bp.model_levels, np.asarray(model_lr, dtype=np.float64))
         t = len(model_lp)
         # model positions of the hips, chest and head only (FK along their paths, one rotation for all bones)
-        bones = rotate(gm[:, bp.end_parents], model_lp[:, bp.end_bones])
+        bones = R.quat_rotate(gm[:, bp.end_parents], model_lp[:, bp.end_bones])
         ends = [model_lp[:, 0] + bones[:, sl].sum(axis=1) for sl in bp.end_slices]
         g = np.empty((t, bp.num_joints, 4))  # up-aligned globals
         drv = bp.driven_u
         if len(drv):  # Δ_model = G_model · C_model⁻¹ of every model joint read; G_user = Δ · C_user
-            dm = qmul(gm[:, bp.delta_m], bp.delta_cm_inv)
+            dm = R.quat_mul(gm[:, bp.delta_m], bp.delta_cm_inv)
             d = dm[:, :len(drv)]
             if len(bp.chain_t):  # spine and neck joints: Δ sampled along the model's chain (as `_sample`)
                 q0, q1 = d[:, len(drv) - len(bp.chain_t):], dm[:, len(drv):]
-                sampled = slerp(q0, q1, bp.chain_t)
+                sampled = R.quat_slerp(q0, q1, bp.chain_t)
                 d[:, len(drv) - len(bp.chain_t):] = np.where(bp.chain_snap[:, None], q1, sampled) \
                     if bp.chain_snap.any() else sampled
-            g[:, drv] = qmul(d, cal.C[drv])
+            g[:, drv] = R.quat_mul(d, cal.C[drv])
         if carried is not None:  # only the carried joints whose globals are read (above driven joints, aims)
             inner = bp.carried_inner
             if len(inner):
                 anchors = g[:, bp.carried_anchor[inner]]
                 anchors[:, bp.carried_anchor[inner] < 0] = cal.align
-                g[:, bp.carried[inner]] = qmul(anchors, carried[inner])
+                g[:, bp.carried[inner]] = R.quat_mul(anchors, carried[inner])
         else:
             for js, par in bp.carry_levels:
                 parent = np.broadcast_to(cal.align, (t, len(js), 4)) if par is None else g[:, par]
-                g[:, js] = qmul(parent, np.asarray(carry_lr)[:, js])
+                g[:, js] = R.quat_mul(parent, np.asarray(carry_lr)[:, js])
         lp = np.array(carry_lp, dtype=np.float64, copy=True)
         world = ends[0] / self.scale
         world[:, 1] += self.floor_shift
-        hips_world = rotate(bp.align_inv, world)
+        hips_world = R.quat_rotate(bp.align_inv, world)
         for (joint, end, path), end_model in zip(bp.aims, ends[1:], strict=True):
             if joint < 0:
                 continue
@@ -313,7 +326,7 @@ class RigBinding:
             goal[:, 1] += self.floor_shift
             # the chain's last inner joint turned so the chain's end lands on the model's (FK from the hips)
             offs = lp[0][path[1:]]
-            start = world + rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
+            start = world + R.quat_rotate(g[:, path[:-1]], offs).sum(axis=1) if len(path) > 1 else world
             _aim(g, joint, lp[:, end], start, goal)
         # local rotations: a carried joint's is its carried one (its global was made from it); the others' from
         # their parent's global, the up alignment for a root
@@ -321,16 +334,16 @@ class RigBinding:
         lr[:, bp.carried] = np.asarray(carry_lr)[:, bp.carried]
         parent = g[:, bp.local_parent]
         parent[:, bp.local_root] = cal.align
-        lr[:, bp.local] = qmul(R.quat_conj(parent), g[:, bp.local])
+        lr[:, bp.local] = R.quat_mul(R.quat_conj(parent), g[:, bp.local])
         hips = bp.hips
         if not len(bp.hips_path):
             lp[:, hips] = hips_world
         else:  # a dummy root above the hips keeps its carried transform; the hips are placed under it
             gp, gr = lp[:, bp.hips_path[0]], lr[:, bp.hips_path[0]]
             for j in bp.hips_path[1:]:
-                gp = gp + rotate(gr, lp[:, j])
-                gr = qmul(gr, lr[:, j])
-            lp[:, hips] = rotate(R.quat_conj(gr), hips_world - gp)
+                gp = gp + R.quat_rotate(gr, lp[:, j])
+                gr = R.quat_mul(gr, lr[:, j])
+            lp[:, hips] = R.quat_rotate(R.quat_conj(gr), hips_world - gp)
         return lp, lr, g
 
     @property
@@ -348,7 +361,7 @@ def _global_rotations(levels: list[tuple[np.ndarray, np.ndarray | None]], local_
     """Global rotations (T,J,4) from local ones, one depth level at a time (forward kinematics without positions)."""
     g = np.empty_like(local_rot)
     for idx, par in levels:
-        g[:, idx] = local_rot[:, idx] if par is None else qmul(g[:, par], local_rot[:, idx])
+        g[:, idx] = local_rot[:, idx] if par is None else R.quat_mul(g[:, par], local_rot[:, idx])
     return g
 
 
@@ -480,7 +493,7 @@ class BackPlan:
         at = {}
         for i, j in enumerate(self.carried):
             p = int(self.parent_of[j])
-            rel[i] = carry_lr[j] if p not in at else qmul(rel[at[p]], carry_lr[j])
+            rel[i] = carry_lr[j] if p not in at else R.quat_mul(rel[at[p]], carry_lr[j])
             at[int(j)] = i
         return rel
 
