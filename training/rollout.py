@@ -184,7 +184,8 @@ def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: in
         return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
     gen = on_neck(torch.cat([r_gt[:, n_past - 1 : n_past], r], 1))
     gt = on_neck(r_gt[:, n_past - 1 : n_past + length])
-    speed = lambda m: (m[:, 1:] - m[:, :-1]).flatten(2).norm(dim=-1).mean(1)  # noqa: E731
+    def speed(m: Tensor) -> Tensor:
+        return (m[:, 1:] - m[:, :-1]).flatten(2).norm(dim=-1).mean(1)
     return F.relu(speed(gen) - speed(gt)).mean()
 
 

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rsmt_studio.training import rollout as Ro  # noqa: E402
-from rsmt_studio.training import style_critic as SC  # noqa: E402
+from rsmt_studio.training import rollout as Ro
+from rsmt_studio.training import style_critic as SC
 
 
 def _trainer_with_two_styles() -> tuple[SC.CriticTrainer, torch.Tensor, torch.Tensor]:
