@@ -30,7 +30,7 @@ EDITS = ("seed", "source_frame", "target_frame", "style")
 
 
 def run_config(nice: int, edits: int, length: int, debounce_s: float, warm: int = 3) -> dict:
-    from rsmt_studio.app.authoring import STYLE_OF_SOURCE, STYLE_OF_TARGET, AuthoringModel, WorkerPool
+    from rsmt_studio.app.models.authoring import STYLE_OF_SOURCE, STYLE_OF_TARGET, AuthoringModel, WorkerPool
     from rsmt_studio.motion import read_bvh
 
     pool = WorkerPool(nice=nice)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--length", type=int, default=40)
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "authoring.json")
     args = ap.parse_args(argv)
-    from rsmt_studio.app.authoring import ENGINE_NICE
+    from rsmt_studio.app.models.authoring import ENGINE_NICE
 
     debounce = 0.03  # what the studio uses (TransitionStudio's default)
     configs = {f"studio (engine niced {ENGINE_NICE})": ENGINE_NICE, "engine not niced": 0}

@@ -2,7 +2,7 @@
 
 Why: dataset-2 has every locomotion content in all seven styles, so a context of style A followed by a take of
 style B (same content) is a real style switch with ground truth. The eval's switch scenario uses it
-(app/eval_style.py); a training recipe with spliced cross-style rows can use the same function (training/ may
+(app/eval/style.py); a training recipe with spliced cross-style rows can use the same function (training/ may
 import motion/ only).
 """
 

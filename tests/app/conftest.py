@@ -17,7 +17,7 @@ def bandai_clip(bandai_root: Path) -> Path:
 @pytest.fixture()
 def make_window(qtbot, isolated_qsettings, tmp_path, monkeypatch):
     """Factory: a shown MainWindow on the isolated settings (several per test to check persistence)."""
-    from rsmt_studio.app.main_window import MainWindow
+    from rsmt_studio.app.qt.main_window import MainWindow
 
     monkeypatch.setenv("RSMT_STUDIO_CACHE_DIR", str(tmp_path / "clip-cache"))
 

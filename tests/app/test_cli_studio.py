@@ -63,7 +63,7 @@ def test_without_a_display_it_runs_headless_and_says_where_the_output_is(tmp_pat
 
 
 def test_variants_screenshot_shows_four_styles_beside_the_transition(tmp_path):
-    from rsmt_studio.app.variants_panel import VARIANT_COLOURS
+    from rsmt_studio.app.qt.variants_panel import VARIANT_COLOURS
 
     out = tmp_path / "variants.png"
     proc = _run(["--screenshot", str(out), "--screenshot-what", "variants"], _env(tmp_path), timeout=300)

@@ -67,15 +67,15 @@ def _open(window, qtbot, paths) -> None:
 @pytest.fixture()
 def mappings(isolated_qsettings):
     """A MappingModel on the test's own settings folder (as the studio makes it)."""
-    from rsmt_studio.app.mapping import MappingModel
-    from rsmt_studio.app.settings import corrections_path
+    from rsmt_studio.app.models.mapping import MappingModel
+    from rsmt_studio.app.qt.settings import corrections_path
 
     assert str(corrections_path()).startswith(str(isolated_qsettings))
     return MappingModel(corrections_path())
 
 
 def _dialog(qtbot, clip, mappings):
-    from rsmt_studio.app.mapping_dialog import MappingDialog
+    from rsmt_studio.app.qt.mapping_dialog import MappingDialog
 
     dlg = MappingDialog(clip, mappings)
     qtbot.addWidget(dlg)
@@ -83,7 +83,7 @@ def _dialog(qtbot, clip, mappings):
 
 
 def test_model_rig_predicate_on_names_and_parents():
-    from rsmt_studio.app.mapping import is_model_rig
+    from rsmt_studio.app.models.mapping import is_model_rig
     from rsmt_studio.inference.rigs import load_model_rig
     from rsmt_studio.motion.skeleton import Skeleton
 
@@ -108,7 +108,7 @@ def test_model_rig_predicate_on_names_and_parents():
 
 @pytest.mark.parametrize("rel", [MIXAMO, CMU])
 def test_dialog_shows_the_reports_roles_leftovers_and_notes(qtbot, mappings, external_root, rel):
-    from rsmt_studio.app.mapping_dialog import NONE_TEXT
+    from rsmt_studio.app.qt.mapping_dialog import NONE_TEXT
     from rsmt_studio.motion import read_bvh
     from rsmt_studio.motion.retarget import mapping_report
     from rsmt_studio.motion.retarget.roles import ALL_ROLES, REQUIRED
@@ -145,8 +145,8 @@ def test_dialog_shows_the_reports_roles_leftovers_and_notes(qtbot, mappings, ext
 
 def test_a_correction_is_saved_per_rig_and_reused_for_another_clip_of_that_rig(qtbot, mappings, external_root,
                                                                                 tmp_path):
-    from rsmt_studio.app.mapping import MappingModel
-    from rsmt_studio.app.settings import corrections_path
+    from rsmt_studio.app.models.mapping import MappingModel
+    from rsmt_studio.app.qt.settings import corrections_path
     from rsmt_studio.motion import read_bvh, write_bvh
     from rsmt_studio.motion.retarget import skeleton_signature
 
@@ -188,7 +188,7 @@ def test_a_correction_is_saved_per_rig_and_reused_for_another_clip_of_that_rig(q
 
 
 def test_an_invalid_correction_is_shown_inline_and_nothing_is_saved(qtbot, mappings, external_root):
-    from rsmt_studio.app.settings import corrections_path
+    from rsmt_studio.app.qt.settings import corrections_path
     from rsmt_studio.motion import read_bvh
 
     clip = read_bvh(_external(external_root, MIXAMO))
@@ -252,8 +252,8 @@ class _NoEngine:
 
 
 def test_transition_panel_says_why_a_clip_cannot_be_mapped(make_window, qtbot, bandai_clip, tmp_path):
-    from rsmt_studio.app.session import Autosaver
-    from rsmt_studio.app.transition_panel import install
+    from rsmt_studio.app.models.session import Autosaver
+    from rsmt_studio.app.qt.transition_panel import install
     chain = tmp_path / "chain.bvh"
     chain.write_text(CHAIN_BVH)
     window = make_window()
@@ -277,7 +277,7 @@ def test_transition_panel_says_why_a_clip_cannot_be_mapped(make_window, qtbot, b
 
 def test_authoring_shows_a_mapping_error_from_the_engine_like_a_transition_error(bandai_root):
     """After the engine maps clips itself, its MappingError reaches the panel as the message alone."""
-    from rsmt_studio.app.authoring import AuthoringModel
+    from rsmt_studio.app.models.authoring import AuthoringModel
     from rsmt_studio.motion import read_bvh
     from rsmt_studio.motion.retarget import MappingError
 

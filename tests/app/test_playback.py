@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rsmt_studio.app.playback import PlaybackModel
+from rsmt_studio.app.models.playback import PlaybackModel
 
 
 def _recorder(event):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from rsmt_studio.app.library import LibraryModel, entry_for_file, index_folder
-from rsmt_studio.app.scene import PALETTE, SceneModel, TimelineRegion, detect_contacts
+from rsmt_studio.app.models.library import LibraryModel, entry_for_file, index_folder
+from rsmt_studio.app.models.scene import PALETTE, SceneModel, TimelineRegion, detect_contacts
 
 
 def _walk(frames=60, fps=30.0, offset=0.0):

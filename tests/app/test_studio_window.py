@@ -235,7 +235,7 @@ def test_loading_can_be_cancelled_and_broken_files_share_one_dialog(window, qtbo
     assert all(p.name in window.errors.last_dialog.detailedText() for p in bad)
     window.errors.last_dialog.close()
     # Cancel a load of many clips: it stops early, reports cancelled, and the app stays usable.
-    from rsmt_studio.app.library import entry_for_file
+    from rsmt_studio.app.models.library import entry_for_file
 
     with qtbot.waitSignal(window.loading_finished, timeout=60000) as sig:
         job = window.load_entries([entry_for_file(bandai_clip)] * 200)
@@ -248,7 +248,7 @@ def test_loading_can_be_cancelled_and_broken_files_share_one_dialog(window, qtbo
 def test_extension_points_for_transitions_ghost_regions_and_docks(window, qtbot, bandai_clip):
     """What issue 7 builds on: stitched sequences with offsets, a ghost pose, timeline regions, a new dock."""
     from PySide6.QtWidgets import QLabel
-    from rsmt_studio.app.scene import TimelineRegion
+    from rsmt_studio.app.models.scene import TimelineRegion
 
     _open(window, qtbot, [bandai_clip])
     source = window.scene.characters[0]

@@ -31,7 +31,7 @@ class SharedPool:
 
 @pytest.fixture(scope="session")
 def worker_pool(mef_cache_dir):
-    from rsmt_studio.app.authoring import WorkerPool
+    from rsmt_studio.app.models.authoring import WorkerPool
 
     pool = WorkerPool()
     pool("cpu")  # start (and compile, cold) now, with the shared MEF folder
@@ -49,9 +49,9 @@ def scene_clips():
 @pytest.fixture()
 def studio(qtbot, isolated_qsettings, worker_pool, tmp_path):
     """A shown MainWindow with transition authoring installed (autosave into the test's folder)."""
-    from rsmt_studio.app.main_window import MainWindow
-    from rsmt_studio.app.session import Autosaver
-    from rsmt_studio.app.transition_panel import install
+    from rsmt_studio.app.models.session import Autosaver
+    from rsmt_studio.app.qt.main_window import MainWindow
+    from rsmt_studio.app.qt.transition_panel import install
 
     w = MainWindow(samples=0)
     qtbot.addWidget(w)

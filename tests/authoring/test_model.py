@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from rsmt_studio.app.authoring import AuthoringModel, AuthoringParams, place_target, stitch
+from rsmt_studio.app.models.authoring import AuthoringModel, AuthoringParams, place_target, stitch
 
 
 @pytest.fixture()
@@ -124,7 +124,7 @@ def test_a_request_the_model_cannot_serve_reports_one_line(model):
 
 def test_styles_of_the_engines_style_bank_are_offered_and_used(tmp_path, mef_cache_dir, scene_clips):
     """A style bank in the assets folder: its names reach the model, and a bank style generates."""
-    from rsmt_studio.app.authoring import WorkerPool
+    from rsmt_studio.app.models.authoring import WorkerPool
     from rsmt_studio.inference.engine import default_assets_dir
     from rsmt_studio.inference.style_bank import StyleBank
     from rsmt_studio.motion import features as F
@@ -162,7 +162,7 @@ def test_a_target_on_another_rig_is_placed_and_stitched_on_the_sources(external_
     """CMU source (31 joints, 120 fps) and a Bandai target (22 joints, 30 fps): the placed target is on the CMU
     rig at 120 fps, facing the way the source faces, where the source's travel takes it, and the stitched
     clip is one clip on the CMU skeleton (what Export writes)."""
-    from rsmt_studio.app.authoring import default_rigs, placed_frame
+    from rsmt_studio.app.models.authoring import default_rigs, placed_frame
     from rsmt_studio.motion import read_bvh
 
     cmu = read_bvh(external_root / "pybvh" / "cmu_12_01_walk.bvh")
@@ -194,7 +194,7 @@ def test_a_target_on_another_rig_is_placed_and_stitched_on_the_sources(external_
 def test_streamed_model_frames_fill_the_source_timeline_at_its_own_rate():
     """At 120 fps a 40-frame transition covers 163 timeline frames; streamed 30 fps chunks are spread over
     them (linearly, for the preview), each chunk ending exactly on its last generated frame."""
-    from rsmt_studio.app.authoring import _to_source_rate, transition_frames
+    from rsmt_studio.app.models.authoring import _to_source_rate, transition_frames
 
     assert transition_frames(40, 30.0) == 40 and transition_frames(40, 120.0) == 163
     assert transition_frames(40, 60.0) == 81

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import time
 
-from rsmt_studio.app.session import AUTOSAVE_NAME, load_session
+from rsmt_studio.app.models.session import AUTOSAVE_NAME, load_session
 
 DRIVER = r"""
 import sys, time
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from rsmt_studio.app.main_window import MainWindow
-from rsmt_studio.app.transition_panel import install
+from rsmt_studio.app.qt.main_window import MainWindow
+from rsmt_studio.app.qt.transition_panel import install
 w = MainWindow(samples=0)
 studio = install(w)
 w.show()
@@ -52,9 +52,9 @@ def test_unsaved_edits_survive_sigkill_and_are_recovered(qtbot, tmp_path, mef_ca
     assert (saved.params.length, saved.params.seed) == (23, 9)
 
     # the next start (same settings folder) opens the recovered session instead of the default scene
-    from rsmt_studio.app.main_window import MainWindow
-    from rsmt_studio.app.session import Autosaver
-    from rsmt_studio.app.transition_panel import install
+    from rsmt_studio.app.models.session import Autosaver
+    from rsmt_studio.app.qt.main_window import MainWindow
+    from rsmt_studio.app.qt.transition_panel import install
 
     w = MainWindow(samples=0)
     qtbot.addWidget(w)

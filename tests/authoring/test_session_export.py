@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rsmt_studio.app.authoring import AuthoringModel, AuthoringParams
-from rsmt_studio.app.export import export_bvh
-from rsmt_studio.app.session import Autosaver, Session, SessionError, load_session, save_session
+from rsmt_studio.app.models.authoring import AuthoringModel, AuthoringParams
+from rsmt_studio.app.models.export import export_bvh
+from rsmt_studio.app.models.session import Autosaver, Session, SessionError, load_session, save_session
 from rsmt_studio.motion import read_bvh
 
 
@@ -42,8 +42,8 @@ def test_bad_session_files_name_the_file_line_and_problem(tmp_path):
 
 AUTOSAVE_LOOP = r"""
 import sys
-from rsmt_studio.app.authoring import AuthoringParams
-from rsmt_studio.app.session import Autosaver, Session
+from rsmt_studio.app.models.authoring import AuthoringParams
+from rsmt_studio.app.models.session import Autosaver, Session
 saver = Autosaver(sys.argv[1])
 clips = [f"/data/clip_{i:04d}.bvh" for i in range(2000)]  # a big session: each write takes a while
 i = 0
@@ -75,7 +75,7 @@ def test_killing_the_app_during_autosave_leaves_a_valid_session(tmp_path):
 
 
 def test_undo_redo_of_parameter_edits(qtbot, worker_pool, scene_clips):
-    from rsmt_studio.app.session import make_undo_stack
+    from rsmt_studio.app.models.session import make_undo_stack
 
     m = AuthoringModel(worker_pool, debounce_s=10.0)  # no generation needed here
     try:

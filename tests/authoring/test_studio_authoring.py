@@ -201,7 +201,7 @@ def test_cli_screenshot_of_the_default_scene_writes_png_and_bvh(tmp_path, mef_ca
     out = tmp_path / f"{what}.png"
     bvh = tmp_path / "default.bvh"
     env = dict(os.environ, RSMT_STUDIO_CACHE_DIR=str(mef_cache_dir))
-    cmd = [sys.executable, "-m", "rsmt_studio.app.cmd_studio", "--screenshot", str(out), "--screenshot-what", what,
+    cmd = [sys.executable, "-m", "rsmt_studio.app.cli.studio", "--screenshot", str(out), "--screenshot-what", what,
            "--export", str(bvh)]
     proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

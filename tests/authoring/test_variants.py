@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture()
 def authoring(worker_pool, scene_clips):
-    from rsmt_studio.app.authoring import AuthoringModel
+    from rsmt_studio.app.models.authoring import AuthoringModel
 
     m = AuthoringModel(worker_pool)
     src, tgt = (m.add_clip(c) for c in scene_clips)
@@ -19,7 +19,7 @@ def authoring(worker_pool, scene_clips):
 
 
 def test_variants_are_one_batched_call_and_match_generate(authoring, worker_pool):
-    from rsmt_studio.app.variants import VariantsModel, VariantSpec, default_specs
+    from rsmt_studio.app.models.variants import VariantsModel, VariantSpec, default_specs
 
     engine = worker_pool("cpu")
     bank = engine.styles
@@ -50,7 +50,7 @@ def test_variants_are_one_batched_call_and_match_generate(authoring, worker_pool
 def test_variants_cancel_mid_run_then_run_again(authoring):
     import time
 
-    from rsmt_studio.app.variants import VariantsModel
+    from rsmt_studio.app.models.variants import VariantsModel
 
     authoring.set_params(length=300, regenerate=False)
     vm = VariantsModel(authoring)
@@ -113,7 +113,7 @@ def test_worker_generate_batch_reports_a_bad_row_and_serves_the_others(worker_po
 
 
 def test_a_failing_variant_reports_which_one(authoring):
-    from rsmt_studio.app.variants import VariantSpec, VariantsModel
+    from rsmt_studio.app.models.variants import VariantsModel, VariantSpec
 
     vm = VariantsModel(authoring)
     failed = []

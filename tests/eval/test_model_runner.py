@@ -27,7 +27,7 @@ def rt():
 
 
 def test_batched_rollout_matches_torch_reference(rt, bandai_root, tmp_path, monkeypatch):
-    from rsmt_studio.app import cmd_eval as C
+    from rsmt_studio.app.eval import benchmark as C
     from rsmt_studio.motion import features as Fe
 
     cache = os.environ.get("RSMT_STUDIO_TEST_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "rsmt-studio-test-mef")

@@ -27,7 +27,7 @@ def test_shipped_judges_load_with_a_manifest_of_what_they_saw():
     assert sorted(j.name for j in judges) == sorted(SJ.JUDGES)
     manifest = json.loads((SHIPPED / SJ.MANIFEST).read_text())
     assert len(manifest["classes"]) == 7 and manifest["chance"] == pytest.approx(1 / 7, abs=1e-3)
-    from rsmt_studio.app.cmd_eval import trained_without
+    from rsmt_studio.app.eval.benchmark import trained_without
     from rsmt_studio.training import data as D
 
     held = frozenset(D.read_split_list(REPO / "training" / "splits" / "test.txt"))
@@ -131,8 +131,8 @@ def test_angle_features_ignore_twist_and_rotation_artefacts(held_out_d2):
 
 
 def test_splice_of_a_take_with_itself_is_the_take(held_out_d2):
-    from rsmt_studio.app.cmd_eval import HeldOutClip
-    from rsmt_studio.app.eval_style import splice
+    from rsmt_studio.app.eval.benchmark import HeldOutClip
+    from rsmt_studio.app.eval.style import splice
 
     style, gpos, grot, ms = held_out_d2[0]
     clip = HeldOutClip("d2/x", style, gpos, grot, ms, "locomotion", "walk")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from rsmt_studio.app.events import Event
+from rsmt_studio.app.models.events import Event
 from rsmt_studio.viewer.camera import skeleton_height
 
 #: distinct colours in the order characters are added (warm first, then cool, colour-blind friendly-ish)

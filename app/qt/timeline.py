@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from rsmt_studio.app.playback import SPEEDS, PlaybackModel
-from rsmt_studio.app.scene import TimelineRegion
+from rsmt_studio.app.models.playback import SPEEDS, PlaybackModel
+from rsmt_studio.app.models.scene import TimelineRegion
 
 
 def _qcolor(rgb: tuple[float, float, float], alpha: int = 255) -> QColor:

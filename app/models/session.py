@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsmt_studio.app.authoring import AuthoringParams
+from rsmt_studio.app.models.authoring import AuthoringParams
 from rsmt_studio.motion.atomic import atomic_write_text
 
 FORMAT = "rsmt-studio-session/1"

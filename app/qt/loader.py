@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from rsmt_studio.app import library
+from rsmt_studio.app.models import library
 
 #: GUI-thread time one drain of the queue may take before yielding back to the event loop
 DRAIN_BUDGET_S = 0.008

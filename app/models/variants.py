@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rsmt_studio.app.authoring import (
+from rsmt_studio.app.models.authoring import (
     STYLE_OF_SOURCE,
     STYLE_OF_TARGET,
     USER_ERRORS,
@@ -28,7 +28,7 @@ from rsmt_studio.app.authoring import (
     place_target,
     placed_frame,
 )
-from rsmt_studio.app.events import Event
+from rsmt_studio.app.models.events import Event
 
 DEFAULT_COUNT = 4
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
-from rsmt_studio.app.authoring import (
+from rsmt_studio.app.models.authoring import (
     STYLE_OF_SOURCE,
     STYLE_OF_TARGET,
     AuthoringModel,
@@ -37,12 +37,10 @@ from rsmt_studio.app.authoring import (
     WorkerPool,
     seconds_frames,
 )
-from rsmt_studio.app.export import confirm_overwrite, export_bvh
-from rsmt_studio.app.latency_panel import LatencyPanel
-from rsmt_studio.app.mapping import MappingModel
-from rsmt_studio.app.phase_view import make_phase_view
-from rsmt_studio.app.scene import TimelineRegion
-from rsmt_studio.app.session import (
+from rsmt_studio.app.models.export import confirm_overwrite, export_bvh
+from rsmt_studio.app.models.mapping import MappingModel
+from rsmt_studio.app.models.scene import TimelineRegion
+from rsmt_studio.app.models.session import (
     Autosaver,
     Session,
     SessionError,
@@ -50,7 +48,9 @@ from rsmt_studio.app.session import (
     make_undo_stack,
     save_session,
 )
-from rsmt_studio.app.settings import corrections_path
+from rsmt_studio.app.qt.latency_panel import LatencyPanel
+from rsmt_studio.app.qt.phase_view import make_phase_view
+from rsmt_studio.app.qt.settings import corrections_path
 
 REGION_COLOURS = {"source": (0.95, 0.55, 0.18), "transition": (0.25, 0.60, 0.95), "target": (0.40, 0.80, 0.45)}
 STITCHED_COLOUR = (0.25, 0.60, 0.95)
@@ -415,7 +415,7 @@ class TransitionStudio(QObject):
     def _swap_frames(self, ch, positions: np.ndarray) -> None:
         """New frames for the stitched character without `character_changed` (the properties dock rebuilds
         its whole tree on that event, ~50 ms on this machine, per streamed chunk); the viewer is refreshed here."""
-        from rsmt_studio.app.scene import detect_contacts
+        from rsmt_studio.app.models.scene import detect_contacts
 
         ch.positions = np.array(positions, np.float64)
         ch.contacts = detect_contacts(ch.positions, ch.foot_joints, ch.fps, ch.height)
@@ -629,8 +629,8 @@ def _menu(window, title: str):
 
 def install(window, **kwargs) -> TransitionStudio:
     """Attach authoring to a studio window and make it the default scene's provider."""
-    from rsmt_studio.app import main_window
-    from rsmt_studio.app.variants_panel import install_variants
+    from rsmt_studio.app.qt import main_window
+    from rsmt_studio.app.qt.variants_panel import install_variants
 
     studio = TransitionStudio(window, **kwargs)
     install_variants(studio)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from rsmt_studio.app.library import LibraryEntry, LibraryModel
+from rsmt_studio.app.models.library import LibraryEntry, LibraryModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEMS_PER_TURN = 500  # ~8 ms of item creation; each turn that changes the tree also costs one repaint
@@ -160,7 +160,7 @@ class LibraryWidget(QWidget):
 
     def _refresh_recent(self, paths=None) -> None:
         """A 'Recent' group at the top of the tree (collapsed), mirroring File > Open Recent."""
-        from rsmt_studio.app.library import entry_for_file
+        from rsmt_studio.app.models.library import entry_for_file
 
         paths = self.model.recent if paths is None else paths
         if self._recent_item is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsmt_studio.app.events import Event
+from rsmt_studio.app.models.events import Event
 
 MAX_RECENT = 10
 UNLABELLED = "(unlabelled)"

@@ -1,7 +1,7 @@
 """The "Variants" dock: the authored transition in several styles (or seeds) side by side in the 3D viewer.
 
-`VariantsModel` (app/variants.py) makes the N transitions in one batched engine call off the UI thread; this dock
-starts it, lists the variants (colour swatch, style and seed, "Use this one") and adds each stitched result to the
+`VariantsModel` (app/models/variants.py) makes the N transitions in one batched engine call off the UI thread;
+this dock starts it, lists the variants (colour swatch, style and seed, "Use this one") and adds each stitched result to the
 scene as a character of role "variant", offset sideways from the main transition (perpendicular to its travel),
 in the swatch's colour. "Use this one" sets the authoring style and seed to the variant's; the main transition
 regenerates as that variant and the variant characters leave the scene.
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from rsmt_studio.app.variants import DEFAULT_COUNT, Variant, VariantsModel
+from rsmt_studio.app.models.variants import DEFAULT_COUNT, Variant, VariantsModel
 
 VARIANT_COLOURS = [(0.95, 0.35, 0.35), (0.95, 0.80, 0.25), (0.55, 0.85, 0.35), (0.75, 0.45, 0.95),
                    (0.30, 0.85, 0.85), (0.95, 0.55, 0.80), (0.70, 0.70, 0.70), (0.95, 0.60, 0.20)]

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QToolButton, QTreeWidget, QTreeWidgetItem
-from rsmt_studio.app.mapping import MappingModel
-from rsmt_studio.app.scene import SceneCharacter, SceneModel
+from rsmt_studio.app.models.mapping import MappingModel
+from rsmt_studio.app.models.scene import SceneCharacter, SceneModel
 
 if TYPE_CHECKING:
-    from rsmt_studio.app.mapping_dialog import MappingDialog
+    from rsmt_studio.app.qt.mapping_dialog import MappingDialog
 
 MAPPING_LABEL = "Mapping"
 
@@ -53,7 +53,7 @@ class PropertiesWidget(QTreeWidget):
         super().__init__(parent)
         self.scene = scene
         if mappings is None:
-            from rsmt_studio.app.settings import corrections_path
+            from rsmt_studio.app.qt.settings import corrections_path
 
             mappings = MappingModel(corrections_path())
         self.mappings = mappings
@@ -105,7 +105,7 @@ class PropertiesWidget(QTreeWidget):
 
     def open_mapping(self, clip) -> MappingDialog:
         """Open the mapping dialog for a clip (non-modal; one at a time)."""
-        from rsmt_studio.app.mapping_dialog import open_mapping_dialog
+        from rsmt_studio.app.qt.mapping_dialog import open_mapping_dialog
 
         if self.mapping_dialog is not None:
             try:

@@ -3,7 +3,7 @@
 The roles table is editable (one combo box of the rig's joints per role; required roles cannot be emptied).
 *Apply* re-runs the mapping with the choices; a choice that does not map is shown inline in red and nothing is
 saved, a choice that maps is saved for the rig's signature (`MappingModel.save`), so every clip on that rig
-uses it. All logic is in `app/mapping.py`; this module only shows it.
+uses it. All logic is in `app/models/mapping.py`; this module only shows it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from rsmt_studio.app.mapping import (
+from rsmt_studio.app.models.mapping import (
     ALL_ROLES,
     REQUIRED,
     ClipMapping,

@@ -6,7 +6,7 @@ rules (speed, looping inside the in/out range, stopping at the end) are testable
 
 from __future__ import annotations
 
-from rsmt_studio.app.events import Event
+from rsmt_studio.app.models.events import Event
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 #: the speeds the UI offers (faster/slower step through these)

@@ -56,7 +56,7 @@ def run_under_xvfb(argv: list[str]) -> int:
         return 2
     w, h = 1920, 1080
     cmd = [xvfb_run, "-a", "-s", f"-screen 0 {w}x{h}x24 +extension GLX",
-           sys.executable, "-m", "rsmt_studio.app.cmd_studio", *argv]
+           sys.executable, "-m", "rsmt_studio.app.cli.studio", *argv]
     env = dict(os.environ, **{IN_XVFB_ENV: "1"})
     return subprocess.call(cmd, env=env)
 
@@ -88,9 +88,9 @@ def _run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
 
     from PySide6.QtCore import QSize
-    from rsmt_studio.app.dialogs import ErrorReporter
-    from rsmt_studio.app.main_window import VIEWPORT_SHOT_SIZE, MainWindow
-    from rsmt_studio.app.transition_panel import install as install_authoring
+    from rsmt_studio.app.qt.dialogs import ErrorReporter
+    from rsmt_studio.app.qt.main_window import VIEWPORT_SHOT_SIZE, MainWindow
+    from rsmt_studio.app.qt.transition_panel import install as install_authoring
 
     if args.screenshot is None:
         window = MainWindow()
@@ -105,7 +105,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         settings = QSettings(str(Path(tmp) / "studio.ini"), QSettings.Format.IniFormat)
         reporter = ErrorReporter(show_dialogs=False, sink=lambda e: errors.append(e.message))
         window = MainWindow(settings=settings, error_reporter=reporter)
-        from rsmt_studio.app.session import Autosaver
+        from rsmt_studio.app.models.session import Autosaver
         from rsmt_studio.inference.runtime.compiler import print_progress
 
         studio = install_authoring(window, autosave=Autosaver(Path(tmp) / "autosave.json"))
@@ -141,7 +141,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         window.viewer.frame_characters()
         app.processEvents()
         if args.screenshot_what in ("latency", "phases"):
-            from rsmt_studio.app.screenshots import save_image_atomic
+            from rsmt_studio.app.qt.screenshots import save_image_atomic
 
             if args.screenshot_what == "latency":
                 for seed in range(1, 9):  # a few more transitions so the rolling plot has a history

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsmt_studio.app.events import Event
+from rsmt_studio.app.models.events import Event
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.retarget import CorrectionStore, MappingError, MappingReport, RoleMap, mapping_report
 from rsmt_studio.motion.retarget.report import LEFTOVER_POLICY

@@ -2,7 +2,7 @@
 
 It wires plain-Python models (``SceneModel``, ``PlaybackModel``, ``LibraryModel``) to Qt views and to
 background jobs. Extension points for later features (issue 7):
-- ``window.scene`` - add characters / ghosts / timeline regions (see app/scene.py);
+- ``window.scene`` - add characters / ghosts / timeline regions (see app/models/scene.py);
 - ``window.add_dock(title, widget, area)`` - a new dock with a View-menu toggle and saved layout;
 - ``window.playback`` - the shared playhead; ``window.menus[name]`` - the menu bar's menus;
 - ``window.open_default_scene()`` - what a bare ``rsmt-studio`` run opens (``DEFAULT_SCENE_HOOKS``).
@@ -26,17 +26,17 @@ from PySide6.QtWidgets import (
     QPushButton,
     QWidget,
 )
-from rsmt_studio.app import library as library_mod
-from rsmt_studio.app.dialogs import ErrorReporter, about_dialog
-from rsmt_studio.app.library import LibraryEntry, LibraryModel
-from rsmt_studio.app.library_dock import LibraryWidget
-from rsmt_studio.app.loader import BackgroundJob, IndexFolderJob, LoadClipsJob
-from rsmt_studio.app.mapping import MappingModel
-from rsmt_studio.app.playback import SPEEDS, PlaybackModel
-from rsmt_studio.app.properties_dock import PropertiesWidget
-from rsmt_studio.app.scene import SceneCharacter, SceneModel
-from rsmt_studio.app.settings import corrections_path, load_dataclass, save_dataclass, studio_settings
-from rsmt_studio.app.timeline import TimelineWidget
+from rsmt_studio.app.models import library as library_mod
+from rsmt_studio.app.models.library import LibraryEntry, LibraryModel
+from rsmt_studio.app.models.mapping import MappingModel
+from rsmt_studio.app.models.playback import SPEEDS, PlaybackModel
+from rsmt_studio.app.models.scene import SceneCharacter, SceneModel
+from rsmt_studio.app.qt.dialogs import ErrorReporter, about_dialog
+from rsmt_studio.app.qt.library_dock import LibraryWidget
+from rsmt_studio.app.qt.loader import BackgroundJob, IndexFolderJob, LoadClipsJob
+from rsmt_studio.app.qt.properties_dock import PropertiesWidget
+from rsmt_studio.app.qt.settings import corrections_path, load_dataclass, save_dataclass, studio_settings
+from rsmt_studio.app.qt.timeline import TimelineWidget
 from rsmt_studio.viewer.renderer import CharacterFrame
 from rsmt_studio.viewer.widget import ViewerWidget, default_samples
 
@@ -454,7 +454,7 @@ class MainWindow(QMainWindow):
 
     def save_screenshot(self, path: Path, what: str = "window") -> Path:
         """Write the window (or only the viewport) as PNG, atomically."""
-        from rsmt_studio.app.screenshots import save_image_atomic
+        from rsmt_studio.app.qt.screenshots import save_image_atomic
 
         if what == "viewport":
             image = self.viewer.render_offscreen(*VIEWPORT_SHOT_SIZE)

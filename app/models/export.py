@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rsmt_studio.app.authoring import TransitionResult
+from rsmt_studio.app.models.authoring import TransitionResult
 from rsmt_studio.motion import write_bvh
 from rsmt_studio.motion.clip import Clip
 

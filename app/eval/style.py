@@ -38,7 +38,7 @@ def _say(msg: str, end: str = "\n") -> None:
 class StyleSet:
     """Style-scenario windows (world frame, the main protocol's window length) over the held-out clips."""
 
-    same: object  # cmd_eval.HeldOut: the windows as they are (context and keyframe of style A)
+    same: object  # benchmark.HeldOut: the windows as they are (context and keyframe of style A)
     switch: object  # HeldOut: frames 10.. from a take of style B, same content
     other_take: object  # HeldOut: frames 10.. from another take of style A, same content (None where there is none)
     has_other_take: np.ndarray  # (B,) bool

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rsmt_studio.app.events import Event
+from rsmt_studio.app.models.events import Event
 from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
@@ -204,7 +204,7 @@ _RIGS: dict[Path, Any] = {}
 def default_rigs() -> Any:
     """One `RigAdapter` per corrections file for the studio, reading the user's saved corrections (the engine
     worker has its own, built by the same rule, so both bind a rig identically)."""
-    from rsmt_studio.app.settings import corrections_path
+    from rsmt_studio.app.qt.settings import corrections_path
 
     path = corrections_path()
     if path not in _RIGS:
@@ -585,7 +585,7 @@ class WorkerPool:
     def __call__(self, device: str) -> Any:
         with self._lock:
             if device not in self._workers:
-                from rsmt_studio.app.settings import corrections_path
+                from rsmt_studio.app.qt.settings import corrections_path
                 from rsmt_studio.inference.worker import EngineWorker
 
                 worker = EngineWorker(self.assets, device=device, progress=self.progress,
