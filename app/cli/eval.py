@@ -20,7 +20,6 @@ from rsmt_studio.app.eval.benchmark import (
     DEFAULT_DATA,
     JUDGES_DIR,
     SPLIT_TEST,
-    _say,
     evaluate,
     full_table,
 )
@@ -60,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --clips: a style bank entry to request (default: each clip's own style)")
     p.add_argument("--table", type=Path, default=None, metavar="RESULT.json",
                    help="print the markdown table of an existing result and exit")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def _atomic_write_json(path: Path, obj: dict) -> None:
