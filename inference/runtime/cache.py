@@ -51,12 +51,16 @@ def max_version() -> str:
 GRAPHS_PACKAGE = "rsmt_studio.inference.graphs"
 
 
+#: (graph module name prefix, the kernels/ file of the custom ops the modules under it use)
+KERNEL_FILES = ((f"{GRAPHS_PACKAGE}.gpu.", "sampler_tail.mojo"), (f"{GRAPHS_PACKAGE}.cpu_blocks", "cpu_dense.mojo"))
+
+
 @functools.cache
 def _source_hash(module_name: str, device: str = "cpu") -> str:
     """Hash of the code a graph is built from: its builder module and every module of inference/graphs/ that it
-    imports, transitively (package `__init__`s excepted), plus the Mojo kernels when that code includes the GPU
-    formulation (graphs/gpu/, whose custom ops they are). The CPU graphs import no GPU module, so GPU-only changes
-    leave the CPU models (and the shipped ones) valid.
+    imports, transitively (package `__init__`s excepted), plus the Mojo files of the custom ops that code uses
+    (`KERNEL_FILES`: the GPU formulation's, graphs/gpu/, and the CPU's, graphs/cpu_blocks.py). The CPU graphs
+    import no GPU module, so GPU-only changes leave the CPU models (and the shipped ones) valid, and the reverse.
 
     By content, not by place: each module's syntax tree without docstrings and without the package paths of its
     imports, in sorted order. Comments, docstrings, formatting and moving files between folders do not invalidate
@@ -66,10 +70,11 @@ def _source_hash(module_name: str, device: str = "cpu") -> str:
     h = hashlib.sha256()
     for fingerprint in sorted(_code_fingerprint(source) for source in sources.values()):
         h.update(fingerprint.encode())
-    if any(name.startswith(f"{GRAPHS_PACKAGE}.gpu.") for name in sources):  # the custom ops, byte for byte
-        kernels = importlib.util.find_spec("rsmt_studio.kernels")
-        for path in sorted(Path(kernels.origin).parent.glob("*.mojo")):
-            h.update(path.read_bytes())
+    used = sorted({f for prefix, f in KERNEL_FILES if any(n.startswith(prefix) for n in sources)})
+    if used:  # the custom ops, byte for byte
+        kernels = Path(importlib.util.find_spec("rsmt_studio.kernels").origin).parent
+        for name in used:
+            h.update((kernels / name).read_bytes())
     return h.hexdigest()[:16]
 
 

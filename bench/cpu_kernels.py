@@ -1,0 +1,253 @@
+"""The CPU step's weight layers through the Mojo kernels (kernels/cpu_dense.mojo) against MAX's own ops, side by side.
+
+    python bench/cpu_kernels.py [--assets assets] [--batch 1 64] [--rounds 7] [--reps 40] [--json PATH]
+
+Each of the sampler step's weight layers at the shipped widths (from `--assets`) runs through two one-op MAX
+graphs, both with symbolic widths and batch as the shipped `steps8` graph: MAX's own formulation (blocks.py:
+`x @ w + b` then ELU, `moe_linear` then ELU, `lstm_cell`) and the custom op (`rsmt_dense`, `rsmt_moe_dense`,
+`rsmt_lstm_cell`) with 1 and 2 worker tasks, plus numpy (numpy_blocks.py), interleaved in one process so load
+from other processes hits all alike; only ratios within one run mean much. Every result is checked against numpy.
+Also prints each graph's compile time (cold where this graph was never compiled on this machine).
+
+    python bench/cpu_kernels.py --compile-steps [--cold] [--assets assets]
+
+instead times the compile of the CPU `steps8` graph as inference/graphs/cpu.py builds it (the shipped model, for
+this machine's CPU target) in a child process; `--cold` gives that child an empty MAX cache (MODULAR_CACHE_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference import interleaved  # bench/inference.py
+
+REPO = Path(__file__).resolve().parents[1]
+#: (layer, form, activation) of the step's weight layers, in step order
+LAYERS = (("state_encoder.fc1", "dense", "elu"), ("state_encoder.fc2", "dense", "none"),
+          ("offset_encoder.fc1", "dense", "elu"), ("offset_encoder.fc2", "dense", "none"),
+          ("embedding_fc", "dense", "none"), ("embedding_film.query", "dense", "none"),
+          ("embedding_film.out_proj", "dense", "none"), ("lstm", "lstm", "none"),
+          ("predictor_fc1", "dense", "elu"), ("predictor_fc2", "dense", "none"),
+          ("predictor_film.query", "dense", "none"), ("predictor_film.out_proj", "dense", "none"),
+          ("predictor_fc3", "dense", "elu"), ("predictor_fc4", "dense", "none"),
+          ("decoder.gate_fc1", "dense", "elu"), ("decoder.gate_fc2", "dense", "elu"),
+          ("decoder.gate_fc3", "dense", "none"), ("decoder.expert1", "moe", "elu"),
+          ("decoder.expert2", "moe", "elu"), ("decoder.expert3", "moe", "none"))
+ACT = {"none": 0, "elu": 1}
+
+
+def build(form: str, act: str, impl: str, n_experts: int):
+    """A one-op graph: impl "max" (blocks.py's ops) or "k1"/"k2" (the custom op with 1 or 2 worker tasks)."""
+    from max.dtype import DType
+    from max.graph import DeviceRef, Graph, TensorType, ops
+    from rsmt_studio.inference.graphs import blocks
+    from rsmt_studio.inference.graphs.gpu.fused_steps import mojo_package
+
+    cpu = DeviceRef.CPU()
+
+    def t(*dims):
+        return TensorType(DType.float32, dims, device=cpu)
+
+    if form == "dense":
+        types = [t("batch", "x_w"), t("w_d0", "w_d1"), t("b_d0")]
+    elif form == "moe":
+        types = [t("batch", "x_w"), t("batch", n_experts), t("w_d0", "w_d1"), t("b_d0")]
+    else:
+        types = [t("batch", "x_w"), t("batch", "lstm"), t("batch", "lstm"), t("w_d0", "w_d1"), t("b_d0")]
+    ext = [] if impl == "max" else [mojo_package()]
+    workers = {"max": 0, "k1": 1, "k2": 2}[impl]
+    with Graph(f"k_{form}_{act}_{impl}", input_types=types, custom_extensions=ext) as g:
+        v = [x.tensor for x in g.inputs]
+        if impl == "max":
+            if form == "dense":
+                y = blocks.linear(v[0], v[1], v[2])
+            elif form == "moe":
+                y = blocks.moe_linear(v[0], v[1], v[2], v[3], n_experts)
+            else:
+                h, c = blocks.lstm_cell(v[0], v[1], v[2], v[3], v[4])
+                g.output(h, c)
+                return g
+            g.output(blocks.elu(y) if act == "elu" else y)
+            return g
+        if form == "dense":
+            w = ops.rebind(v[1], (v[0].shape[1], "out"))
+            y = ops.custom("rsmt_dense", device=cpu, values=[v[0], w, ops.rebind(v[2], ("out",))],
+                           out_types=[t(v[0].shape[0], "out")], parameters={"act": ACT[act], "workers": workers})[0]
+            g.output(y)
+        elif form == "moe":
+            w = ops.rebind(v[2], (v[0].shape[1], "eout"))
+            y = ops.custom("rsmt_moe_dense", device=cpu, values=[v[0], v[1], w, ops.rebind(v[3], ("eout",))],
+                           out_types=[t(v[0].shape[0], w.shape[1] // n_experts)],
+                           parameters={"act": ACT[act], "workers": workers, "n_experts": n_experts})[0]
+            g.output(y)
+        else:
+            b, hid = v[1].shape[0], v[1].shape[1]
+            c_new, h_new, _ = ops.custom("rsmt_lstm_cell", device=cpu, values=v,
+                                         out_types=[t(b, hid), t(b, hid), t(b, v[3].shape[1])],
+                                         parameters={"workers": workers})
+            g.output(h_new, c_new)
+    return g
+
+
+def numpy_layer(form, act, n_experts):
+    from rsmt_studio.inference.graphs import numpy_blocks as K
+
+    if form == "dense":
+        return lambda x, w, b: K.elu(x @ w + b) if act == "elu" else x @ w + b
+    if form == "moe":
+        def moe(x, g, w, b):
+            y = K.moe_linear(x, g, w, b, n_experts)
+            return K.elu(y) if act == "elu" else y
+        return moe
+    return lambda x, h, c, w, b: K.lstm_cell(x, h, c, w, b)
+
+
+def compile_child(assets: Path) -> int:
+    """Build and compile cpu.py's steps graph at the engine's steps per call; prints the seconds of each."""
+    from max.driver import CPU
+    from max.engine import InferenceSession
+    from max.graph import DeviceRef
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
+    from rsmt_studio.inference.graphs import cpu, networks
+    from rsmt_studio.inference.runtime.cpu_target import cpu_target, is_virtual
+    from rsmt_studio.inference.weights import load_assets
+
+    if is_virtual(target := cpu_target()):
+        from max.driver import set_virtual_cpu_target
+
+        set_virtual_cpu_target(target)
+    d = load_assets(assets).dims
+    t0 = time.perf_counter()
+    g = cpu.build_graph(networks.graph_config("steps", d, DEFAULT_STEPS_PER_CALL), DeviceRef.CPU())
+    t1 = time.perf_counter()
+    InferenceSession(devices=[CPU()]).compile(g)
+    t2 = time.perf_counter()
+    print(json.dumps({"target": target, "build_s": round(t1 - t0, 1), "compile_s": round(t2 - t1, 1)}))
+    return 0
+
+
+def compile_steps(assets: Path, cold: bool, out: Path | None) -> int:
+    import tempfile
+
+    env = {**os.environ, "MODULAR_CRASH_REPORTING_ENABLED": "false"}
+    tmp = tempfile.mkdtemp(prefix="rsmt-cold-max-cache-") if cold else None
+    if tmp:
+        env["MODULAR_CACHE_DIR"] = tmp
+    load = os.getloadavg()
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, __file__, "--compile-child", "--assets", str(assets)], env=env,
+                       capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res.update(cold=cold, child_wall_s=round(time.perf_counter() - t0, 1), loadavg_before=load,
+               loadavg_after=os.getloadavg(), when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    print(json.dumps(res))
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--assets", type=Path, default=REPO / "assets")
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=40)
+    ap.add_argument("--layers", nargs="*", help="only these layers (default: all)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--compile-steps", action="store_true", help="time the compile of cpu.py's steps8 graph")
+    ap.add_argument("--cold", action="store_true", help="with --compile-steps: an empty MAX cache")
+    ap.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.compile_child:
+        return compile_child(args.assets)
+    if args.compile_steps:
+        return compile_steps(args.assets, args.cold, args.json)
+
+    from max.driver import CPU, Buffer
+    from max.engine import InferenceSession
+    from rsmt_studio.inference.weights import adapt_all, load_assets
+
+    a = load_assets(args.assets)
+    W = adapt_all(a)
+    n_exp = a.dims.n_experts
+    session = InferenceSession(devices=[CPU()])
+    models, compile_s = {}, {}
+    forms = sorted({(f, act) for n, f, act in LAYERS if not args.layers or n in args.layers})
+    for form, act in forms:
+        for impl in ("max", "k1", "k2"):
+            t0 = time.perf_counter()
+            models[form, act, impl] = session.load(build(form, act, impl, n_exp))
+            compile_s[f"{form}/{act}/{impl}"] = round(time.perf_counter() - t0, 1)
+            print(f"compiled {form}/{act}/{impl} in {compile_s[f'{form}/{act}/{impl}']} s", flush=True)
+    load_before = os.getloadavg()
+    rows = []
+    rng = np.random.default_rng(0)
+    for batch in args.batch:
+        for name, form, act in LAYERS:
+            if args.layers and name not in args.layers:
+                continue
+            w, b = np.ascontiguousarray(W[f"{name}.w"]), np.ascontiguousarray(W[f"{name}.b"])
+            if form == "lstm":
+                hid = w.shape[1] // 4
+                arrs = [rng.standard_normal((batch, w.shape[0] - hid)).astype(np.float32),
+                        (0.3 * rng.standard_normal((batch, hid))).astype(np.float32),
+                        (0.3 * rng.standard_normal((batch, hid))).astype(np.float32), w, b]
+            elif form == "moe":
+                gate = rng.random((batch, n_exp)).astype(np.float32)
+                arrs = [rng.standard_normal((batch, w.shape[0])).astype(np.float32), gate / gate.sum(1, keepdims=True),
+                        w, b]
+            else:
+                arrs = [rng.standard_normal((batch, w.shape[0])).astype(np.float32), w, b]
+            bufs = [Buffer.from_numpy(x) for x in arrs]
+            ref = numpy_layer(form, act, n_exp)(*arrs)  # the reference
+            ref = ref if isinstance(ref, tuple) else (ref,)
+            fns, errs = {}, {}
+            for impl in ("max", "k1", "k2"):
+                m = models[form, act, impl]
+                got = [o.to_numpy() for o in m.execute(*bufs)]
+                errs[impl] = float(max(np.abs(gg - rr).max() for gg, rr in zip(got, ref, strict=True)))
+                fns[impl] = lambda m=m, bb=bufs: m.execute(*bb)
+            np_fn = numpy_layer(form, act, n_exp)
+            fns["numpy"] = lambda f=np_fn, aa=arrs: f(*aa)
+            t = interleaved(fns, args.reps, args.rounds)
+            kb = (w.nbytes + b.nbytes) / 1e3
+            row = {"layer": name, "batch": batch, "in": int(w.shape[0]), "out": int(w.shape[1]), "kb": round(kb, 1),
+                   **{f"{k}_us": round(v * 1e3, 1) for k, v in t.items()},
+                   "max_over_k1": round(t["max"] / t["k1"], 2), "max_over_k2": round(t["max"] / t["k2"], 2),
+                   "numpy_over_k1": round(t["numpy"] / t["k1"], 2), "numpy_over_k2": round(t["numpy"] / t["k2"], 2),
+                   "max_abs_err": errs}
+            rows.append(row)
+            print(f"B={batch:3d} {name:26s} {w.shape[0]:4d}x{w.shape[1]:<5d} max {row['max_us']:8.1f}  k1 {row['k1_us']:8.1f}"
+                  f"  k2 {row['k2_us']:8.1f}  numpy {row['numpy_us']:8.1f} µs | max/k1 {row['max_over_k1']:5.2f}"
+                  f" max/k2 {row['max_over_k2']:5.2f} numpy/k2 {row['numpy_over_k2']:5.2f}"
+                  f" | err {max(errs.values()):.1e}", flush=True)
+    for batch in args.batch:
+        sel = [r for r in rows if r["batch"] == batch]
+        tot = {k: sum(r[f"{k}_us"] for r in sel) for k in ("max", "k1", "k2", "numpy")}
+        print(f"B={batch}: all layers: max {tot['max']:.0f} µs, k1 {tot['k1']:.0f}, k2 {tot['k2']:.0f}, numpy "
+              f"{tot['numpy']:.0f}; max/k1 {tot['max'] / tot['k1']:.2f}, max/k2 {tot['max'] / tot['k2']:.2f}, "
+              f"numpy/k2 {tot['numpy'] / tot['k2']:.2f}")
+    out = {"when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "loadavg_before": load_before,
+           "loadavg_after": os.getloadavg(), "compile_s": compile_s, "rows": rows}
+    print(f"load average before {load_before}, after {out['loadavg_after']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The building blocks of blocks.py with the weight layers as Mojo CPU kernels (the CPU graphs use this module).
+
+Why: at batch 1 MAX 26.7's CPU matmul ran the sampler step's wide layers (the LSTM cell 896 x 1536, predictor
+fc1/fc2, the three 8-expert layers) at 1-5 GB/s with cache-resident weights, 82-88 % of a step, and every small
+layer cost 12-93 µs (bench/cpu_profile.py; docs/performance.md, "CPU step: profile and floor"). The kernels of
+kernels/cpu_dense.mojo read the weights once per call in one task (a second worker task cost more than it saved
+on the 2-core machine: bench/cpu_kernels.py):
+
+- `linear` on a batch of vectors (rank 2, with a bias) is `rsmt_dense`; other ranks (the style tokens) stay
+  blocks.py's matmul.
+- `moe_linear` is `rsmt_moe_dense`: every expert's output and the gate blend in one pass over the weights.
+- `lstm_cell` is `rsmt_lstm_cell`: the gate matmul over [x, h] without the concatenation, and the gate maths.
+
+Same weight layouts and maths as blocks.py (tests/inference/test_cpu_kernels.py checks each op against numpy,
+and the parity tests check the graphs against PyTorch). Everything not overridden here is blocks.py's (module
+`__getattr__`), so nets.py builds with either module. Graphs built from it need the kernels' package
+(`kernels_package`) in scope: cpu.py builds them inside `default_custom_extensions_scope`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from max.dtype import DType
+from max.graph import TensorType, TensorValue, ops
+from rsmt_studio.inference.graphs import blocks as _base
+
+#: Worker tasks per kernel call (compile-time parameter of the kernels): one; see the module docstring.
+WORKERS = 1
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_base, name)
+
+
+def kernels_package() -> Path:
+    """The folder of the Mojo custom ops (a Mojo package: kernels/__init__.mojo)."""
+    return Path(importlib.util.find_spec("rsmt_studio.kernels").origin).resolve().parent
+
+
+def _out(x: TensorValue, *dims) -> TensorType:
+    return TensorType(DType.float32, dims, device=x.device)
+
+
+def linear(x: TensorValue, w: TensorValue, b: TensorValue | None = None, out=None) -> TensorValue:
+    """x @ w + b with w shaped (in, out), as blocks.linear; `rsmt_dense` for a batch of vectors with a bias."""
+    if x.rank != 2 or b is None:
+        return _base.linear(x, w, b, out)
+    w = ops.rebind(w, (x.shape[1], w.shape[1] if out is None else out))
+    b = ops.rebind(b, (w.shape[1],))
+    return ops.custom("rsmt_dense", device=x.device, values=[x, w, b], out_types=[_out(x, x.shape[0], w.shape[1])],
+                      parameters={"act": 0, "workers": WORKERS})[0]
+
+
+def moe_linear(x: TensorValue, gate: TensorValue, w: TensorValue, b: TensorValue, n_experts: int) -> TensorValue:
+    """sum_e gate[:, e] * (x @ W_e + b_e) with w (in, E*out) all experts side by side, as blocks.moe_linear."""
+    w = ops.rebind(w, (x.shape[1], w.shape[1]))
+    b = ops.rebind(b, (w.shape[1],))
+    gate = ops.rebind(gate, (x.shape[0], n_experts))
+    return ops.custom("rsmt_moe_dense", device=x.device, values=[x, gate, w, b],
+                      out_types=[_out(x, x.shape[0], w.shape[1] // n_experts)],
+                      parameters={"act": 0, "workers": WORKERS, "n_experts": n_experts})[0]
+
+
+def lstm_cell(x: TensorValue, h: TensorValue, c: TensorValue, w: TensorValue,
+              b: TensorValue) -> tuple[TensorValue, TensorValue]:
+    """torch.nn.LSTMCell as blocks.lstm_cell (w = [W_ih; W_hh]^T, b = b_ih + b_hh): returns (h, c)."""
+    batch, hidden = x.shape[0], h.shape[1]
+    h = ops.rebind(h, (batch, hidden))
+    c = ops.rebind(c, (batch, hidden))
+    w = ops.rebind(w, (x.shape[1] + hidden, 4 * hidden))
+    b = ops.rebind(b, (4 * hidden,))
+    c_new, h_new, _ = ops.custom("rsmt_lstm_cell", device=x.device, values=[x, h, c, w, b],
+                                 out_types=[_out(x, batch, hidden), _out(x, batch, hidden), _out(x, batch, 4 * hidden)],
+                                 parameters={"workers": WORKERS})
+    return h_new, c_new

@@ -1,0 +1,319 @@
+"""The CPU sampler step's weight layers as Mojo custom ops: dense `act(x @ w + b)`, the 8-expert MoE layer and
+the LSTM cell, for small batches on a few cores (issue 17; docs/performance.md, "CPU kernels").
+
+Why: at batch 1 MAX 26.7's CPU matmul split the step's six wide layers (the LSTM cell 896 x 1536, predictor
+fc1/fc2, the three expert layers) into tasks across its worker threads and ran them at 1-5 GB/s while the
+weights sat in cache (bench/cpu_profile.py). Here one op is one pass over the weights, split into at most
+`workers` contiguous column ranges (one task each), with the bias, the expert blend and the activation (or the
+LSTM's gate maths) fused in.
+
+Layouts are the adapters' (inference/graphs/blocks.py): w (in, out) row-major; the MoE's experts side by side,
+w (in, E*out) and b (E*out,); the LSTM's w = [W_ih; W_hh]^T (in + hidden, 4*hidden) in torch's gate order
+(i, f, g, o), b = b_ih + b_hh. All float32, contiguous.
+
+How: the output columns are cut into register tiles of 4 SIMD vectors (64 floats with AVX-512); a tile's
+accumulators run over a block of KBLOCK weight rows for ROWS batch rows at a time (one weight load feeds ROWS
+FMAs) and are added into the output, so each block of weights is read from cache once per ROWS rows while it is
+hot in L1/L2, whatever the batch. The columns left over (fewer than a tile) go by single vectors, then singly.
+"""
+
+import extensibility
+from algorithm.cpu.rowwise import sync_parallelize
+from extensibility import InputTensor, OutputTensor
+from max.gpu.host import DeviceContext
+from std.math import exp, tanh
+from std.sys.info import simd_width_of
+
+comptime FP = Pointer[Float32, MutAnyOrigin]
+comptime SW = simd_width_of[DType.float32]()
+comptime TILE = 4 * SW  # columns per register tile
+comptime KBLOCK = 16  # weight rows per block (streams read side by side)
+comptime ROWS = 4  # batch rows that share one weight load
+#: below this many multiply-adds a layer runs as one task (a task hand-off costs more than the work)
+comptime PARALLEL_MACS = 65536
+
+comptime ACT_NONE = 0
+comptime ACT_ELU = 1
+comptime ACT_RELU = 2
+
+comptime MODE_DENSE = 0  # y = x @ w + b
+comptime MODE_MOE = 1  # y = sum_e g[:, e] * (x @ w_e + b_e), w_e = w[:, e*out:(e+1)*out]
+comptime MODE_LSTM = 2  # gates = [x, h] @ w + b -> h, c
+
+
+@always_inline
+def _act[act: Int, tw: Int](v: SIMD[DType.float32, tw]) -> SIMD[DType.float32, tw]:
+    comptime if act == ACT_ELU:
+        return max(v, 0) + (exp(min(v, 0)) - 1)  # exp(0) - 1 is exactly 0
+    elif act == ACT_RELU:
+        return max(v, 0)
+    else:
+        return v
+
+
+@always_inline
+def _sigmoid[tw: Int](v: SIMD[DType.float32, tw]) -> SIMD[DType.float32, tw]:
+    return 1 / (1 + exp(-v))
+
+
+@always_inline
+def _add_into[tw: Int](yp: FP, off: Int, a: SIMD[DType.float32, tw], scale: Float32):
+    yp.unsafe_store(off, yp.unsafe_load[width=tw](off) + scale * a)
+
+
+@always_inline
+def _accumulate[tw: Int, r: Int, gated: Bool](
+    xp: FP, ldx: Int, b0: Int, wp: FP, ldw: Int, wc: Int, i0: Int, i1: Int, xi0: Int,
+    yp: FP, ldy: Int, yc: Int, gp: FP, ldg: Int, e: Int,
+):
+    """Adds y[b0+k, yc:yc+tw] += s_k * sum over weight rows i0 <= i < i1 of x[b0+k, xi0+i-i0] * w[i, wc:wc+tw], for
+    k < r, where s_k = g[b0+k, e] if gated else 1."""
+    var a0 = SIMD[DType.float32, tw](0)
+    var a1 = SIMD[DType.float32, tw](0)
+    var a2 = SIMD[DType.float32, tw](0)
+    var a3 = SIMD[DType.float32, tw](0)
+    var xo = b0 * ldx + xi0 - i0
+    for i in range(i0, i1):
+        var wv = wp.unsafe_load[width=tw](i * ldw + wc)
+        a0 += xp.unsafe_load(xo + i) * wv
+        comptime if r > 1:
+            a1 += xp.unsafe_load(xo + ldx + i) * wv
+        comptime if r > 2:
+            a2 += xp.unsafe_load(xo + 2 * ldx + i) * wv
+        comptime if r > 3:
+            a3 += xp.unsafe_load(xo + 3 * ldx + i) * wv
+    comptime for k in range(r):
+        var s: Float32 = 1
+        comptime if gated:
+            s = gp.unsafe_load((b0 + k) * ldg + e)
+        var a = a0
+        comptime if k == 1:
+            a = a1
+        elif k == 2:
+            a = a2
+        elif k == 3:
+            a = a3
+        _add_into[tw](yp, (b0 + k) * ldy + yc, a, s)
+
+
+@always_inline
+def _rows[tw: Int, gated: Bool](
+    n_rows: Int, xp: FP, ldx: Int, xi0: Int, i0: Int, i1: Int, wp: FP, ldw: Int, wc: Int,
+    yp: FP, ldy: Int, yc: Int, gp: FP, ldg: Int, e: Int,
+):
+    """_accumulate over every batch row, ROWS rows at a time, for the weight rows i0 .. i1 (x's columns from xi0)."""
+    if i1 <= i0:
+        return
+    var b = 0
+    while b + ROWS <= n_rows:
+        _accumulate[tw, ROWS, gated](xp, ldx, b, wp, ldw, wc, i0, i1, xi0, yp, ldy, yc, gp, ldg, e)
+        b += ROWS
+    while b < n_rows:
+        _accumulate[tw, 1, gated](xp, ldx, b, wp, ldw, wc, i0, i1, xi0, yp, ldy, yc, gp, ldg, e)
+        b += 1
+
+
+@always_inline
+def _tile[tw: Int, stage: Int, mode: Int, act: Int](
+    c: Int, e0: Int, e1: Int, k0: Int, k1: Int, n_rows: Int, xp: FP, ldx: Int, n_in: Int, hp: FP, ldh: Int, wp: FP, bp: FP, gp: FP,
+    n_groups: Int, n_cols: Int, yp: FP, sp: FP, cp: FP, hn: FP,
+):
+    """Columns c .. c+tw of the layer's output (MoE: of every expert; LSTM: hidden units, of all four gates):
+    stage 0 sets the accumulators to the bias (the MoE: the gate-blended biases), stage 1 adds the weight rows
+    k0 .. k1 of [x; h] (h: the LSTM's) of the groups (experts, gates) e0 .. e1, stage 2 applies the activation or the LSTM's gate maths."""
+    var ldw = n_groups * n_cols
+    comptime if stage == 0:
+        for b in range(n_rows):
+            comptime if mode == MODE_DENSE:
+                yp.unsafe_store(b * n_cols + c, bp.unsafe_load[width=tw](c))
+            elif mode == MODE_MOE:
+                var acc = SIMD[DType.float32, tw](0)
+                for e in range(n_groups):
+                    acc += gp.unsafe_load(b * n_groups + e) * bp.unsafe_load[width=tw](e * n_cols + c)
+                yp.unsafe_store(b * n_cols + c, acc)
+            else:
+                for e in range(n_groups):
+                    sp.unsafe_store(b * ldw + e * n_cols + c, bp.unsafe_load[width=tw](e * n_cols + c))
+    elif stage == 1:
+        var xk1 = min(k1, n_in)  # rows of this block that multiply x; the LSTM's rows from n_in on multiply h
+        for e in range(e0, e1):
+            comptime if mode == MODE_DENSE:
+                _rows[tw, False](n_rows, xp, ldx, k0, k0, xk1, wp, ldw, c, yp, n_cols, c, gp, n_groups, e)
+            elif mode == MODE_MOE:
+                _rows[tw, True](n_rows, xp, ldx, k0, k0, xk1, wp, ldw, e * n_cols + c, yp, n_cols, c, gp, n_groups, e)
+            else:
+                var sc = e * n_cols + c
+                _rows[tw, False](n_rows, xp, ldx, k0, k0, xk1, wp, ldw, sc, sp, ldw, sc, gp, n_groups, e)
+                var hk0 = max(k0, n_in)
+                _rows[tw, False](n_rows, hp, ldh, hk0 - n_in, hk0, k1, wp, ldw, sc, sp, ldw, sc, gp, n_groups, e)
+    else:
+        for b in range(n_rows):
+            comptime if mode == MODE_LSTM:
+                var o = b * ldw + c
+                var gi = _sigmoid[tw](sp.unsafe_load[width=tw](o))
+                var gf = _sigmoid[tw](sp.unsafe_load[width=tw](o + n_cols))
+                var gg = tanh(sp.unsafe_load[width=tw](o + 2 * n_cols))
+                var go = _sigmoid[tw](sp.unsafe_load[width=tw](o + 3 * n_cols))
+                var c_new = gf * cp.unsafe_load[width=tw](b * n_cols + c) + gi * gg
+                yp.unsafe_store(b * n_cols + c, c_new)
+                hn.unsafe_store(b * n_cols + c, go * tanh(c_new))
+            else:
+                comptime if act != ACT_NONE:
+                    var o = b * n_cols + c
+                    yp.unsafe_store(o, _act[act, tw](yp.unsafe_load[width=tw](o)))
+
+
+@always_inline
+def _stage[stage: Int, mode: Int, act: Int](
+    t: Int, n_tasks: Int, k0: Int, k1: Int, n_rows: Int, xp: FP, ldx: Int, n_in: Int, hp: FP, ldh: Int, wp: FP,
+    bp: FP, gp: FP, n_groups: Int, n_cols: Int, yp: FP, sp: FP, cp: FP, hn: FP,
+):
+    """One stage of every tile of task t of n_tasks: its contiguous share of the register tiles; the last task
+    also takes the columns left over (fewer than a tile)."""
+    var n_tiles = n_cols // TILE
+    # stage 1 goes group by group (expert, gate), so that the columns it reads ascend across the tiles
+    var n_passes = n_groups if stage == 1 else 1
+    for p in range(n_passes):
+        var e0 = p if stage == 1 else 0
+        var e1 = p + 1 if stage == 1 else n_groups
+        for k in range(t * n_tiles // n_tasks, (t + 1) * n_tiles // n_tasks):
+            _tile[TILE, stage, mode, act](k * TILE, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp,
+                                          n_groups, n_cols, yp, sp, cp, hn)
+        if t == n_tasks - 1:
+            var c = n_tiles * TILE
+            while c + SW <= n_cols:
+                _tile[SW, stage, mode, act](c, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                            n_cols, yp, sp, cp, hn)
+                c += SW
+            while c < n_cols:
+                _tile[1, stage, mode, act](c, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                           n_cols, yp, sp, cp, hn)
+                c += 1
+
+
+def _columns[mode: Int, act: Int](
+    t: Int, n_tasks: Int, n_rows: Int, xp: FP, ldx: Int, n_in: Int, hp: FP, ldh: Int, n_h: Int, wp: FP, bp: FP,
+    gp: FP, n_groups: Int, n_cols: Int, yp: FP, sp: FP, cp: FP, hn: FP,
+):
+    """Task t of n_tasks. The weights are read KBLOCK rows at a time across the task's whole width, so the
+    rows of a block are read front to back side by side (streams the hardware prefetcher follows)."""
+    _stage[0, mode, act](t, n_tasks, 0, 0, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols, yp, sp, cp,
+                         hn)
+    var k0 = 0
+    while k0 < n_in + n_h:
+        var k1 = min(k0 + KBLOCK, n_in + n_h)
+        if k0 < n_in and k1 > n_in:  # a block does not straddle x and h
+            k1 = n_in
+        _stage[1, mode, act](t, n_tasks, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols, yp,
+                             sp, cp, hn)
+        k0 = k1
+    _stage[2, mode, act](t, n_tasks, 0, 0, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols, yp, sp, cp,
+                         hn)
+
+
+def _run[mode: Int, act: Int, workers: Int](
+    n_rows: Int, xp: FP, ldx: Int, n_in: Int, hp: FP, ldh: Int, n_h: Int, wp: FP, bp: FP, gp: FP, n_groups: Int, n_cols: Int,
+    yp: FP, sp: FP, cp: FP, hn: FP,
+) raises:
+    var n_tasks = min(workers, max(n_cols // TILE, 1))
+    if n_rows * (n_in + n_h) * n_groups * n_cols < PARALLEL_MACS:
+        n_tasks = 1
+    if n_tasks == 1:
+        _columns[mode, act](0, 1, n_rows, xp, ldx, n_in, hp, ldh, n_h, wp, bp, gp, n_groups, n_cols, yp, sp, cp, hn)
+        return
+
+    def task(t: Int) raises {var n_tasks, var n_rows, var xp, var ldx, var n_in, var hp, var ldh, var n_h, var wp, var bp, var gp,
+                             var n_groups, var n_cols, var yp, var sp, var cp, var hn}:
+        _columns[mode, act](t, n_tasks, n_rows, xp, ldx, n_in, hp, ldh, n_h, wp, bp, gp, n_groups, n_cols, yp, sp, cp, hn)
+
+    sync_parallelize(task, n_tasks)
+
+
+def _rows_ok(t: InputTensor[dtype=DType.float32, rank=2, ...], op: StaticString) raises:
+    """The kernels read an input's rows with any stride, but each row's elements must be adjacent."""
+    if Int(t.dim_size(1)) > 1 and Int(t.stride_length(1)) != 1:
+        raise Error(op, ": an input's rows must be contiguous")
+
+
+def _dense_ok(t: InputTensor[dtype=DType.float32, rank=2, ...], op: StaticString) raises:
+    if Int(t.dim_size(0)) > 1 and Int(t.stride_length(0)) != Int(t.dim_size(1)) or Int(t.dim_size(1)) > 1 and Int(
+        t.stride_length(1)
+    ) != 1:
+        raise Error(op, ": the gate and cell-state inputs must be contiguous")
+
+
+@extensibility.register("rsmt_dense")
+struct Dense:
+    """Dense: y (B, out) = act(x (B, in) @ w (in, out) + b (out,)); act: 0 none, 1 ELU, 2 ReLU. CPU only."""
+
+    @staticmethod
+    def execute[target: StaticString, act: Int, workers: Int](
+        y: OutputTensor[dtype=DType.float32, rank=2, ...],
+        x: InputTensor[dtype=DType.float32, rank=2, ...],
+        w: InputTensor[dtype=DType.float32, rank=2, ...],
+        b: InputTensor[dtype=DType.float32, rank=1, ...],
+        ctx: DeviceContext,
+    ) raises:
+        comptime if target != "cpu":
+            raise Error("rsmt_dense is a CPU kernel")
+        _rows_ok(x, "rsmt_dense")
+        var xp = rebind[FP](x.unsafe_ptr())
+        _run[MODE_DENSE, act, workers](Int(x.dim_size(0)), xp, Int(x.stride_length(0)), Int(w.dim_size(0)), xp, 0, 0,
+                                       rebind[FP](w.unsafe_ptr()), rebind[FP](b.unsafe_ptr()), xp, 1,
+                                       Int(w.dim_size(1)), rebind[FP](y.unsafe_ptr()), xp, xp, xp)
+
+
+@extensibility.register("rsmt_moe_dense")
+struct MoEDense:
+    """MoE layer: y (B, out) = act(sum over experts e of g[:, e] * (x @ w[:, e*out:(e+1)*out] + b[e*out:(e+1)*out])):
+    x (B, in), g (B, E), w (in, E*out) experts side by side, b (E*out,). CPU only."""
+
+    @staticmethod
+    def execute[target: StaticString, act: Int, workers: Int, n_experts: Int](
+        y: OutputTensor[dtype=DType.float32, rank=2, ...],
+        x: InputTensor[dtype=DType.float32, rank=2, ...],
+        g: InputTensor[dtype=DType.float32, rank=2, ...],
+        w: InputTensor[dtype=DType.float32, rank=2, ...],
+        b: InputTensor[dtype=DType.float32, rank=1, ...],
+        ctx: DeviceContext,
+    ) raises:
+        comptime if target != "cpu":
+            raise Error("rsmt_moe_dense is a CPU kernel")
+        _rows_ok(x, "rsmt_moe_dense")
+        _dense_ok(g, "rsmt_moe_dense")
+        var xp = rebind[FP](x.unsafe_ptr())
+        _run[MODE_MOE, act, workers](Int(x.dim_size(0)), xp, Int(x.stride_length(0)), Int(w.dim_size(0)), xp, 0, 0,
+                                     rebind[FP](w.unsafe_ptr()), rebind[FP](b.unsafe_ptr()),
+                                     rebind[FP](g.unsafe_ptr()), n_experts, Int(w.dim_size(1)) // n_experts,
+                                     rebind[FP](y.unsafe_ptr()), xp, xp, xp)
+
+
+@extensibility.register("rsmt_lstm_cell")
+struct LSTMCell:
+    """LSTM cell as torch.nn.LSTMCell: x (B, in), h (B, H), c (B, H), w (in + H, 4H), b (4H,) -> c_new (B, H), h_new (B, H),
+    and the pre-activation gates (B, 4H) (the kernel's scratch). CPU only."""
+
+    @staticmethod
+    def execute[target: StaticString, workers: Int](
+        c_new: OutputTensor[dtype=DType.float32, rank=2, ...],
+        h_new: OutputTensor[dtype=DType.float32, rank=2, ...],
+        gates: OutputTensor[dtype=DType.float32, rank=2, ...],
+        x: InputTensor[dtype=DType.float32, rank=2, ...],
+        h: InputTensor[dtype=DType.float32, rank=2, ...],
+        c: InputTensor[dtype=DType.float32, rank=2, ...],
+        w: InputTensor[dtype=DType.float32, rank=2, ...],
+        b: InputTensor[dtype=DType.float32, rank=1, ...],
+        ctx: DeviceContext,
+    ) raises:
+        comptime if target != "cpu":
+            raise Error("rsmt_lstm_cell is a CPU kernel")
+        _rows_ok(x, "rsmt_lstm_cell")
+        _rows_ok(h, "rsmt_lstm_cell")
+        _dense_ok(c, "rsmt_lstm_cell")
+        var hidden = Int(h.dim_size(1))
+        _run[MODE_LSTM, ACT_NONE, workers](Int(x.dim_size(0)), rebind[FP](x.unsafe_ptr()), Int(x.stride_length(0)),
+                                           Int(x.dim_size(1)), rebind[FP](h.unsafe_ptr()), Int(h.stride_length(0)),
+                                           hidden, rebind[FP](w.unsafe_ptr()),
+                                           rebind[FP](b.unsafe_ptr()), rebind[FP](b.unsafe_ptr()), 4, hidden,
+                                           rebind[FP](c_new.unsafe_ptr()), rebind[FP](gates.unsafe_ptr()),
+                                           rebind[FP](c.unsafe_ptr()), rebind[FP](h_new.unsafe_ptr()))
