@@ -10,7 +10,8 @@ Everything else a transition needs (placing frames on the source's rig, the quat
 post-processing and resampling) is the engine's own code: each row runs `TransitionEngine._stream` on a
 `_RowView` of the engine whose `prepare` / `rollout_chunks` / `captured_chunks` hand it that row's slice of the
 batched calls, and whose `make_problem` / `phase_at` / `noise` return what was already computed for the batch.
-So a row's result is what `generate` gives for the same request, bit for bit, whatever the engine's
+So a row's result is what `generate` gives for the same request, bit for bit (a streamed row's chunks are
+post-processed as they come, as `stream` does), whatever the engine's
 post-processing does; a view that sees other inputs than the batch used raises instead of mixing them.
 
 Not thread-safe: call it from the one thread that owns the engine (the service's engine thread, the batch command).
@@ -18,7 +19,9 @@ Not thread-safe: call it from the one thread that owns the engine (the service's
 
 from __future__ import annotations
 
+import inspect
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -94,16 +97,21 @@ def prepare(engine: TransitionEngine, req: Request) -> Prepared:
     return Prepared(req, problem, n_model, code, phase_raw, phase9, engine.noise(req.seed), timings, t_start)
 
 
-def run(engine: TransitionEngine, rows: Sequence[Prepared], on_chunk: ChunkFn | None = None) -> list[Result]:
+def run(engine: TransitionEngine, rows: Sequence[Prepared], on_chunk: ChunkFn | None = None,
+        streamed: Sequence[bool] | None = None) -> list[Result]:
     """Generate every prepared row; rows must share `group_key` (see `groups`). Returns per row the `Transition`,
     None when its `cancel` token was set (its work stops at the next call), or the exception that row raised.
-    `on_chunk(i, chunk)` is called with row i's frames as they are made, from this thread."""
+    `on_chunk(i, chunk)` is called with row i's frames as they are made, from this thread, for the rows whose
+    `streamed[i]` is true (default: all of them when `on_chunk` is given). A row nobody streams is post-processed
+    once, at the end, exactly as `TransitionEngine.generate` does it."""
     if not rows:
         return []
     keys = {r.group_key for r in rows}
     if len(keys) > 1:
         raise ValueError(f"rows of different style-cache shapes cannot share calls: {sorted(keys)}")
-    state = [_Row(p, i, on_chunk) for i, p in enumerate(rows)]
+    if streamed is None:
+        streamed = [on_chunk is not None] * len(rows)
+    state = [_Row(p, i, on_chunk if wants else None) for i, (p, wants) in enumerate(zip(rows, streamed, strict=True))]
     for row in state:
         row.start(engine)
     if engine.capture:
@@ -134,7 +142,7 @@ class _Row:
     def __init__(self, prep: Prepared, index: int, on_chunk: ChunkFn | None) -> None:
         self.prep = prep
         self.index = index
-        self.on_chunk = on_chunk
+        self.on_chunk = on_chunk  # None: nobody streams this row, its frames are post-processed once, at the end
         self.pending: deque = deque()
         self.made_all = False
         self.prepared_out: tuple | None = None  # (h, c, tgt_latent, phase0) slices, batch 1
@@ -147,7 +155,7 @@ class _Row:
         r = self.prep.request
         view = _RowView(engine, self)
         self.gen = TransitionEngine._stream(view, r.source, r.source_frame, r.target, r.target_frame, r.style,
-                                            int(r.length), r.seed, r.cancel, "auto")
+                                            int(r.length), r.seed, r.cancel, "auto", chunked=self.on_chunk is not None)
 
     @property
     def live(self) -> bool:
@@ -161,7 +169,8 @@ class _Row:
         """Hand the row one call's frames; its `_stream` post-processes them (and finishes after the last)."""
         self.pending.append((p_k, r_k, ph_k, ms))
         self.made_all = last
-        self._advance()
+        if self.on_chunk is not None or last:  # an unstreamed row's `_stream` takes all its frames at the end
+            self._advance()
         if last and self.live:
             self._advance()  # the rollout is over: `_stream` finishes the clip and yields the Transition
 
@@ -201,6 +210,12 @@ class _RowView:
         self._row = row
 
     def __getattr__(self, name: str):
+        # The engine's methods run with this view as `self`, so every graph call and canonicalisation they make,
+        # however deep, comes to the overrides below; bound to the engine, a helper such as `_sampler_chunks`
+        # would run the row through its own batch-1 graphs (it did, unnoticed, because the frames are the same).
+        attr = inspect.getattr_static(type(self._engine), name, None)
+        if isinstance(attr, types.FunctionType):
+            return types.MethodType(attr, self)
         return getattr(self._engine, name)
 
     def make_problem(self, source, source_frame, target, target_frame, length):

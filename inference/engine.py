@@ -212,6 +212,9 @@ class TransitionEngine:
         self.style_bank = StyleBank.load(assets.source) if assets.source else StyleBank({})
         self._style_cache: dict[Any, StyleCode] = BoundedMemo(256)  # a service sees endless new clips: bounded
         self._phase_cache: dict[tuple, PhaseTrack] = BoundedMemo(256)
+        # each request put its whole source and target clips on the model skeleton again (~2 ms a clip): a few
+        # recent ones are kept, by content (a studio edit makes a new key), for a service that sees the same clips
+        self._model_clips: dict[tuple, tuple[Clip, F.ModelSkeleton]] = BoundedMemo(16)
         self._lock = threading.Lock()
         from rsmt_studio.motion.retarget import CorrectionStore
 
@@ -287,9 +290,9 @@ class TransitionEngine:
                  phase_source: str = "auto") -> Transition:
         """The whole transition (see `stream` for the arguments)."""
         result = None
-        with self._lock:  # nobody sees the chunks: frames go back to the source's rig once, at the end
+        with self._lock:  # nobody sees the chunks: the frames are post-processed once, at the end
             for chunk in self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                      phase_source, chunks_on_source_rig=False):
+                                      phase_source, chunked=False):
                 if isinstance(chunk, Transition):
                     result = chunk
         assert result is not None
@@ -311,11 +314,13 @@ class TransitionEngine:
 
     # ------------------------------------------------------------------------------------------ internals
     def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source,
-                chunks_on_source_rig: bool = True):
+                chunked: bool = True):
         """A transition, step by step: the style, the request, the sampler, the frames.
 
-        `chunks_on_source_rig=False` (generate): the chunks stay on the model rig and the whole transition goes
-        back onto a retargeted source's rig in one call (~2.5 ms for 40 frames instead of ~2.4 ms per chunk)."""
+        `chunked=False` (generate, and batched rows nobody streams): no chunks are yielded, and the frames are
+        post-processed once, as a whole, at the end: one `to_world_clip` and one seam for 40 frames costs about
+        what each 8-frame chunk costs, because its fixed per-call work dominates (a 256-row batch on the GPU spent
+        3.1 of its 6.3 s there, per chunk)."""
         t_start = time.perf_counter()
         timings = Timings(device=self.device.label, steps_per_call=self.steps_per_call)
         if not 1 <= int(length) <= 1000:
@@ -334,6 +339,7 @@ class TransitionEngine:
         # 4. The frames: each chunk in world space on the source's skeleton as it comes (and on its own rig when
         #    streamed), then the whole transition on the source's rig and fps.
         clips: list[Clip] = []
+        raw: list[tuple[np.ndarray, np.ndarray]] = []  # chunked=False: the frames as the sampler made them
         phs = []
         made = 0
         for p_k, r_k, ph_k, ms_k in chunks:
@@ -341,21 +347,33 @@ class TransitionEngine:
                 raise GenerationCancelled("transition cancelled")
             timings.calls += 1
             timings.sampler_ms += ms_k
+            n = p_k.shape[1]
+            phs.append(ph_k[0])
+            if not chunked:
+                raw.append((p_k[0], r_k[0]))
+                timings.per_frame += [{"sampler_ms": ms_k / n, "postprocess_ms": 0.0}] * n
+                made += n
+                continue
             tp = time.perf_counter()
-            chunk_clip = self._chunk_clip(p_k[0], r_k[0], problem, on_model, source,
-                                          seam if chunks_on_source_rig else None, made, clips[-1] if clips else None)
+            chunk_clip = self._chunk_clip(p_k[0], r_k[0], problem, on_model, source, seam, made,
+                                          clips[-1] if clips else None)
             pp_ms = (time.perf_counter() - tp) * 1e3
             timings.postprocess_ms += pp_ms
-            n = p_k.shape[1]
             timings.per_frame += [{"sampler_ms": ms_k / n, "postprocess_ms": pp_ms / n}] * n
             clips.append(chunk_clip)
-            phs.append(ph_k[0])
             yield TransitionChunk(made, chunk_clip, ph_k[0], ms_k, pp_ms)
             made += n
         tp = time.perf_counter()
+        if not chunked:  # every frame in one call, on the model rig; the seam goes on in `_whole_clip`
+            clips = [self._chunk_clip(np.concatenate([p for p, _ in raw]), np.concatenate([r for _, r in raw]),
+                                      problem, on_model, source, None, 0, None)]
         clip = self._whole_clip(clips, source, source_frame, problem, on_model,
-                                seam if not chunks_on_source_rig else None, seam, length)
-        timings.postprocess_ms += (time.perf_counter() - tp) * 1e3
+                                seam if not chunked else None, seam, length)
+        pp_ms = (time.perf_counter() - tp) * 1e3
+        timings.postprocess_ms += pp_ms
+        if not chunked:
+            for f in timings.per_frame:
+                f["postprocess_ms"] = pp_ms / max(len(timings.per_frame), 1)
         timings.total_ms = (time.perf_counter() - t_start) * 1e3
         yield Transition(clip, np.concatenate(phs), timings, source_frame, target_frame)
 
@@ -569,7 +587,7 @@ class TransitionEngine:
                     ) -> tuple[Clip, F.ModelSkeleton]:
         on_model, _ = self._retarget(clip, source)
         try:
-            mclip, ms = F.model_clip(on_model)
+            mclip, ms = self._model_clips.get_or(_clip_key(on_model), lambda: F.model_clip(on_model))
         except ValueError as exc:
             raise TransitionError(f"{_where(clip)}: unsupported skeleton: {exc}") from None
         if resample and abs(mclip.fps - self.dims.fps) > 1e-6:

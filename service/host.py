@@ -221,7 +221,7 @@ class EngineHost:
                     cb(chunk)
 
             try:
-                results = batched.run(engine, rows, on_chunk)
+                results = batched.run(engine, rows, on_chunk, streamed=[job.on_chunk is not None for job in group])
             except BaseException as exc:  # noqa: BLE001 - handed to the request's future
                 traceback.print_exc()
                 for job in group:
