@@ -11,13 +11,33 @@ Steps, per generated frame (vectorised over frames):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from functools import lru_cache
+from functools import wraps
+from typing import TypeVar
 
 import numpy as np
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.features import CanonicalFrame, ModelSkeleton, fk_positions
+
+T = TypeVar("T")
+
+
+def _per_skeleton(fn: Callable[[ModelSkeleton], T]) -> Callable[[ModelSkeleton], T]:
+    """Memoise a table of `ms` by the skeleton's content: `model_clip` builds a new `ModelSkeleton` (hashed by
+    identity) for every clip, so a cache keyed on the object missed on every call (~0.5 ms per chunk)."""
+    cache: dict[bytes, T] = {}
+
+    @wraps(fn)
+    def table(ms: ModelSkeleton) -> T:
+        key = ms.parents.tobytes() + ms.offsets.tobytes()
+        if key not in cache:
+            if len(cache) >= 32:
+                cache.pop(next(iter(cache)))
+            cache[key] = fn(ms)
+        return cache[key]
+    return table
 
 
 def project_bone_lengths(pos: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
@@ -33,13 +53,13 @@ def project_bone_lengths(pos: np.ndarray, ms: ModelSkeleton) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=32)
+@_per_skeleton
 def _bone_lengths(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.linalg.norm(ms.offsets, axis=-1)
     return lengths, ms.offsets / np.maximum(lengths, 1e-9)[:, None]
 
 
-@lru_cache(maxsize=32)
+@_per_skeleton
 def _single_child_bones(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
     """Joints with exactly one child (and a non-degenerate bone to it), and that child."""
     joints, kids = [], []
@@ -51,7 +71,7 @@ def _single_child_bones(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
     return np.array(joints, dtype=np.int64), np.array(kids, dtype=np.int64)
 
 
-@lru_cache(maxsize=32)
+@_per_skeleton
 def _leaves_of_swung(ms: ModelSkeleton) -> tuple[np.ndarray, np.ndarray]:
     """Joints with no child whose parent gets a swing (head, hands, toes), and that parent's slot in
     `_single_child_bones`."""

@@ -84,15 +84,18 @@ def _dfs_order(clip: Clip) -> list[int]:
 
 def _channel_matrix(clip: Clip, channels: list[tuple[str, ...]], orders: list[str], joint_order: list[int]
                     ) -> np.ndarray:
+    # Euler angles of every rotating joint, one call per rotation order (one per joint cost ~20 ms a 40-frame clip)
+    rotating = [j for j in joint_order if any(c in ROTATION_CHANNELS for c in channels[j])]
+    eulers: dict[int, np.ndarray] = {}
+    for order in dict.fromkeys(orders[j] for j in rotating):
+        joints = [j for j in rotating if orders[j] == order]
+        angles = np.rad2deg(R.quat_to_euler(clip.local_rot[:, joints], order))
+        angles = np.unwrap(angles, axis=0, period=360.0)  # +-360 on one angle is the same rotation
+        eulers.update((j, angles[:, k]) for k, j in enumerate(joints))
     cols: list[np.ndarray] = []
     for j in joint_order:
         chans = channels[j]
-        if not chans:
-            continue
-        euler = None
-        if any(c in ROTATION_CHANNELS for c in chans):
-            euler = np.rad2deg(R.quat_to_euler(clip.local_rot[:, j], orders[j]))
-            euler = np.unwrap(euler, axis=0, period=360.0)  # +-360 on one angle is the same rotation
+        euler = eulers.get(j)
         for c in chans:
             if c in POSITION_CHANNELS:
                 cols.append(clip.local_pos[:, j, POSITION_CHANNELS.index(c)])
