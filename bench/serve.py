@@ -1,7 +1,7 @@
 """Benchmark `rsmt-studio serve`: N concurrent clients for a bounded time on 127.0.0.1, against the same requests
 run one by one through the engine in-process, in one run.
 
-    python bench/serve.py [--clients 16] [--seconds 30] [--length 40] [--steps-per-call 8] [--device cpu]
+    python bench/serve.py [--clients 16] [--seconds 30] [--length 40] [--steps-per-call 8] [--device cpu] [--workers 1]
                           [--rounds N] [--mix 256] [--json OUT.json]
 
 First the in-process baseline (`TransitionEngine.generate`, one request after another, the service not yet
@@ -98,6 +98,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tree_rss_mb(pid: int) -> float:
+    """RSS of the server and its worker processes (`--workers N`)."""
+    kids = [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+    return rss_mb(pid) + sum(rss_mb(k) for k in kids if Path(f"/proc/{k}/status").exists())
+
+
+def queue_by_worker(url: str, workers: int, tries: int = 50) -> dict[int, dict]:
+    """`/v1/info`'s queue of every worker process: fresh connections, concurrently, until each has answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rsmt_studio.client import Client, ServiceError
+
+    def one(_):
+        try:
+            d = Client(url, timeout=600).info()
+            return d["worker_pid"], d["queue"]
+        except ServiceError:  # a worker still loading its engine
+            return None
+
+    seen: dict[int, dict] = {}
+    for _ in range(tries):
+        with ThreadPoolExecutor(4 * workers) as pool:
+            seen.update(x for x in pool.map(one, range(8 * workers)) if x is not None)
+        if len(seen) >= workers:
+            return seen
+        time.sleep(0.5)
+    raise RuntimeError(f"only {len(seen)} of {workers} server workers answered /v1/info")
+
+
 def through_service(reqs: list[dict], args) -> dict:
     from rsmt_studio.client import Client, ServiceError
 
@@ -108,13 +137,17 @@ def through_service(reqs: list[dict], args) -> dict:
             [sys.executable, "-m", "rsmt_studio.app.cli", "serve", "--port", str(port), "--device", args.device,
              "--library-root", str(DATA), "--steps-per-call", str(args.steps_per_call), "--max-batch",
              str(args.max_batch), "--batch-window-ms", str(args.window_ms), "--max-queue",
-             str(max(256, 2 * args.clients))], stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
+             str(max(256, 2 * args.clients)), "--workers", str(args.workers)], stdout=fh, stderr=subprocess.STDOUT,
+            cwd=REPO, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
     try:
-        client = Client(f"http://127.0.0.1:{port}", timeout=600)
+        client = Client(url, timeout=600)
         client.wait_ready(timeout=3600)
-        client.transition(**reqs[0])  # warm-up (style codes, clip memos), as the baseline had
-        info0 = client.info()["queue"]
-        mem0 = rss_mb(proc.pid)
+        queue_by_worker(url, args.workers)  # every worker has loaded its engine
+        for _ in range(4 * args.workers):  # warm-up (style codes, clip memos), as the baseline had
+            client.transition(**reqs[0])
+        info0 = queue_by_worker(url, args.workers)
+        mem0 = tree_rss_mb(proc.pid)
         lat: list[float] = []
         errors: dict[str, int] = {}
         lock = threading.Lock()
@@ -152,23 +185,26 @@ def through_service(reqs: list[dict], args) -> dict:
             clients(None)
             q = client.info()["queue"]
             rounds.append({"round": n + 1, "requests": len(lat) - done, "seconds": round(time.perf_counter() - t1, 2),
-                           "completed_total": q["counts"].get("completed", 0), "rss_mb": round(rss_mb(proc.pid), 1),
+                           "completed_total": q["counts"].get("completed", 0), "rss_mb": round(tree_rss_mb(proc.pid), 1),
                            "memos": q.get("memos", {})})
             print(f"round {n + 1}: {rounds[-1]['requests']} requests in {rounds[-1]['seconds']} s, server RSS "
                   f"{rounds[-1]['rss_mb']} MB, memos {rounds[-1]['memos']}", file=sys.stderr, flush=True)
         dt = time.perf_counter() - t0
-        info1 = client.info()["queue"]
-        mem1 = rss_mb(proc.pid)
+        info1 = queue_by_worker(url, args.workers)
+        mem1 = tree_rss_mb(proc.pid)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-    sizes = {int(k): v - info0["batch_sizes"].get(k, 0) for k, v in info1["batch_sizes"].items()}
+    sizes: dict[int, int] = {}
+    for pid, q1 in info1.items():  # summed over the worker processes
+        for k, v in q1["batch_sizes"].items():
+            sizes[int(k)] = sizes.get(int(k), 0) + v - info0.get(pid, {}).get("batch_sizes", {}).get(k, 0)
     sizes = {k: v for k, v in sorted(sizes.items()) if v}
     rows = sum(k * v for k, v in sizes.items())
-    return {"clients": args.clients, "requests": len(lat), "seconds": round(dt, 2),
+    return {"clients": args.clients, "workers": args.workers, "requests": len(lat), "seconds": round(dt, 2),
             "transitions_per_s": round(len(lat) / dt, 2), "p50_ms": round(pct(lat, 50), 2),
             "p95_ms": round(pct(lat, 95), 2), "p99_ms": round(pct(lat, 99), 2), "errors": errors,
             "batch_sizes": sizes, "mean_batch": round(rows / max(1, sum(sizes.values())), 2),
@@ -185,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-per-call", type=int, default=8)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--max-batch", type=int, default=64)
+    p.add_argument("--workers", type=int, default=1, help="server processes (`rsmt-studio serve --workers`)")
     p.add_argument("--window-ms", type=float, default=5.0)
     p.add_argument("--rounds", type=int, default=0,
                    help="instead of --seconds: send the whole request mix N times (the clients share each round) "
@@ -209,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:28s}{base[key]:>20}{serv[key]:>14}")
     print(f"{'clients':28s}{1:>20}{serv['clients']:>14}")
     print(f"errors: {serv['errors'] or 0}   batch sizes reached: {serv['batch_sizes']} (mean {serv['mean_batch']})")
-    print(f"server RSS: {serv['rss_mb_start']} MB at start, {serv['rss_mb_end']} MB at end")
+    print(f"server RSS ({serv['workers']} worker process(es) and their parent): {serv['rss_mb_start']} MB at start, "
+          f"{serv['rss_mb_end']} MB at end")
     if serv["rounds"]:
         print(f"{'round':>6s}{'requests':>10s}{'completed':>11s}{'seconds':>9s}{'RSS MB':>9s}  memos")
         for r in serv["rounds"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -106,7 +107,8 @@ def create_app(host: EngineHost, store: ClipStore, limits: Limits, api_key: str 
                 "model": {"fps": d.fps, "n_joints": d.n_joints, "n_pos_joints": d.n_pos_joints,
                           "n_phases": d.n_phases, "window": d.window, "skeleton": skeleton},
                 "limits": limits.__dict__, "library_root": str(store.root) if store.root else None,
-                "queue": {**queue, "memos": {**queue["memos"], "library_files": store.cached}}}
+                "queue": {**queue, "memos": {**queue["memos"], "library_files": store.cached}},
+                "worker_pid": os.getpid()}  # which server process answered (`serve --workers N`)
 
     @app.post("/v1/phases", dependencies=[Depends(check_key)], summary="DeepPhase of every frame of a clip")
     async def phases(body: ClipInput, request: Request) -> dict[str, Any]:

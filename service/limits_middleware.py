@@ -1,13 +1,28 @@
 """`BodyLimit`: refuse request bodies over a size before anything parses them (413 naming the body).
 
 Why an ASGI middleware and not a route check: the JSON parser would already have read (and held) the whole body.
-A declared Content-Length over the limit is refused at once; a chunked body is counted as it arrives and refused
-as soon as it passes the limit.
+A declared Content-Length over the limit is refused without parsing; a chunked body is counted as it arrives and
+refused as soon as it passes the limit.
+
+A declared body up to `DRAIN_FACTOR` times the limit is read and dropped before the 413 goes out: a server that
+answers and closes while the client is still sending makes the client's send fail (a broken pipe or a reset that
+can take the answer with it), so the client would see a network error instead of the 413 that names the body.
+Larger declared bodies are refused at once, without reading them.
 """
 
 from __future__ import annotations
 
 import json
+
+DRAIN_FACTOR = 4
+
+
+async def _drain(receive) -> None:
+    """Read the request body to its end and drop it."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 class BodyLimit:
@@ -22,6 +37,8 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            if int(declared) <= DRAIN_FACTOR * self.max_bytes:
+                await _drain(receive)
             await self._refuse(send, int(declared))
             return
         seen = 0

@@ -8,7 +8,6 @@ docs/service.md; OpenAPI page at /docs.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
@@ -33,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=240, help="longest transition in frames (default 240)")
     parser.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body (default 16 MiB)")
     parser.add_argument("--max-clip-frames", type=int, default=20_000, help="longest BVH clip in a request")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes, each with its own engine and batching (default 1); more serve more "
+                             "requests per second where the cores allow (docs/service.md, \"GPU\")")
     parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -41,15 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         import uvicorn
-        from rsmt_studio.service.app import create_app
+        from rsmt_studio.service.factory import SETTINGS_ENV, ServeSettings, build_app
     except ModuleNotFoundError as exc:
         print(f"rsmt-studio serve: needs the 'serve' extra (pip install 'rsmt-studio[serve]'): {exc}",
               file=sys.stderr)
         return 2
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine
-    from rsmt_studio.service.host import EngineHost
-    from rsmt_studio.service.library import ClipStore
-    from rsmt_studio.service.schemas import Limits
+    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
 
     def fail(msg: str) -> int:
         print(f"rsmt-studio serve: {msg}", file=sys.stderr)
@@ -57,19 +56,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.library_root is not None and not args.library_root.is_dir():
         return fail(f"--library-root {args.library_root}: not a folder")
-    for name in ("max_batch", "max_queue", "max_length", "max_clip_frames"):
+    for name in ("max_batch", "max_queue", "max_length", "max_clip_frames", "workers"):
         if getattr(args, name) < 1:
             return fail(f"--{name.replace('_', '-')} must be at least 1")
-    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_length=args.max_length,
-                    max_clip_frames=args.max_clip_frames, max_queue=args.max_queue, max_batch=args.max_batch,
-                    window_ms=args.batch_window_ms)
-    make_engine = functools.partial(TransitionEngine, args.assets, device=args.device,
-                                    steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL)
-    host = EngineHost(make_engine, max_batch=args.max_batch, window_s=args.batch_window_ms / 1e3,
-                      max_queue=args.max_queue)
-    store = ClipStore(args.library_root, args.max_clip_frames)
-    app = create_app(host, store, limits, api_key=args.api_key or os.environ.get("RSMT_STUDIO_API_KEY") or None)
+    settings = ServeSettings(
+        device=args.device, assets=str(args.assets) if args.assets else None,
+        steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL,
+        library_root=str(args.library_root) if args.library_root else None,
+        api_key=args.api_key or os.environ.get("RSMT_STUDIO_API_KEY") or None, max_batch=args.max_batch,
+        window_ms=args.batch_window_ms, max_queue=args.max_queue, max_length=args.max_length,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_clip_frames=args.max_clip_frames)
+    workers = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(f"rsmt-studio serve: http://{args.host}:{args.port} (OpenAPI: /docs; loading the engine on "
-          f"{args.device})", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=2)
+          f"{args.device}{workers})", file=sys.stderr, flush=True)
+    common = {"host": args.host, "port": args.port, "log_level": args.log_level, "timeout_graceful_shutdown": 2}
+    if args.workers == 1:
+        uvicorn.run(build_app(settings), **common)
+    else:  # spawned workers read their settings from the environment (service/factory.py)
+        os.environ[SETTINGS_ENV] = settings.to_env()
+        uvicorn.run("rsmt_studio.service.factory:app_from_env", factory=True, workers=args.workers, **common)
     return 0  # the app's lifespan stopped the engine thread
