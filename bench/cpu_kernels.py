@@ -13,6 +13,13 @@ Also prints each graph's compile time (cold where this graph was never compiled 
 
 instead times the compile of the CPU `steps8` graph as inference/graphs/cpu.py builds it (the shipped model, for
 this machine's CPU target) in a child process; `--cold` gives that child an empty MAX cache (MODULAR_CACHE_DIR).
+
+    python bench/cpu_kernels.py --versus REV [--assets assets] [--batch 1 64]
+
+times whole 40-frame transitions (batch 1 and 64, shipped widths) of today's CPU graphs against the `prepare`
+and `steps8` models shipped at git revision REV (assets/compiled, this machine's CPU target), interleaved in
+one process with numpy on the same inputs (`bench/inference.py`'s runners): a before/after of a formulation
+change under the same load. Also the largest position difference between the two formulations' frames.
 """
 
 from __future__ import annotations
@@ -159,6 +166,66 @@ def compile_steps(assets: Path, cold: bool, out: Path | None) -> int:
     return 0
 
 
+def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | None) -> int:
+    """Today's prepare + steps models against those shipped at `rev`, whole transitions, interleaved."""
+    import copy
+    import lzma
+    import tempfile
+
+    from max import engine as max_engine
+    from rsmt_studio.inference.engine import TransitionEngine
+    from rsmt_studio.inference.runtime.cpu_target import cpu_target
+    from rsmt_studio.inference.weights import adapt_all, load_assets
+    from rsmt_studio.training.config import RSMTConfig
+
+    from inference import LENGTH, MaxRunner, NumpyRunner, random_problem
+
+    os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
+    target = cpu_target()
+    tmp = Path(tempfile.mkdtemp(prefix="rsmt-versus-"))
+    new = TransitionEngine(assets, device="cpu")
+    old = copy.copy(new)
+    old.runners = dict(new.runners)
+    for graph, mef in (("prepare", "prepare"), ("steps", f"steps{new.steps_per_call}")):
+        blob = subprocess.run(["git", "show", f"{rev}:assets/compiled/{target}/{mef}.mef.xz"], cwd=REPO,
+                              capture_output=True, check=True).stdout
+        (tmp / f"{mef}.mef").write_bytes(lzma.decompress(blob))
+        runner = copy.copy(new.runners[graph])
+        runner.model = new.session.session.init(max_engine.read(tmp / f"{mef}.mef"))
+        old.runners[graph] = runner
+    a = load_assets(assets)
+    cfg = RSMTConfig.from_dict(json.loads((assets / "manifest.json").read_text())["config"])
+    weights = adapt_all(a)
+    res = {"rev": rev, "target": target, "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+           "loadavg_before": os.getloadavg(), "transition_ms": {}, "p10_p90": {}, "max_abs_cm": {}}
+    for batch in batches:
+        x = random_problem(cfg, batch)
+        runners = {"max_now": MaxRunner(new, x), f"max_{rev}": MaxRunner(old, x), "numpy": NumpyRunner(weights, a.dims, x)}
+        frames = {}
+        for k in ("max_now", f"max_{rev}"):
+            r = runners[k]
+            h, c, lat, _ = r.engine.prepare(r.problem, LENGTH, x["z"], r.caches)
+            state = (x["p9"], x["v9"], x["r9"], x["phase9"], h, c)
+            frames[k] = np.concatenate([ch[0] for ch in r.engine.rollout_chunks(state, r.problem, lat, x["z"],
+                                                                                 r.caches, LENGTH)], 1)
+        res["max_abs_cm"][str(batch)] = float(np.abs(frames["max_now"] - frames[f"max_{rev}"]).max())
+        spread: dict = {}
+        t = interleaved({k: r.transition for k, r in runners.items()}, 1, rounds * (5 if batch == 1 else 1), spread)
+        res["transition_ms"][str(batch)] = t
+        res["p10_p90"][str(batch)] = spread
+        print(f"batch {batch}: 40-frame transition " + ", ".join(f"{k} {v} ms" for k, v in t.items())
+              + f"; {rev}/now {t[f'max_{rev}'] / t['max_now']:.2f}x, numpy/now {t['numpy'] / t['max_now']:.2f}x, "
+              f"numpy/{rev} {t['numpy'] / t[f'max_{rev}']:.2f}x; frames differ by <= "
+              f"{res['max_abs_cm'][str(batch)]:.2g} cm", flush=True)
+    res["loadavg_after"] = os.getloadavg()
+    print(f"load average before {res['loadavg_before']}, after {res['loadavg_after']}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--assets", type=Path, default=REPO / "assets")
@@ -170,7 +237,10 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-steps", action="store_true", help="time the compile of cpu.py's steps8 graph")
     ap.add_argument("--cold", action="store_true", help="with --compile-steps: an empty MAX cache")
     ap.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--versus", metavar="REV", help="whole transitions against the models shipped at git REV")
     args = ap.parse_args(argv)
+    if args.versus:
+        return versus(args.versus, args.assets, args.batch, args.rounds, args.json)
     if args.compile_child:
         return compile_child(args.assets)
     if args.compile_steps:

@@ -597,10 +597,14 @@ def print_table(report: dict) -> None:
             if key in r:
                 print(f"{key:16s}{r[key]}")
     if "cpu" in report:
-        t = report["cpu"]["transition_ms"]
-        print(f"\nCPU 40-frame transition, batch 1: MAX {t['max']} ms, torch {t['torch']} ms "
-              f"({t['torch'] / t['max']:.2f}x), ONNX Runtime {t['onnxruntime']} ms "
-              f"({t['onnxruntime'] / t['max']:.2f}x), numpy {t['numpy']} ms")
+        print()
+        for batch, block in ((1, report["cpu"]), (64, report["cpu"].get("batch64", {}))):
+            t = block.get("transition_ms")
+            if not t:
+                continue
+            peers = ", ".join(f"{name} {t[k]} ms ({t[k] / t['max']:.2f}x)"
+                              for k, name in (("torch", "torch"), ("onnxruntime", "ONNX Runtime"), ("numpy", "numpy")))
+            print(f"CPU 40-frame transition, batch {batch}: MAX {t['max']} ms; {peers} (peer time / MAX time)")
 
 
 if __name__ == "__main__":

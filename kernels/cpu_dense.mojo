@@ -28,9 +28,11 @@ comptime FP = Pointer[Float32, MutAnyOrigin]
 comptime SW = simd_width_of[DType.float32]()
 comptime TILE = 4 * SW  # columns per register tile
 comptime KBLOCK = 16  # weight rows per block (streams read side by side)
-comptime ROWS = 4  # batch rows that share one weight load
-#: below this many multiply-adds a layer runs as one task (a task hand-off costs more than the work)
+comptime ROWS = 4 if SW >= 16 else 2  # batch rows that share one weight load (AVX2 has 16 vector registers)
+#: below this many multiply-adds, or batch rows, a layer runs as one task: a second task's hand-off cost
+#: 0.3-0.7 ms per call on the loaded 2-core machine (bench/cpu_kernels.py), more than a batch-1 layer's work
 comptime PARALLEL_MACS = 65536
+comptime PARALLEL_ROWS = 8
 
 comptime ACT_NONE = 0
 comptime ACT_ELU = 1
@@ -169,7 +171,7 @@ def _stage[stage: Int, mode: Int, act: Int](
     bp: FP, gp: FP, n_groups: Int, n_cols: Int, yp: FP, sp: FP, cp: FP, hn: FP,
 ):
     """One stage of every tile of task t of n_tasks: its contiguous share of the register tiles; the last task
-    also takes the columns left over (fewer than a tile)."""
+    also takes the columns left over (fewer than a tile: by vectors of SW, 8, 4, then singly)."""
     var n_tiles = n_cols // TILE
     # stage 1 goes group by group (expert, gate), so that the columns it reads ascend across the tiles
     var n_passes = n_groups if stage == 1 else 1
@@ -185,6 +187,14 @@ def _stage[stage: Int, mode: Int, act: Int](
                 _tile[SW, stage, mode, act](c, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
                                             n_cols, yp, sp, cp, hn)
                 c += SW
+            while c + 8 <= n_cols:  # narrower vectors before single columns (168 = 128 + 32 + 8)
+                _tile[8, stage, mode, act](c, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                           n_cols, yp, sp, cp, hn)
+                c += 8
+            while c + 4 <= n_cols:
+                _tile[4, stage, mode, act](c, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                           n_cols, yp, sp, cp, hn)
+                c += 4
             while c < n_cols:
                 _tile[1, stage, mode, act](c, e0, e1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
                                            n_cols, yp, sp, cp, hn)
@@ -216,7 +226,7 @@ def _run[mode: Int, act: Int, workers: Int](
     yp: FP, sp: FP, cp: FP, hn: FP,
 ) raises:
     var n_tasks = min(workers, max(n_cols // TILE, 1))
-    if n_rows * (n_in + n_h) * n_groups * n_cols < PARALLEL_MACS:
+    if n_rows < PARALLEL_ROWS or n_rows * (n_in + n_h) * n_groups * n_cols < PARALLEL_MACS:
         n_tasks = 1
     if n_tasks == 1:
         _columns[mode, act](0, 1, n_rows, xp, ldx, n_in, hp, ldh, n_h, wp, bp, gp, n_groups, n_cols, yp, sp, cp, hn)

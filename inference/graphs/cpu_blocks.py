@@ -3,8 +3,9 @@
 Why: at batch 1 MAX 26.7's CPU matmul ran the sampler step's wide layers (the LSTM cell 896 x 1536, predictor
 fc1/fc2, the three 8-expert layers) at 1-5 GB/s with cache-resident weights, 82-88 % of a step, and every small
 layer cost 12-93 µs (bench/cpu_profile.py; docs/performance.md, "CPU step: profile and floor"). The kernels of
-kernels/cpu_dense.mojo read the weights once per call in one task (a second worker task cost more than it saved
-on the 2-core machine: bench/cpu_kernels.py):
+kernels/cpu_dense.mojo read the weights once per call, in one task: a second worker task (MAX's runtime,
+`sync_parallelize`) cost more than it saved on the shared 2-core machine, at batch 1 and at batch 64 alike
+(bench/cpu_kernels.py; docs/performance.md, "CPU kernels"):
 
 - `linear` on a batch of vectors (rank 2, with a bias) is `rsmt_dense`; other ranks (the style tokens) stay
   blocks.py's matmul.
@@ -27,7 +28,7 @@ from max.dtype import DType
 from max.graph import TensorType, TensorValue, ops
 from rsmt_studio.inference.graphs import blocks as _base
 
-#: Worker tasks per kernel call (compile-time parameter of the kernels): one; see the module docstring.
+#: Worker tasks per kernel call (compile-time parameter of the kernels): one, see the module docstring.
 WORKERS = 1
 
 
