@@ -12,14 +12,15 @@ Also prints each graph's compile time (cold where this graph was never compiled 
     python bench/cpu_kernels.py --compile-steps [--cold] [--assets assets]
 
 instead times the compile of the CPU `steps8` graph as inference/graphs/cpu.py builds it (the shipped model, for
-this machine's CPU target) in a child process; `--cold` gives that child an empty MAX cache (MODULAR_CACHE_DIR).
+this machine's CPU target) in a child process; `--cold` gives that child an empty MAX cache (MODULAR_CACHE_DIR);
+`--blocks-only` builds it from blocks.py without the custom ops instead (the formulation before issue 17).
 
     python bench/cpu_kernels.py --versus REV [--assets assets] [--batch 1 64]
 
 times whole 40-frame transitions (batch 1 and 64, shipped widths) of today's CPU graphs against the `prepare`
 and `steps8` models shipped at git revision REV (assets/compiled, this machine's CPU target), interleaved in
-one process with numpy on the same inputs (`bench/inference.py`'s runners): a before/after of a formulation
-change under the same load. Also the largest position difference between the two formulations' frames.
+one process with numpy on the same inputs (`bench/inference.py`'s runners), in runs of a few calls per engine:
+a before/after of a formulation change under the same load. Also the largest position difference between the two formulations' frames.
 """
 
 from __future__ import annotations
@@ -135,7 +136,13 @@ def compile_child(assets: Path) -> int:
         set_virtual_cpu_target(target)
     d = load_assets(assets).dims
     t0 = time.perf_counter()
-    g = cpu.build_graph(networks.graph_config("steps", d, DEFAULT_STEPS_PER_CALL), DeviceRef.CPU())
+    config = networks.graph_config("steps", d, DEFAULT_STEPS_PER_CALL)
+    if os.environ.get("RSMT_BENCH_BLOCKS_ONLY"):  # the formulation before issue 17: blocks.py, no custom ops
+        from rsmt_studio.inference.graphs import blocks
+
+        g = networks.build(config, DeviceRef.CPU(), blocks)
+    else:
+        g = cpu.build_graph(config, DeviceRef.CPU())
     t1 = time.perf_counter()
     InferenceSession(devices=[CPU()]).compile(g)
     t2 = time.perf_counter()
@@ -143,10 +150,12 @@ def compile_child(assets: Path) -> int:
     return 0
 
 
-def compile_steps(assets: Path, cold: bool, out: Path | None) -> int:
+def compile_steps(assets: Path, cold: bool, out: Path | None, blocks_only: bool = False) -> int:
     import tempfile
 
     env = {**os.environ, "MODULAR_CRASH_REPORTING_ENABLED": "false"}
+    if blocks_only:
+        env["RSMT_BENCH_BLOCKS_ONLY"] = "1"
     tmp = tempfile.mkdtemp(prefix="rsmt-cold-max-cache-") if cold else None
     if tmp:
         env["MODULAR_CACHE_DIR"] = tmp
@@ -155,7 +164,7 @@ def compile_steps(assets: Path, cold: bool, out: Path | None) -> int:
     r = subprocess.run([sys.executable, __file__, "--compile-child", "--assets", str(assets)], env=env,
                        capture_output=True, text=True, check=True)
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    res.update(cold=cold, child_wall_s=round(time.perf_counter() - t0, 1), loadavg_before=load,
+    res.update(formulation="blocks.py (before issue 17)" if blocks_only else "cpu.py", cold=cold, child_wall_s=round(time.perf_counter() - t0, 1), loadavg_before=load,
                loadavg_after=os.getloadavg(), when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
     print(json.dumps(res))
     if tmp:
@@ -210,7 +219,10 @@ def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | 
                                                                                  r.caches, LENGTH)], 1)
         res["max_abs_cm"][str(batch)] = float(np.abs(frames["max_now"] - frames[f"max_{rev}"]).max())
         spread: dict = {}
-        t = interleaved({k: r.transition for k, r in runners.items()}, 1, rounds * (5 if batch == 1 else 1), spread)
+        # runs of `reps` calls per engine: MAX's worker threads spin for a while after a call of the old
+        # formulation (multi-threaded matmuls), which slowed the call right after it when engines alternated per call
+        reps = 5 if batch == 1 else 2
+        t = interleaved({k: r.transition for k, r in runners.items()}, reps, rounds, spread)
         res["transition_ms"][str(batch)] = t
         res["p10_p90"][str(batch)] = spread
         print(f"batch {batch}: 40-frame transition " + ", ".join(f"{k} {v} ms" for k, v in t.items())
@@ -236,6 +248,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--compile-steps", action="store_true", help="time the compile of cpu.py's steps8 graph")
     ap.add_argument("--cold", action="store_true", help="with --compile-steps: an empty MAX cache")
+    ap.add_argument("--blocks-only", action="store_true",
+                    help="with --compile-steps: the steps graph from blocks.py without custom ops (before issue 17)")
     ap.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--versus", metavar="REV", help="whole transitions against the models shipped at git REV")
     args = ap.parse_args(argv)
@@ -244,7 +258,7 @@ def main(argv=None) -> int:
     if args.compile_child:
         return compile_child(args.assets)
     if args.compile_steps:
-        return compile_steps(args.assets, args.cold, args.json)
+        return compile_steps(args.assets, args.cold, args.json, args.blocks_only)
 
     from max.driver import CPU, Buffer
     from max.engine import InferenceSession
