@@ -207,7 +207,7 @@ def score_length(ss: StyleSet, length: int, judging: Judging, banks: PoseBanks,
         cpos, crot = frame.positions(held.gpos[:, :w]), frame.rotations(held.grot[:, :w])
         ctx_p, ctx_r = cpos[:, last], crot[:, last]
 
-        def judged(pos, rot, want=wanted, free=name != "same_style"):
+        def judged(pos, rot, want=wanted, free=name != "same_style", context=context, ctx_p=ctx_p, ctx_r=ctx_r):
             extra = {"windows": len(pos)}
             if free:
                 extra.update(closer(banks, ss, pos, want, ms))
