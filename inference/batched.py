@@ -19,6 +19,7 @@ Not thread-safe: call it from the one thread that owns the engine (the service's
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 import types
@@ -201,6 +202,14 @@ class _Row:
         return self.result
 
 
+@functools.lru_cache(maxsize=256)
+def _engine_function(cls: type, name: str) -> types.FunctionType | None:
+    """`name` as a plain function of the engine's class, or None (an instance attribute, a property): looked up
+    once per name, not on every attribute access of every row."""
+    attr = inspect.getattr_static(cls, name, None)
+    return attr if isinstance(attr, types.FunctionType) else None
+
+
 class _RowView:
     """The engine as one row's `_stream` sees it: everything delegated, except the graph calls (served from the
     batch) and the canonicalisation already done for the batch."""
@@ -213,10 +222,8 @@ class _RowView:
         # The engine's methods run with this view as `self`, so every graph call and canonicalisation they make,
         # however deep, comes to the overrides below; bound to the engine, a helper such as `_sampler_chunks`
         # would run the row through its own batch-1 graphs (it did, unnoticed, because the frames are the same).
-        attr = inspect.getattr_static(type(self._engine), name, None)
-        if isinstance(attr, types.FunctionType):
-            return types.MethodType(attr, self)
-        return getattr(self._engine, name)
+        fn = _engine_function(type(self._engine), name)
+        return types.MethodType(fn, self) if fn is not None else getattr(self._engine, name)
 
     def make_problem(self, source, source_frame, target, target_frame, length):
         p = self._row.prep

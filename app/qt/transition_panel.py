@@ -350,18 +350,17 @@ class TransitionStudio(QObject):
         return f if clip is not None and f < clip.num_frames else None
 
     def pick_source_from_timeline(self) -> None:
-        f = self.timeline_frame_of("source")
-        if f is None:
-            self.window.statusBar().showMessage("The timeline is not on the source part", 3000)
-        else:
-            self.undo.edit(source_frame=f)
+        self._pick_from_timeline("source")
 
     def pick_target_from_timeline(self) -> None:
-        f = self.timeline_frame_of("target")
+        self._pick_from_timeline("target")
+
+    def _pick_from_timeline(self, role: str) -> None:
+        f = self.timeline_frame_of(role)
         if f is None:
-            self.window.statusBar().showMessage("The timeline is not on the target part", 3000)
+            self.window.statusBar().showMessage(f"The timeline is not on the {role} part", 3000)
         else:
-            self.undo.edit(target_frame=f)
+            self.undo.edit(**{f"{role}_frame": f})
 
     # -- results into the scene ---------------------------------------------------------------------
     def _poll(self) -> None:

@@ -61,31 +61,42 @@ def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           timeout=timeout, env=dict(os.environ), cwd=REPO, check=False)
 
 
-@pytest.fixture(scope="session")
-def server(serve_cache_dir, library, tmp_path_factory):
-    """(base_url, process) of a running service; stopped at the end of the session."""
+def start_server(library: Path, log: Path, flags: list[str], ready_timeout: float = 2400
+                 ) -> tuple[str, subprocess.Popen]:
+    """`rsmt-studio serve` on a free port with the room's library and key, once `/health` answers 200."""
     from rsmt_studio.client import Client
 
     port = free_port()
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "rsmt_studio.app.cli", "serve", "--port", str(port),
                                  "--library-root", str(library), "--api-key", API_KEY, "--steps-per-call", STEPS,
-                                 *SERVER_FLAGS], stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
+                                 *flags], stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     try:
         # a cold cache compiles the graphs first (minutes on 2 cores); a warm one loads in seconds
-        Client(url).wait_ready(timeout=2400)
+        Client(url).wait_ready(timeout=ready_timeout)
     except BaseException:  # noqa: BLE001 - re-raised with the server's log
         proc.kill()
         raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}") from None
-    yield url, proc, log
+    return url, proc
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
     proc.terminate()
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(timeout=15)
+        proc.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def server(serve_cache_dir, library, tmp_path_factory):
+    """(base_url, process, log) of a running service; stopped at the end of the session."""
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    url, proc = start_server(library, log, SERVER_FLAGS)
+    yield url, proc, log
+    stop_server(proc)
 
 
 @pytest.fixture()

@@ -3,15 +3,12 @@ and a transition from either equal to the single-process service's (real subproc
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from .conftest import API_KEY, REPO, RUN, STEPS, free_port, wait_for
+from .conftest import API_KEY, RUN, start_server, stop_server, wait_for
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -26,28 +23,10 @@ def _children(pid: int) -> set[int]:
 
 @pytest.fixture(scope="module")
 def two_workers(serve_cache_dir, library, tmp_path_factory):
-    from rsmt_studio.client import Client
-
-    port = free_port()
     log = tmp_path_factory.mktemp("serve-workers") / "serve.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "rsmt_studio.app.cli", "serve", "--port", str(port),
-                                 "--library-root", str(library), "--api-key", API_KEY, "--steps-per-call", STEPS,
-                                 "--workers", "2", "--max-batch", "4"],
-                                stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        Client(url).wait_ready(timeout=600)
-    except BaseException:  # noqa: BLE001 - re-raised with the server's log
-        proc.kill()
-        raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}") from None
+    url, proc = start_server(library, log, ["--workers", "2", "--max-batch", "4"], ready_timeout=600)
     yield url, proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=20)
+    stop_server(proc)
 
 
 def test_two_worker_processes_each_with_an_engine_answer(two_workers, client):
