@@ -1,7 +1,8 @@
 """Build the service from its settings: in the `serve` process itself, or in each of `--workers N` processes.
 
-Why several processes: each request costs ~12 ms of single-threaded Python around the graph calls (canonicalising
-the request, post-processing, the BVH text, HTTP and JSON), against ~0.04 ms of GPU time per row at batch 256, and
+Why several processes: each request costs 11-13 ms of single-threaded Python around the graph calls before HTTP and
+JSON (canonicalising the request, post-processing, the BVH text), against ~0.03 ms of GPU time per row in a large
+batch (bench/batch_profile.py, bench/inference.py --gpu), and
 one process's engine thread and event loop share the GIL (docs/service.md, "GPU"). uvicorn's worker processes share
 the listening socket; each builds its own engine (compiled models load from the shared cache, under its file lock)
 and batches the requests it accepted. Worker processes are spawned, so they get their settings from the environment
