@@ -222,7 +222,9 @@ def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | 
         # runs of `reps` calls per engine: MAX's worker threads spin for a while after a call of the old
         # formulation (multi-threaded matmuls), which slowed the call right after it when engines alternated per call
         reps = 5 if batch == 1 else 2
-        t = interleaved({k: r.transition for k, r in runners.items()}, reps, rounds, spread)
+        # numpy apart: interleaved, OpenBLAS's spinning threads slowed the MAX call after them (docs/performance.md)
+        t = interleaved({k: r.transition for k, r in runners.items() if k != "numpy"}, reps, rounds, spread)
+        t |= interleaved({"numpy": runners["numpy"].transition}, reps, rounds, spread)
         res["transition_ms"][str(batch)] = t
         res["p10_p90"][str(batch)] = spread
         print(f"batch {batch}: 40-frame transition " + ", ".join(f"{k} {v} ms" for k, v in t.items())

@@ -3,9 +3,11 @@
 Why: at batch 1 MAX 26.7's CPU matmul ran the sampler step's wide layers (the LSTM cell 896 x 1536, predictor
 fc1/fc2, the three 8-expert layers) at 1-5 GB/s with cache-resident weights, 82-88 % of a step, and every small
 layer cost 12-93 µs (bench/cpu_profile.py; docs/performance.md, "CPU step: profile and floor"). The kernels of
-kernels/cpu_dense.mojo read the weights once per call, in one task: a second worker task (MAX's runtime,
-`sync_parallelize`) cost more than it saved on the shared 2-core machine, at batch 1 and at batch 64 alike
-(bench/cpu_kernels.py; docs/performance.md, "CPU kernels"):
+kernels/cpu_dense.mojo read the weights once per call. A batch of fewer than 8 rows (the studio's batch 1) runs
+as one task: there a second worker task (MAX's runtime, `sync_parallelize`) cost more than it saved. From 8 rows on
+the layer's columns are split between `WORKERS` tasks: at batch 64 one task ran at one core's FMA rate while MAX's
+own matmul used both cores, and two tasks took a whole transition from 0.83x to 0.90-0.94x of the old formulation
+with batch 1 unchanged (docs/performance.md, "Batch 64: where the time goes"):
 
 - `linear` on a batch of vectors (rank 2, with a bias) is `rsmt_dense`; other ranks (the style tokens) stay
   blocks.py's matmul.
@@ -28,8 +30,9 @@ from max.dtype import DType
 from max.graph import TensorType, TensorValue, ops
 from rsmt_studio.inference.graphs import blocks as _base
 
-#: Worker tasks per kernel call (compile-time parameter of the kernels): one, see the module docstring.
-WORKERS = 1
+#: Worker tasks per kernel call from 8 batch rows on (compile-time parameter of the kernels; the kernels'
+#: PARALLEL_ROWS and PARALLEL_MACS keep small calls in one task): see the module docstring.
+WORKERS = 2
 
 
 def __getattr__(name: str) -> Any:

@@ -46,7 +46,8 @@ def kernel_graph():
 
 
 @pytest.mark.parametrize(("batch", "n_in", "n_out", "hidden"), [(1, 251, 81, 384), (1, 660, 168, 40),
-                                                                (5, 37, 256, 17), (64, 288, 64, 96)])
+                                                                (5, 37, 256, 17), (64, 288, 64, 96),
+                                                                (16, 100, 200, 130)])  # two tasks + leftover columns
 def test_kernels_match_numpy(kernel_graph, batch, n_in, n_out, hidden):
     rng = np.random.default_rng(batch * 1000 + n_in)
     f = np.float32
