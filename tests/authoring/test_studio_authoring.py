@@ -94,9 +94,16 @@ def test_load_pick_generate_scrub_export_reimport(studio, qtbot, bandai_root, tm
     panel.target_frame.setValue(50)
     with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
         _select(panel.style_box, "@source")
-    for seed in (1, 2, 3, 4, 0):  # a few more runs for a steadier percentile
+    # a few more runs for a steadier percentile, and more while too few gaps went without a repaint (a faster machine
+    # makes each transition's window shorter: 18 quiet gaps in five runs on one), then seed 0 last
+    seeds = [1, 2, 3, 4]
+    while seeds:
         with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
-            panel.seed.setValue(seed)
+            panel.seed.setValue(seeds.pop(0))
+        if not seeds and sum(not x for x in probe.painted) <= 20 and panel.seed.value() < 16:
+            seeds.append(panel.seed.value() + 1)
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
+        panel.seed.setValue(0)
     gaps = probe.stop()
     result = blocker.args[0]
     p = result.params

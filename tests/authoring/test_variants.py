@@ -52,17 +52,19 @@ def test_variants_cancel_mid_run_then_run_again(authoring):
 
     from rsmt_studio.app.models.variants import VariantsModel
 
-    authoring.set_params(length=300, regenerate=False)
+    # the longest transition the model makes, so the run outlasts the sleep on a fast machine (300 frames finished
+    # within 0.3 s on one)
+    authoring.set_params(length=1000, regenerate=False)
     vm = VariantsModel(authoring)
     cancelled = []
     vm.variants_cancelled.connect(lambda: cancelled.append(True))
     t0 = time.perf_counter()
     vm.generate(count=4)
-    time.sleep(0.3)  # inside the batched graph calls
+    time.sleep(0.1)  # inside the batched graph calls
     vm.cancel()
     assert vm.wait(120) == [] and cancelled == [True]
     cancel_s = time.perf_counter() - t0
-    authoring.set_params(length=300, regenerate=False)
+    authoring.set_params(length=1000, regenerate=False)
     t0 = time.perf_counter()
     vm.generate(count=4)
     assert len(vm.wait(120)) == 4  # the worker is usable after a cancelled batch
