@@ -122,6 +122,7 @@ class TrainConfig:
     style_code_weight: float = 0.0  # a style-classification head on the style encoder's mean token (no collapse)
     style_ramp_steps: int = 0  # the style terms ramp in linearly over this many steps
     head_weight: float = 0.0  # every row: head-on-neck turning speed beyond the ground truth's (issue 14's wobble)
+    seam_weight: float = 0.0  # every row: local-rotation speed across the two seams beyond the ground truth's
 
 
 @dataclass

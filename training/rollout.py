@@ -189,6 +189,31 @@ def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: in
     return F.relu(speed(gen) - speed(gt)).mean()
 
 
+def excess_seam_motion(r: Tensor, r_gt: Tensor, parents: Tensor, length: int, n_past: int = Fe.N_PAST,
+                       first: int = 3) -> Tensor:
+    """How much faster every joint's local rotation changes across the seams than in the ground truth, per row: the
+    `first` frame-to-frame steps from the last context frame on, and the step from the last generated frame into the
+    keyframe (r (B,L,J,6) generated global 6D rotations, r_gt (B,T,J,6) the window's, T >= n_past + length + 1;
+    parents (J,) with -1 at the root, whose global rotation counts as its local one).
+
+    Why: the generated first frame turned the hips 14 degrees and the spine 14 degrees away from the last context
+    frame where real clips move 1-2 degrees, and the last frame missed the keyframe's rotations by ~20 degrees
+    (docs/quality.md, iteration 7): twist the position losses do not see, and half of the head's excess turn.
+    A seam is style-neutral, so this applies to every row, the style-swapped ones too."""
+    def local(x: Tensor) -> Tensor:
+        m = sixd_to_matrix(x)
+        par = m[..., parents.clamp(min=0), :, :].transpose(-1, -2) @ m
+        return torch.where((parents < 0).view(-1, 1, 1), m, par)
+    gen = local(torch.cat([r_gt[:, n_past - 1 : n_past], r, r_gt[:, n_past + length : n_past + length + 1]], 1))
+    gt = local(r_gt[:, n_past - 1 : n_past + length + 1])
+    steps = sorted({*range(min(first, length)), length})  # step i: frame i -> i + 1 of the L + 2 frames
+
+    def speed(m: Tensor) -> Tensor:
+        idx = torch.as_tensor(steps, device=m.device)
+        return (m[:, idx + 1] - m[:, idx]).flatten(3).norm(dim=-1)  # (B, steps, J)
+    return F.relu(speed(gen) - speed(gt)).mean()
+
+
 def sampler_losses(out: SamplerOutput, kin: Kinematics, b: dict[str, Tensor], length: int,
                    n_past: int = Fe.N_PAST, contact_weight: float = 0.01) -> SamplerLosses:
     """RSMT's sampler losses on the scored frames n_past..K-1 (the keyframe itself is given, not scored)."""

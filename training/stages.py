@@ -393,6 +393,7 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
                   if tc.style_code_weight > 0 else None)
     steps_done = [0]
     head_joint = md.ms.names.index("Head") if "Head" in md.ms.names else None
+    parents_t = torch.as_tensor(np.asarray(md.ms.parents), dtype=torch.long, device=ctx.device)
     if tc.head_weight > 0 and head_joint is None:
         raise ValueError("--head-weight: the training skeleton has no joint named Head")
 
@@ -468,6 +469,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             head = Ro.excess_head_motion(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
             total = total + tc.head_weight * head
             parts["head_excess"] = head.item()
+        if tc.seam_weight > 0:
+            seam = Ro.excess_seam_motion(out.r, w["r"], parents_t, length, n_past)
+            total = total + tc.seam_weight * seam
+            parts["seam_excess"] = seam.item()
         steps_done[0] += 1
         total.backward()
         return {"loss": total.item(), "pos": ls.pos.item(), "rot": ls.rot.item(), "last": ls.last.item(),

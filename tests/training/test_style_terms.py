@@ -70,3 +70,30 @@ def test_excess_head_motion_spares_the_ground_truth_and_penalises_a_wobbling_hea
     wobble = own.clone()
     wobble[:, ::2, head] = r_gt[:, n_past - 1, head].unsqueeze(1)  # every other frame snaps back
     assert float(Ro.excess_head_motion(wobble, r_gt, head, neck, length, n_past)) > 0.01
+
+
+def test_excess_seam_motion_spares_the_ground_truth_and_penalises_a_pop_at_either_seam():
+    b, t, j, n_past, length = 2, 30, 4, 10, 12
+    parents = torch.tensor([-1, 0, 1, 1])
+    angles = torch.linspace(0, 0.4, t)  # every joint turns slowly about y, each on its parent
+    c, s = torch.cos(angles), torch.sin(angles)
+    local = torch.zeros(t, 3, 3)
+    local[:, 0, 0], local[:, 0, 2], local[:, 1, 1], local[:, 2, 0], local[:, 2, 2] = c, s, 1.0, -s, c
+    glob = torch.zeros(t, j, 3, 3)
+    glob[:, 0] = local
+    for k in range(1, j):
+        glob[:, k] = glob[:, int(parents[k])] @ local
+    r_gt = torch.cat([glob[..., :, 0], glob[..., :, 1]], -1).expand(b, t, j, 6).clone()
+    own = r_gt[:, n_past : n_past + length]
+    assert float(Ro.excess_seam_motion(own, r_gt, parents, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # the hips pop at the first generated frame: every child keeps its own local rotation, the root's jumps
+    pop = torch.tensor([[0.966, 0.0, 0.259], [0.0, 1.0, 0.0], [-0.259, 0.0, 0.966]])  # 15 degrees about y
+    first = glob[n_past : n_past + length].clone()
+    first[0] = pop @ first[0]
+    gen = torch.cat([first[..., :, 0], first[..., :, 1]], -1).expand(b, length, j, 6)
+    assert float(Ro.excess_seam_motion(gen, r_gt, parents, length, n_past)) > 0.01
+    # the spine's twist misses the keyframe: the last generated frame's local rotation of joint 1 is off
+    last = glob[n_past : n_past + length].clone()
+    last[-1, 1:] = last[-1, 1:] @ pop
+    gen = torch.cat([last[..., :, 0], last[..., :, 1]], -1).expand(b, length, j, 6)
+    assert float(Ro.excess_seam_motion(gen, r_gt, parents, length, n_past)) > 0.01

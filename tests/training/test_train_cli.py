@@ -94,12 +94,12 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
     _run("sampler", *common, "--init-from", str(run), "--epochs", "2", "--style-weight", "0.1",
          "--style-swap", "0.5", "--contact-weight", "0.5", "--style-swap-recon", "0", "--style-swap-phase", "0",
          "--style-swap-smooth", "0.5", "--style-stat-weight", "0.5", "--style-code-weight", "0.1",
-         "--style-ramp-steps", "3", "--head-weight", "0.5")
+         "--style-ramp-steps", "3", "--head-weight", "0.5", "--seam-weight", "0.5")
     rows = _metrics(styled, "sampler")
     assert len(rows) == 2
     for row in rows:
         for key in ("train_style_ce", "train_style_acc", "train_critic_acc", "train_swap_last", "train_style_stat",
-                    "train_code_ce", "train_code_acc", "train_swap_rough", "train_head_excess"):
+                    "train_code_ce", "train_code_acc", "train_swap_rough", "train_head_excess", "train_seam_excess"):
             assert key in row and row[key] == row[key], key  # present and not NaN
     # the critic judges real windows far better than chance (here: few styles, so near-perfect)
     assert rows[-1]["train_critic_acc"] > 0.5
