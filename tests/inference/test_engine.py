@@ -76,6 +76,19 @@ def test_clip_phases_cover_every_frame(engine, bandai_clips):
     assert np.allclose(np.linalg.norm(track.phase, axis=-1), track.amplitude, atol=1e-4)
 
 
+def test_one_frame_phase_label_is_memoised_and_matches_the_whole_clip_track(engine, bandai_clips, monkeypatch):
+    """An edit that keeps the source frame (seed, style, target) does not run DeepPhase again."""
+    _, target = bandai_clips
+    clip = target.slice(0, target.num_frames - 1)  # content no other test has labelled
+    calls = []
+    deephase = engine.runners["deephase"]
+    monkeypatch.setitem(engine.runners, "deephase", lambda *a: calls.append(1) or deephase(*a))
+    first = engine.phase_at(clip, 30)
+    again = engine.phase_at(clip, 30)
+    assert len(calls) == 1 and np.array_equal(first, again)
+    np.testing.assert_allclose(first, engine.clip_phases(clip).phase[30], atol=1e-4)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
