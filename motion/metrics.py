@@ -128,6 +128,27 @@ def head_turn_deg(rot_m: np.ndarray, last_rot_m: np.ndarray, head: int, parent: 
     return np.degrees(np.arccos(cos)).max(axis=1)
 
 
+def seam_jump_deg(rot_m: np.ndarray, last_rot_m: np.ndarray, key_rot_m: np.ndarray,
+                  parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window (B,), two seams, each the mean over joints of the angle (degrees) by which a joint's local rotation
+    (the root's global one) changes across it. In: from the last context frame last_rot_m (B,J,3,3) to the first
+    scored frame of rot_m (B,T,J,3,3, global rotations). Out: from the last scored frame to the keyframe key_rot_m.
+    Why: positions can land while rotations pop; L2P averages the pop away, and the head-turn figure sees one
+    joint of it (docs/quality.md, iteration 7)."""
+    def local(r: np.ndarray) -> np.ndarray:
+        out = np.array(r, np.float64)
+        out[..., 1:, :, :] = np.swapaxes(out[..., parents[1:], :, :], -1, -2) @ out[..., 1:, :, :]
+        return out
+
+    def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        rel = np.swapaxes(local(a), -1, -2) @ local(b)
+        cos = np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+        return np.degrees(np.arccos(cos)).mean(axis=-1)
+
+    rot_m = np.asarray(rot_m, np.float64)
+    return angle(last_rot_m, rot_m[:, 0]), angle(rot_m[:, -1], key_rot_m)
+
+
 def lowest_foot_cm(pos: np.ndarray, feet: np.ndarray) -> np.ndarray:
     """Per window (B,): the mean over scored frames of the lowest foot joint's height (pos (B,T,J,3), y up)."""
     return np.asarray(pos, np.float64)[:, :, feet, 1].min(axis=2).mean(axis=1)

@@ -507,13 +507,17 @@ class _Scorer:
                 "style_acc": self.style_acc(pos, rot_m), **self.posture(pos, rot_m)}
 
     def posture(self, pos: np.ndarray, rot_m: np.ndarray) -> dict[str, float]:
-        """Head turn on the neck (mean and p95 over windows, degrees) and the lowest foot's height (cm): the
-        artefacts L2P averages away, compared with the real frames' figures."""
+        """Head turn on the neck (mean and p95 over windows, degrees), the lowest foot's height (cm) and the
+        rotation jump across each seam (degrees, mean over joints and windows): the artefacts L2P averages away,
+        compared with the real frames' figures."""
         from rsmt_studio.motion import metrics as M
 
         ms = self.held.clips[0].ms
         head = ms.names.index("Head") if "Head" in ms.names else None
         out = {"lowest_foot_cm": float(M.lowest_foot_cm(pos, ms.feet).mean())}
+        seam_in, seam_out = M.seam_jump_deg(rot_m, self.crot[:, self.proto.n_past - 1],
+                                            self.crot[:, self.proto.keyframe], ms.parents)
+        out |= {"seam_in_deg": float(seam_in.mean()), "seam_out_deg": float(seam_out.mean())}
         if head is not None:
             turn = M.head_turn_deg(rot_m, self.crot[:, self.proto.n_past - 1], head, int(ms.parents[head]))
             out |= {"head_turn_deg": float(turn.mean()), "head_turn_p95_deg": float(np.percentile(turn, 95))}

@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "rsmt_studio.app.cli", "eval"]
 BASELINES = ("slerp", "zero_velocity", "inertialization")
-POSTURE = ("head_turn_deg", "head_turn_p95_deg", "lowest_foot_cm")
+POSTURE = ("head_turn_deg", "head_turn_p95_deg", "lowest_foot_cm", "seam_in_deg", "seam_out_deg")
 METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc", *POSTURE)
 
 
@@ -43,6 +43,7 @@ def _check_schema(result: dict, lengths: list[int], with_model: bool) -> None:
             assert 0.0 <= row[m]["style_acc"] <= 1.0
             assert row[m]["head_turn_deg"] <= row[m]["head_turn_p95_deg"] <= 180.0
             assert 0.0 < row[m]["lowest_foot_cm"] < 30.0  # above the floor, below the knees
+            assert row[m]["seam_in_deg"] <= 180.0 and row[m]["seam_out_deg"] <= 180.0
         if not with_model:
             assert row["rsmt"] is None
         assert set(row["real"]) == {"foot_skate", "style_acc", *POSTURE}

@@ -125,6 +125,24 @@ def test_head_turn_measures_the_head_on_its_parent_from_the_last_context_frame()
     assert got == pytest.approx([30.0, 0.0], abs=1e-6)
 
 
+def test_seam_jump_is_the_mean_local_rotation_change_across_each_seam():
+    from rsmt_studio.motion import metrics as M
+    from rsmt_studio.motion import rotations as R
+
+    b, t, j = 2, 4, 3
+    parents = np.array([-1, 0, 1])
+    eye = np.broadcast_to(np.eye(3), (b, j, 3, 3)).copy()
+    frames = np.broadcast_to(np.eye(3), (b, t, j, 3, 3)).copy()
+    turn = R.quat_to_matrix(R.axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), np.radians(30.0)))
+    frames[0, :, 0] = turn  # window 0: the root turns 30 degrees at the first frame and stays; children follow
+    frames[0, :, 1] = turn
+    frames[0, :, 2] = turn
+    frames[1, -1, 2] = turn  # window 1: the last joint turns on its parent in the last frame only
+    seam_in, seam_out = M.seam_jump_deg(frames, eye, eye, parents)
+    assert seam_in == pytest.approx([10.0, 0.0], abs=1e-6)  # 30 degrees at one joint of three
+    assert seam_out == pytest.approx([10.0, 10.0], abs=1e-6)
+
+
 def test_lowest_foot_is_the_mean_of_each_frame_s_lowest_foot_joint():
     from rsmt_studio.motion import metrics as M
 
