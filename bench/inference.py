@@ -50,17 +50,20 @@ def median_ms(fn, reps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-def interleaved(fns: dict, reps: int, rounds: int, spread: dict | None = None) -> dict[str, float]:
+def interleaved(fns: dict, reps: int, rounds: int, spread: dict | None = None,
+                settle_s: float = 0.05) -> dict[str, float]:
     """Median per engine over `rounds` interleaved rounds of `reps` calls (noise from other load is shared);
-    `spread`, if given, receives each engine's [10th, 90th] percentile. Odd rounds run the engines in reverse
-    order, so no engine always runs right after the same other one (a multi-threaded engine's spinning workers
-    slow whichever call comes next: in a fixed order the same MAX model lost ~16 % at batch 1 to its place)."""
+    `spread`, if given, receives each engine's [10th, 90th] percentile. A multi-threaded engine's workers spin for
+    a while after its last call and slow whichever call comes next (in a fixed order the same MAX model lost ~16 %
+    at batch 1 to its place after numpy), so each engine's block starts after `settle_s` of quiet, untimed, and
+    odd rounds run the engines in reverse order."""
     for fn in fns.values():
         fn()
         fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(rounds):
         for k, fn in (list(fns.items()) if i % 2 == 0 else list(fns.items())[::-1]):
+            time.sleep(settle_s)
             for _ in range(reps):
                 t0 = time.perf_counter()
                 fn()
