@@ -258,7 +258,7 @@ class TransitionEngine:
         if hi - lo < self.dims.window + 2:  # near a clip edge: clamp like pae_windows does over the whole clip
             gpos_all, _ = F.global_arrays(mclip)
             window = F.pae_windows(F.pae_velocities(gpos_all, ms), self.dims.window, np.array([frame]))
-        return self.runners["deephase"](window)[0][0]
+        return np.array(self.runners["deephase"](window)[0][0])  # its own memory: it is memoised
 
     def style_code(self, style: Clip | str) -> StyleCode:
         """FiLM caches for a style clip, or for a style of the shipped style bank (memoised)."""
