@@ -547,10 +547,35 @@ def markdown_table(result: dict) -> str:
     return "\n".join(rows)
 
 
-def full_table(result: dict) -> str:
-    """The quality table, then (when the run had them) the style scenarios' table."""
-    if "style" not in result:
-        return markdown_table(result)
-    from rsmt_studio.app.eval import style as ES
+#: posture columns: (key, header, decimals)
+POSTURE_COLUMNS = (("head_turn_deg", "head turn on the neck, mean (°)", 1), ("head_turn_p95_deg", "p95 (°)", 1),
+                   ("lowest_foot_cm", "lowest foot (cm)", 2), ("seam_in_deg", "seam jump in (°)", 1),
+                   ("seam_out_deg", "seam jump out (°)", 1))
 
-    return markdown_table(result) + "\n\n" + ES.markdown_table(result["style"])
+
+def posture_table(result: dict) -> str | None:
+    """The artefacts L2P averages away, per method and for the real frames; None for runs made before they were
+    measured."""
+    rows = ["| L | method | " + " | ".join(h for _, h, _ in POSTURE_COLUMNS) + " |",
+            "|---:|---|" + "---:|" * len(POSTURE_COLUMNS)]
+    seen = False
+    for length, row in sorted(result["lengths"].items(), key=lambda kv: int(kv[0])):
+        for method in (*METHODS, "real"):
+            vals = row.get(method) or {}
+            if not any(k in vals for k, _, _ in POSTURE_COLUMNS):
+                continue
+            seen = True
+            rows.append(f"| {length} | {method} | " + " | ".join(
+                "–" if vals.get(k) is None else f"{vals[k]:.{d}f}" for k, _, d in POSTURE_COLUMNS) + " |")
+    return "\n".join(rows) if seen else None
+
+
+def full_table(result: dict) -> str:
+    """The quality table, the posture table (when the run measured it), then the style scenarios' table (when
+    the run had them)."""
+    parts = [markdown_table(result), posture_table(result)]
+    if "style" in result:
+        from rsmt_studio.app.eval import style as ES
+
+        parts.append(ES.markdown_table(result["style"]))
+    return "\n\n".join(p for p in parts if p)

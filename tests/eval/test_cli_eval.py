@@ -70,6 +70,8 @@ def test_eval_baselines_write_schema_valid_json(bandai_root, tmp_path):
     table = _run(["--table", str(out)])
     assert table.returncode == 0 and table.stdout.strip() == proc.stdout.strip()
     assert "| 20 | inertialization |" in table.stdout
+    assert "| seam jump in (°) | seam jump out (°) |" in table.stdout  # the posture table, real frames included
+    assert sum(line.startswith("| 20 | real |") for line in table.stdout.splitlines()) == 2
     # no silent overwrite
     before = out.read_bytes()
     again = _run(["--lengths", "10", "--json", str(out), "--no-model", "--data", str(bandai_root)])
