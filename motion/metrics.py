@@ -123,9 +123,13 @@ def head_turn_deg(rot_m: np.ndarray, last_rot_m: np.ndarray, head: int, parent: 
     scored frames rot_m (B,T,J,3,3) of global rotations, turns away from the last context frame's (B,J,3,3)."""
     def local(r: np.ndarray) -> np.ndarray:
         return np.swapaxes(r[..., parent, :, :], -1, -2) @ r[..., head, :, :]
-    rel = np.swapaxes(local(last_rot_m)[:, None], -1, -2) @ local(np.asarray(rot_m, np.float64))
-    cos = np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    return np.degrees(np.arccos(cos)).max(axis=1)
+    return _turn_deg(local(last_rot_m)[:, None], local(np.asarray(rot_m, np.float64))).max(axis=1)
+
+
+def _turn_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The angle (degrees) of the rotation taking each matrix of a (...,3,3) to b's."""
+    rel = np.swapaxes(a, -1, -2) @ b
+    return np.degrees(np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)))
 
 
 def seam_jump_deg(rot_m: np.ndarray, last_rot_m: np.ndarray, key_rot_m: np.ndarray,
@@ -140,13 +144,9 @@ def seam_jump_deg(rot_m: np.ndarray, last_rot_m: np.ndarray, key_rot_m: np.ndarr
         out[..., 1:, :, :] = np.swapaxes(out[..., parents[1:], :, :], -1, -2) @ out[..., 1:, :, :]
         return out
 
-    def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        rel = np.swapaxes(local(a), -1, -2) @ local(b)
-        cos = np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-        return np.degrees(np.arccos(cos)).mean(axis=-1)
-
     rot_m = np.asarray(rot_m, np.float64)
-    return angle(last_rot_m, rot_m[:, 0]), angle(rot_m[:, -1], key_rot_m)
+    return (_turn_deg(local(last_rot_m), local(rot_m[:, 0])).mean(axis=-1),
+            _turn_deg(local(rot_m[:, -1]), local(key_rot_m)).mean(axis=-1))
 
 
 def lowest_foot_cm(pos: np.ndarray, feet: np.ndarray) -> np.ndarray:
