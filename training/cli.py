@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sampler: weight of the head's turning on the neck beyond the ground truth's (all rows)")
     t.add_argument("--seam-weight", type=float, default=None,
                    help="sampler: weight of the local-rotation speed across the seams beyond the ground truth's (all rows)")
+    t.add_argument("--curriculum-epochs", type=int, default=None,
+                   help="sampler: epochs over which transition lengths grow to the longest (a fine-tune that "
+                        "should stay on shorter transitions passes more)")
     t.add_argument("--splice", type=float, default=None,
                    help="sampler: fraction of batches of spliced cross-style rows (context style A, rest style B)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -170,7 +173,8 @@ def _train(args: argparse.Namespace) -> int:
                              ("splice", "splice"), ("style_swap_phase", "style_swap_phase"),
                              ("style_swap_smooth", "style_swap_smooth"), ("style_stat_weight", "style_stat_weight"),
                              ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps"),
-                             ("head_weight", "head_weight"), ("seam_weight", "seam_weight")):
+                             ("head_weight", "head_weight"), ("seam_weight", "seam_weight"),
+                             ("curriculum_epochs", "curriculum_epochs")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

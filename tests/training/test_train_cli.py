@@ -94,7 +94,8 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
     _run("sampler", *common, "--init-from", str(run), "--epochs", "2", "--style-weight", "0.1",
          "--style-swap", "0.5", "--contact-weight", "0.5", "--style-swap-recon", "0", "--style-swap-phase", "0",
          "--style-swap-smooth", "0.5", "--style-stat-weight", "0.5", "--style-code-weight", "0.1",
-         "--style-ramp-steps", "3", "--head-weight", "0.5", "--seam-weight", "0.5")
+         "--style-ramp-steps", "3", "--head-weight", "0.5", "--seam-weight", "0.5",
+         "--curriculum-epochs", "6")
     rows = _metrics(styled, "sampler")
     assert len(rows) == 2
     for row in rows:
@@ -106,6 +107,7 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
     train = json.loads((styled / "config.json").read_text())["train"]
     assert (train["style_weight"], train["style_swap"], train["sampler_contact_weight"]) == (0.1, 0.5, 0.5)
     assert (train["style_swap_phase"], train["style_stat_weight"], train["style_code_weight"]) == (0.0, 0.5, 0.1)
+    assert (train["head_weight"], train["seam_weight"], train["curriculum_epochs"]) == (0.5, 0.5, 6)
     ckpt = torch.load(styled / "sampler.ckpt", weights_only=False)
     assert set(ckpt["modules"]) == {"model", "critic", "style_head"}
     _run("sampler", *common, "--resume", "--epochs", "3")
