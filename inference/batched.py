@@ -214,6 +214,8 @@ class _RowView:
     """The engine as one row's `_stream` sees it: everything delegated, except the graph calls (served from the
     batch) and the canonicalisation already done for the batch."""
 
+    first_step = False  # a batch steps all its rows together, `steps_per_call` at a time
+
     def __init__(self, engine: TransitionEngine, row: _Row) -> None:
         self._engine = engine
         self._row = row

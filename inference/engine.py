@@ -171,9 +171,13 @@ class TransitionEngine:
         only: tuple[str, ...] | None = None,
         capture: bool | None = None,
         corrections_file: str | Path | None = None,
+        first_step: bool = False,
     ) -> None:
         """`corrections_file`: the user's role fixes per rig signature (a `motion.retarget.CorrectionStore`
-        JSON file, read at each new binding so a correction saved in the studio applies to the next request)."""
+        JSON file, read at each new binding so a correction saved in the studio applies to the next request).
+        `first_step` (CPU, more than one step per call): a streamed transition's first chunk is one frame from
+        the one-step graph, so its first frame is on screen after one sampler step instead of `steps_per_call`
+        (the studio's edit-to-first-frame); `generate`, batches and GPUs are unaffected."""
         t0 = time.perf_counter()
         if not isinstance(assets, ModelAssets):
             assets = load_assets(assets or default_assets_dir())
@@ -186,15 +190,18 @@ class TransitionEngine:
         self.capture = self.device.kind != "cpu" if capture is None else bool(capture)
         if self.capture and self.device.kind == "cpu":
             raise ValueError("capture needs a GPU")
+        self.first_step = bool(first_step) and self.device.kind == "cpu" and self.steps_per_call > 1
         weights = engine_weights(assets)
         self.has_phase_predictor = bool(assets.state.get("phase_predictor"))
         self.lstm_width = weights["lstm.w"].shape[1] // 4
         self.z_width = 2 * weights["offset_encoder.fc2.w"].shape[1]
         self.specs = model_specs(self.dims, self.device.kind, self.steps_per_call, chain=self.capture,
-                                 weights=weights)
+                                 weights=weights, first_step=self.first_step)
         if only is not None:  # e.g. a benchmark that needs no DeepPhase: compile and load less
-            # (the FiLM fold goes with the graphs that read its output)
-            self.specs = {k: v for k, v in self.specs.items() if k in only or k == "fold"}
+            # (the FiLM fold goes with the graphs that read its output, the first step with the steps)
+            self.specs = {k: v for k, v in self.specs.items()
+                          if k in only or k == "fold" or (k == "steps_first" and "steps" in only)}
+            self.first_step = self.first_step and "steps_first" in self.specs
         ensure_compiled(self.specs.values(), progress=progress, cancel=cancel_compile)
         t1 = time.perf_counter()
         weights = device_weights(weights, self.device.kind, self.dims)  # the layouts this device's graphs take
@@ -341,7 +348,8 @@ class TransitionEngine:
         phase9 = self._initial_phase(source, n_model, phase_source)
         timings.features_ms = (time.perf_counter() - t1) * 1e3
         # 3. The sampler: `prepare`, then ceil(length / k) `steps` calls (replayed device graphs on GPUs).
-        chunks = self._sampler_chunks(problem, length, self.noise(seed), code.arrays, phase9, timings)
+        chunks = self._sampler_chunks(problem, length, self.noise(seed), code.arrays, phase9, timings,
+                                      first_step=chunked and self.first_step)
         # 4. The frames: each chunk in world space on the source's skeleton as it comes (and on its own rig when
         #    streamed), then the whole transition on the source's rig and fps.
         clips: list[Clip] = []
@@ -425,9 +433,11 @@ class TransitionEngine:
         return (np.random.default_rng(seed).standard_normal((batch, self.z_width)) * self.noise_std).astype(
             np.float32)
 
-    def _sampler_chunks(self, problem: Problem, length: int, z, caches, phase9, timings: Timings):
-        """(p, r, phase, ms) per `steps` call. Eager: `prepare` runs now (timed apart), then `rollout_chunks`.
-        Captured (GPU): `captured_chunks`, whose first chunk's time includes the `prepare` replay."""
+    def _sampler_chunks(self, problem: Problem, length: int, z, caches, phase9, timings: Timings,
+                        first_step: bool = False):
+        """(p, r, phase, ms) per `steps` call. Eager: `prepare` runs now (timed apart), then `rollout_chunks`
+        (with `first_step`, from a one-step call). Captured (GPU): `captured_chunks`, whose first chunk's time
+        includes the `prepare` replay."""
         if self.capture:
             return self.captured_chunks(problem, length, z, caches, phase9)
         t2 = time.perf_counter()
@@ -435,6 +445,8 @@ class TransitionEngine:
         timings.prepare_ms = (time.perf_counter() - t2) * 1e3
         timings.calls = 1
         state = (problem.p9, problem.v9, problem.r9, (phase0 if phase9 is None else phase9).astype(np.float32), h, c)
+        if first_step:
+            return self._chunks_from(state, problem, tgt_latent, z, caches, length, 0, first_step=True)
         return self.rollout_chunks(state, problem, tgt_latent, z, caches, length)
 
     def prepare(self, problem: Problem, length: int, z: np.ndarray, caches) -> tuple[np.ndarray, ...]:
@@ -450,22 +462,29 @@ class TransitionEngine:
 
     def rollout_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
         """Yield (p, r, phase, ms) per `steps` call: (B, k, Np, 3), (B, k, J, 6), (B, k, C, 2)."""
+        return self._chunks_from(state, problem, tgt_latent, z, caches, length, 0)
+
+    def _chunks_from(self, state, problem: Problem, tgt_latent, z, caches, length: int, start: int,
+                     first_step: bool = False):
+        """`rollout_chunks` from step `start`; `first_step`: step `start` alone through the one-step graph."""
         caches = self.film_caches(caches)
-        k = self.steps_per_call
         b = state[0].shape[0]
         p, v, r, phase, h, c = state
-        for start in range(0, length, k):
+        while start < length:
+            k, graph = (1, "steps_first") if first_step else (self.steps_per_call, "steps")
+            first_step = False
             # Steps from state frames 9 + start ...: tta = L + 1 - step; padding steps past the end use tta 0.
             tta = np.array([max(length + 1 - s, 0) for s in range(start, start + k)], np.int64)
             tta = np.ascontiguousarray(np.broadcast_to(tta, (b, k)))
             t0 = time.perf_counter()
-            ps, rs, phs, v, h, c = self.runners["steps"](p, v, r, phase, h, c, problem.tgt_p, problem.tgt_r,
-                                                       tgt_latent, tta, z, *caches)
+            ps, rs, phs, v, h, c = self.runners[graph](p, v, r, phase, h, c, problem.tgt_p, problem.tgt_r,
+                                                     tgt_latent, tta, z, *caches)
             ms = (time.perf_counter() - t0) * 1e3
             n = min(k, length - start)
             if n < k:  # the last call ran past the transition: drop the padding steps
                 ps, rs, phs = ps[:, :n], rs[:, :n], phs[:, :n]
             p, r, phase = ps[:, -1], rs[:, -1], phs[:, -1]
+            start += k
             yield ps, rs, phs, ms * (n / k) if n < k else ms
 
     def captured_chunks(self, problem: Problem, length: int, z, caches, phase9=None):

@@ -53,7 +53,7 @@ def _die_with_parent() -> None:
 
 
 def _serve(conn, assets, device: str | None, steps_per_call: int,
-           corrections_file: str | None = None) -> None:
+           corrections_file: str | None = None, first_step: bool = False) -> None:
     """Child main loop: build the engine, then answer calls until told to quit."""
     _die_with_parent()
     os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
@@ -62,7 +62,7 @@ def _serve(conn, assets, device: str | None, steps_per_call: int,
     try:
         engine = TransitionEngine(assets, device=device, steps_per_call=steps_per_call,
                                   progress=lambda ev: conn.send(("progress", ev)),
-                                  corrections_file=corrections_file)
+                                  corrections_file=corrections_file, first_step=first_step)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         conn.send(("error", type(exc).__name__, str(exc)))
         return
@@ -132,7 +132,7 @@ class EngineWorker:
 
     def __init__(self, assets=None, device: str | None = None, steps_per_call: int | None = None,
                  idle_stop_s: float = 0.5, progress: ProgressFn | None = None,
-                 corrections_file: str | None = None) -> None:
+                 corrections_file: str | None = None, first_step: bool = False) -> None:
         from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
 
         ctx = mp.get_context("spawn")
@@ -140,7 +140,7 @@ class EngineWorker:
         self._proc = ctx.Process(target=_serve, name="rsmt-engine", daemon=True,
                                  args=(child, assets if assets is None else str(getattr(assets, "source", assets)),
                                        device, steps_per_call or DEFAULT_STEPS_PER_CALL,
-                                       None if corrections_file is None else str(corrections_file)))
+                                       None if corrections_file is None else str(corrections_file), first_step))
         self._proc.start()
         child.close()
         self.idle_stop_s = idle_stop_s

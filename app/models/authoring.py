@@ -588,8 +588,9 @@ class WorkerPool:
                 from rsmt_studio.app.qt.settings import corrections_path
                 from rsmt_studio.inference.worker import EngineWorker
 
+                # first_step: an edit's first frame after one sampler step, not eight (CPU; the engine says why)
                 worker = EngineWorker(self.assets, device=device, progress=self.progress,
-                                      corrections_file=str(corrections_path()))
+                                      corrections_file=str(corrections_path()), first_step=True)
                 renice_process(worker.pid, self.nice)
                 self._workers[device] = worker
             return self._workers[device]

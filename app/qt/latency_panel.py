@@ -1,8 +1,9 @@
 """Latency panel: per generated frame, the time of each stage, live (pyqtgraph).
 
 Stages per frame, as measured where they run:
-- sampler + manifold decoder: the engine's `steps` graph (one MAX call makes 8 frames; sampler step and
-  decoder are fused in that graph, so they are timed together and divided over its frames);
+- sampler + manifold decoder: the engine's `steps` graph (one MAX call makes 8 frames; on the CPU the studio's
+  first call makes one, so the first frame comes sooner; sampler step and decoder are fused in that graph, so
+  they are timed together and divided over its frames);
 - post-processing (canonical -> world, bone lengths, rotations, FK) in the engine process;
 - delivery: FK for display in the UI process's runner thread (the pipe transfer is included in the gaps).
 Once per transition: style encoding (only when a style is first used: it is memoised), features, prepare

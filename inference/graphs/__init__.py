@@ -20,12 +20,13 @@ import numpy as np
 
 
 def model_specs(dims, device: str, steps_per_call: int, chain: bool = False,
-                weights: dict[str, np.ndarray] | None = None) -> dict:
+                weights: dict[str, np.ndarray] | None = None, first_step: bool = False) -> dict:
     """The graphs an engine needs, as cache specs {"deephase", "style", "prepare", "steps", ...: GraphSpec}.
 
-    CPU: cpu.py's four graphs, whatever the widths. GPU: gpu/'s, built for the static shapes of `weights`
-    (adapted, as `weights.adapt_all` gives them), plus the FiLM `fold` graph. `chain`: plus the last-frame
-    graph that captured device graphs need (GPU; on the CPU only for tests)."""
+    CPU: cpu.py's four graphs, whatever the widths, and with `first_step` (and more than one step per call) the
+    one-step graph as "steps_first", which starts a streamed transition. GPU: gpu/'s, built for the static shapes
+    of `weights` (adapted, as `weights.adapt_all` gives them), plus the FiLM `fold` graph. `chain`: plus the
+    last-frame graph that captured device graphs need (GPU; on the CPU only for tests)."""
     from rsmt_studio.inference.graphs import networks
     from rsmt_studio.inference.graphs.gpu import chain_graph
     from rsmt_studio.inference.runtime.cache import GraphSpec
@@ -35,6 +36,9 @@ def model_specs(dims, device: str, steps_per_call: int, chain: bool = False,
         specs = {g: GraphSpec(g if g != "steps" else f"steps{k}", "rsmt_studio.inference.graphs.cpu",
                               networks.graph_config(g, dims, k), device)
                  for g in networks.GRAPHS}
+        if first_step and k > 1:
+            specs["steps_first"] = GraphSpec("steps1", "rsmt_studio.inference.graphs.cpu",
+                                             networks.graph_config("steps", dims, 1), device)
     else:
         from rsmt_studio.inference.graphs import gpu
 
@@ -53,7 +57,7 @@ def spec_weight_names(name: str, spec) -> list[str]:
         return []
     if spec.module in gpu.WEIGHT_INPUTS:
         return [w for w, _ in gpu.WEIGHT_INPUTS[spec.module]()]
-    return [w for w, _ in networks.weight_inputs(name)]
+    return [w for w, _ in networks.weight_inputs("steps" if name == "steps_first" else name)]
 
 
 def device_weights(weights: dict[str, np.ndarray], device: str, dims) -> dict[str, np.ndarray]:

@@ -28,7 +28,7 @@ def test_shipped_compiled_models_are_up_to_date():
 def test_a_graph_code_change_makes_them_stale(monkeypatch):
     monkeypatch.setattr(sc, "_source_hash", lambda module, device="cpu": "0" * 16)  # as after an edit of nets.py
     reasons = sc.stale_reasons()
-    assert len(reasons) == len(sc.TARGETS) * 4
+    assert len(reasons) == len(sc.TARGETS) * 5  # deephase, style, prepare, steps8 and the studio's steps1
     assert all("graph code changed" in r for r in reasons)
 
 
@@ -45,9 +45,9 @@ def test_install_checks_key_and_checksum(tmp_path, monkeypatch):
     specs = sc.app_specs(target)
     events: list[dict] = []
     installed = sc.install_shipped(specs.values(), events.append, folder)
-    assert sorted(installed) == sorted([specs["prepare"].name, specs["steps"].name])
+    assert sorted(installed) == sorted([specs["prepare"].name, specs["steps"].name, specs["steps_first"].name])
     assert not specs["deephase"].is_compiled() and not specs["style"].is_compiled()
-    assert specs["steps"].is_compiled() and [e["event"] for e in events] == ["shipped", "shipped"]
+    assert specs["steps"].is_compiled() and [e["event"] for e in events] == ["shipped"] * 3
     assert sc.install_shipped(specs.values(), events.append, folder) == []  # already in the cache: left alone
 
 
@@ -59,7 +59,7 @@ def _scene():
     return read_bvh(scene / "generated_walk_proud.bvh"), read_bvh(scene / "generated_walk_tired.bvh")
 
 
-def _cold_engine(cache, monkeypatch, target: str | None = None):
+def _cold_engine(cache, monkeypatch, target: str | None = None, first_step: bool = False):
     """The shipped engine on an empty MEF cache: every graph must come from the shipped models."""
     from rsmt_studio.inference.engine import TransitionEngine
 
@@ -68,7 +68,7 @@ def _cold_engine(cache, monkeypatch, target: str | None = None):
         monkeypatch.setenv(cpu_target.TARGET_ENV, target)
     events: list[dict] = []
     t0 = time.perf_counter()
-    engine = TransitionEngine(device="cpu", progress=events.append)
+    engine = TransitionEngine(device="cpu", progress=events.append, first_step=first_step)
     seconds = time.perf_counter() - t0
     assert [e for e in events if e["event"] in ("start", "progress", "done")] == []  # nothing compiled
     assert sorted(e["name"] for e in events) == sorted(s.name for s in engine.specs.values())
@@ -84,6 +84,25 @@ def test_engine_starts_from_shipped_models_without_compiling(tmp_path, monkeypat
     assert pos.shape[0] == 40 and np.isfinite(pos).all()
     step = np.linalg.norm(np.diff(pos[:, 0], axis=0), axis=-1)  # the root moves like a walk, no jumps
     assert step.max() < 20 * max(float(np.median(step)), 0.1)
+
+
+def test_the_studio_engine_streams_its_first_frame_after_one_step(tmp_path, monkeypatch):
+    """The studio's engine (`first_step`) starts a streamed transition with the shipped one-step graph, so the
+    first frame is on screen after one sampler step; the rest comes 8 steps a call. Same transition as generate()
+    (the same maths, another compiled graph: float rounding only)."""
+    from rsmt_studio.inference.engine import Transition
+
+    engine, _ = _cold_engine(tmp_path, monkeypatch, first_step=True)
+    assert engine.specs["steps_first"].name == "steps1"
+    source, target = _scene()
+    items = list(engine.stream(source, 60, target, 40, "tired", 20, seed=1))
+    chunks, final = items[:-1], items[-1]
+    assert isinstance(final, Transition)
+    assert [(ch.start, ch.clip.num_frames) for ch in chunks] == [(0, 1), (1, 8), (9, 8), (17, 3)]
+    assert final.timings.calls == 1 + 4  # prepare, then 1 + 8 + 8 + 3 steps
+    whole = engine.generate(source, 60, target, 40, "tired", 20, seed=1)  # 8 steps a call throughout
+    assert whole.timings.calls == 1 + 3
+    assert float(np.abs(final.clip.global_positions() - whole.clip.global_positions()).max()) < 1e-2  # cm
 
 
 @pytest.mark.skipif(not cpu_target.can_run("x86-64-v4"), reason="needs an AVX-512 CPU to run both targets")
