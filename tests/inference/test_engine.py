@@ -124,8 +124,9 @@ def test_incompatible_skeleton_is_rejected(engine, bandai_clips):
 
 def test_unrolled_steps_graph_matches_one_step_graph(engine, test_assets, bandai_clips):
     """The app's default 8-steps-per-call graph (the tests' engine) gives the same transition as the one-step
-    graph. The one-step graph is not shipped (~5 min cold compile on 2 cores), so this runs where
-    `rsmt-studio compile --steps-per-call 1` (or a benchmark) has built it."""
+    graph. The one-step graph is shipped for the shipped weights only (the studio starts its streams with it), not
+    for the tests' (~2-5 min cold compile on 2 cores), so this runs where `rsmt-studio compile --steps-per-call 1`
+    (or a benchmark) has built it."""
     from rsmt_studio.inference.engine import TransitionEngine
     from rsmt_studio.inference.graphs import model_specs
 
