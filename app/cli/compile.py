@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     gpu = device.kind != "cpu"  # the engine captures device graphs there (chain) and builds for the widths
     weights = engine_weights(assets) if gpu else None
     for k in args.steps_per_call or [DEFAULT_STEPS_PER_CALL]:
-        specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu,
-                                                           weights=weights).values()})
+        # with the default steps per call, also the one-step graph the studio starts its streams with on the CPU
+        specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu, weights=weights,
+                                                           first_step=k == DEFAULT_STEPS_PER_CALL).values()})
     if args.list:
         from rsmt_studio.inference.runtime.shipped import load_manifest, shipped_entry
 
