@@ -445,8 +445,8 @@ class TransitionEngine:
         timings.prepare_ms = (time.perf_counter() - t2) * 1e3
         timings.calls = 1
         state = (problem.p9, problem.v9, problem.r9, (phase0 if phase9 is None else phase9).astype(np.float32), h, c)
-        if first_step:
-            return self._chunks_from(state, problem, tgt_latent, z, caches, length, 0, first_step=True)
+        if first_step:  # only a real engine's (a batch row's view overrides rollout_chunks without it)
+            return self.rollout_chunks(state, problem, tgt_latent, z, caches, length, first_step=True)
         return self.rollout_chunks(state, problem, tgt_latent, z, caches, length)
 
     def prepare(self, problem: Problem, length: int, z: np.ndarray, caches) -> tuple[np.ndarray, ...]:
@@ -460,16 +460,13 @@ class TransitionEngine:
             problem.ctx_p, problem.ctx_v, problem.ctx_r, problem.tgt_p, problem.tgt_v, problem.tgt_r,
             np.ascontiguousarray(tta), z, *caches[:4], zeros, zeros))
 
-    def rollout_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int):
-        """Yield (p, r, phase, ms) per `steps` call: (B, k, Np, 3), (B, k, J, 6), (B, k, C, 2)."""
-        return self._chunks_from(state, problem, tgt_latent, z, caches, length, 0)
-
-    def _chunks_from(self, state, problem: Problem, tgt_latent, z, caches, length: int, start: int,
-                     first_step: bool = False):
-        """`rollout_chunks` from step `start`; `first_step`: step `start` alone through the one-step graph."""
+    def rollout_chunks(self, state, problem: Problem, tgt_latent, z, caches, length: int, first_step: bool = False):
+        """Yield (p, r, phase, ms) per `steps` call: (B, k, Np, 3), (B, k, J, 6), (B, k, C, 2). `first_step`: the
+        first step alone, through the one-step graph (`steps_first`)."""
         caches = self.film_caches(caches)
         b = state[0].shape[0]
         p, v, r, phase, h, c = state
+        start = 0
         while start < length:
             k, graph = (1, "steps_first") if first_step else (self.steps_per_call, "steps")
             first_step = False
