@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sampler: weight of the head's turning on the neck beyond the ground truth's (all rows)")
     t.add_argument("--seam-weight", type=float, default=None,
                    help="sampler: weight of the local-rotation speed across the seams beyond the ground truth's (all rows)")
+    t.add_argument("--head-turn-weight", type=float, default=None,
+                   help="sampler: weight of the head's turn on the neck away from the last context frame beyond the "
+                        "ground truth's (all rows)")
+    t.add_argument("--chain-rot-weight", type=float, default=None,
+                   help="sampler: weight of the local-rotation error of the spine, neck, head and shoulders "
+                        "(own-style rows)")
     t.add_argument("--curriculum-epochs", type=int, default=None,
                    help="sampler: epochs over which transition lengths grow to the longest (a fine-tune that "
                         "should stay on shorter transitions passes more)")
@@ -174,7 +180,8 @@ def _train(args: argparse.Namespace) -> int:
                              ("style_swap_smooth", "style_swap_smooth"), ("style_stat_weight", "style_stat_weight"),
                              ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps"),
                              ("head_weight", "head_weight"), ("seam_weight", "seam_weight"),
-                             ("curriculum_epochs", "curriculum_epochs")):
+                             ("curriculum_epochs", "curriculum_epochs"), ("head_turn_weight", "head_turn_weight"),
+                             ("chain_rot_weight", "chain_rot_weight")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

@@ -123,6 +123,8 @@ class TrainConfig:
     style_ramp_steps: int = 0  # the style terms ramp in linearly over this many steps
     head_weight: float = 0.0  # every row: head-on-neck turning speed beyond the ground truth's (issue 14's wobble)
     seam_weight: float = 0.0  # every row: local-rotation speed across the two seams beyond the ground truth's
+    head_turn_weight: float = 0.0  # every row: head-on-neck turn away from the last context frame beyond the truth's
+    chain_rot_weight: float = 0.0  # own-style rows: local-rotation error of the spine, neck, head and shoulders
 
 
 @dataclass

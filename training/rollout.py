@@ -189,6 +189,39 @@ def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: in
     return F.relu(speed(gen) - speed(gt)).mean()
 
 
+def excess_head_turn(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int,
+                     n_past: int = Fe.N_PAST) -> Tensor:
+    """How much farther the head has turned on the neck, away from the last context frame's head, than in the
+    ground truth, frame by frame (r (B,L,J,6) generated global 6D rotations, r_gt (B,T,J,6) the window's). The
+    distance is the Frobenius norm of the difference of the two head-on-neck matrices (2*sqrt(2)*sin(angle/2)).
+
+    Why: eval's head figure is this turn's largest angle per window (motion/metrics.head_turn_deg), and its excess
+    over real clips is a jump within three frames of the seam plus a plateau ~4 degrees above real (docs/quality.md,
+    iteration 7), which a penalty on turning speed alone (excess_head_motion) lowers only slowly."""
+    def on_neck(x: Tensor) -> Tensor:
+        m = sixd_to_matrix(x)
+        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+    ref = on_neck(r_gt[:, n_past - 1 : n_past])
+    gen = (on_neck(r) - ref).flatten(2).norm(dim=-1)  # (B, L)
+    gt = (on_neck(r_gt[:, n_past : n_past + length]) - ref).flatten(2).norm(dim=-1)
+    return F.relu(gen - gt).mean()
+
+
+def chain_rotation_error(r: Tensor, r_gt: Tensor, parents: Tensor, joints: Tensor, length: int,
+                         n_past: int = Fe.N_PAST) -> Tensor:
+    """Mean L1 distance between generated and ground-truth *local* rotations (6D) of some joints over the scored
+    frames (r (B,L,J,6) global, r_gt (B,T,J,6) global). Why: the global rotation loss lets a bone twist on its parent
+    as long as the global frames stay close, and the hips-spine-neck-shoulder chain is where the generated frames
+    twist 14-22 degrees at the seam against 1-2 in real clips (docs/quality.md, iteration 7)."""
+    def local(x: Tensor) -> Tensor:
+        m = sixd_to_matrix(x[..., joints, :])
+        par = sixd_to_matrix(x[..., parents[joints].clamp(min=0), :])
+        return par.transpose(-1, -2) @ m
+    gen = local(r)
+    gt = local(r_gt[:, n_past : n_past + length])
+    return (gen - gt)[..., :2].abs().mean()
+
+
 def excess_seam_motion(r: Tensor, r_gt: Tensor, parents: Tensor, length: int, n_past: int = Fe.N_PAST,
                        first: int = 3) -> Tensor:
     """How much faster every joint's local rotation changes across the seams than in the ground truth, per row: the

@@ -370,6 +370,10 @@ def _splice_val(ctx: RunContext, labels: Bt.PhaseLabels) -> list[tuple[dict[str,
     return out
 
 
+# The joints whose twist on their parent the position losses miss (docs/quality.md, iteration 7's diagnostic).
+CHAIN_JOINTS = ("Spine", "Chest", "Neck", "Head", "Shoulder_L", "Shoulder_R")
+
+
 def train_sampler(ctx: RunContext) -> dict[str, object]:
     """RSMT's sampler stage, plus (when `style_weight` > 0) a style critic on the generated frames and (when
     `style_swap` > 0) rows whose style clip is of another style: they keep context and keyframe, so they are
@@ -394,8 +398,12 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
     steps_done = [0]
     head_joint = md.ms.names.index("Head") if "Head" in md.ms.names else None
     parents_t = torch.as_tensor(np.asarray(md.ms.parents), dtype=torch.long, device=ctx.device)
-    if tc.head_weight > 0 and head_joint is None:
-        raise ValueError("--head-weight: the training skeleton has no joint named Head")
+    if (tc.head_weight > 0 or tc.head_turn_weight > 0) and head_joint is None:
+        raise ValueError("--head-weight / --head-turn-weight: the training skeleton has no joint named Head")
+    chain = [md.ms.names.index(n) for n in CHAIN_JOINTS if n in md.ms.names]
+    if tc.chain_rot_weight > 0 and not chain:
+        raise ValueError(f"--chain-rot-weight: the training skeleton has none of {', '.join(CHAIN_JOINTS)}")
+    chain_t = torch.as_tensor(chain, dtype=torch.long, device=ctx.device)
 
     def ramp() -> float:
         return 1.0 if tc.style_ramp_steps <= 0 else min(1.0, steps_done[0] / tc.style_ramp_steps)
@@ -469,6 +477,14 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             head = Ro.excess_head_motion(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
             total = total + tc.head_weight * head
             parts["head_excess"] = head.item()
+        if tc.head_turn_weight > 0:
+            turn = Ro.excess_head_turn(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
+            total = total + tc.head_turn_weight * turn
+            parts["head_turn_excess"] = turn.item()
+        if tc.chain_rot_weight > 0:
+            chain_err = Ro.chain_rotation_error(out.r[own], w_own["r"], parents_t, chain_t, length, n_past)
+            total = total + tc.chain_rot_weight * chain_err * (sc.batch - n_swap) / sc.batch
+            parts["chain_rot"] = chain_err.item()
         if tc.seam_weight > 0:
             seam = Ro.excess_seam_motion(out.r, w["r"], parents_t, length, n_past)
             total = total + tc.seam_weight * seam

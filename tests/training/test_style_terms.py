@@ -97,3 +97,41 @@ def test_excess_seam_motion_spares_the_ground_truth_and_penalises_a_pop_at_eithe
     last[-1, 1:] = last[-1, 1:] @ pop
     gen = torch.cat([last[..., :, 0], last[..., :, 1]], -1).expand(b, length, j, 6)
     assert float(Ro.excess_seam_motion(gen, r_gt, parents, length, n_past)) > 0.01
+
+
+def _head_turning(angles: torch.Tensor, b: int, j: int, head: int) -> torch.Tensor:
+    """(b, T, j, 6) global rotations: identity everywhere but the head, which turns about z by `angles` (T,)."""
+    rot = torch.zeros(b, angles.shape[0], j, 3, 3)
+    rot[..., :, :] = torch.eye(3)
+    c, s = torch.cos(angles), torch.sin(angles)
+    rot[:, :, head, 0, 0], rot[:, :, head, 0, 1], rot[:, :, head, 1, 0], rot[:, :, head, 1, 1] = c, -s, s, c
+    return torch.cat([rot[..., :, 0], rot[..., :, 1]], -1)
+
+
+def test_excess_head_turn_spares_the_ground_truth_and_penalises_a_head_that_settles_turned_away():
+    b, t, j, n_past, length, neck, head = 2, 30, 5, 10, 12, 3, 4
+    r_gt = _head_turning(torch.linspace(0, 0.1, t), b, j, head)
+    own = r_gt[:, n_past : n_past + length]
+    assert float(Ro.excess_head_turn(own, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # a smooth head that jumps 0.3 rad at the seam and stays there: no wobble, but turned away
+    settled = _head_turning(torch.linspace(0, 0.1, t) + 0.3 * (torch.arange(t) >= n_past), b, j, head)
+    turn = float(Ro.excess_head_turn(settled[:, n_past : n_past + length], r_gt, head, neck, length, n_past))
+    assert turn > 0.2
+    # holding the last context frame's head (turning *less* than the truth) costs nothing: the term caps the turn,
+    # it does not copy the truth's pose
+    held = torch.linspace(0, 0.1, t)[n_past - 1]
+    still = _head_turning(torch.full((t,), float(held)), b, j, head)[:, n_past : n_past + length]
+    assert float(Ro.excess_head_turn(still, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_chain_rotation_error_sees_a_twist_the_global_rotation_of_the_child_hides():
+    b, t, j, n_past, length = 2, 30, 3, 10, 8
+    parents, chain = torch.tensor([-1, 0, 1]), torch.tensor([1, 2])
+    r_gt = _head_turning(torch.zeros(t), b, j, 0)
+    own = r_gt[:, n_past : n_past + length]
+    assert float(Ro.chain_rotation_error(own, r_gt, parents, chain, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # joint 1 turns 0.4 rad in the world while joint 2 keeps its global rotation: 2 has twisted on 1, and 1 is off
+    gen = own.clone()
+    gen[:, :, 1] = _head_turning(torch.full((length,), 0.4), b, j, 1)[:, :, 1]
+    err = float(Ro.chain_rotation_error(gen, r_gt, parents, chain, length, n_past))
+    assert err > 0.05
