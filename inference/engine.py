@@ -9,6 +9,8 @@ weights resident. Public API (used by the studio and `rsmt-studio generate`):
 - `generate(source, source_frame, target, target_frame, style, length, seed)`: a `Transition` (a `Clip` on the
   source skeleton at the source fps, per-stage timings, the predicted phases).
 - `stream(...)`: the same, yielding `TransitionChunk`s as frames are made; `cancel` stops between chunks.
+- `profile_step(...)` (CPU): where the same transition's per-frame time goes, kernel by kernel, through the steps
+  graph with its kernels timed, compiled on demand (step_profile.py).
 
 A transition costs one `prepare` call plus ceil(length / steps_per_call) `steps` calls, never one call per
 network per frame. `_stream` is the transition's steps in order (style, request, sampler, frames); the methods
@@ -226,6 +228,7 @@ class TransitionEngine:
         # recent ones are kept, by content (a studio edit makes a new key), for a service that sees the same clips
         self._model_clips: dict[tuple, tuple[Clip, F.ModelSkeleton]] = BoundedMemo(16)
         self._lock = threading.Lock()
+        self._timed_steps_runner: GraphRunner | None = None  # the step profile's graph, loaded on first use
         from rsmt_studio.motion.retarget import CorrectionStore
 
         fixes = CorrectionStore(corrections_file).get if corrections_file else None
@@ -324,6 +327,25 @@ class TransitionEngine:
         with self._lock:
             yield from self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
                                     phase_source)
+
+    def profile_spec(self):
+        """The cache spec (`GraphSpec`) of the step profile's timed steps graph, to compile it ahead (in another
+        process: the studio does, so that its engine keeps generating meanwhile); `ProfileUnavailable` off the CPU."""
+        from rsmt_studio.inference import step_profile
+
+        return step_profile.profile_spec(self)
+
+    def profile_step(self, source: Clip, source_frame: int, target: Clip, target_frame: int, style: Clip | str,
+                     length: int, seed: int | None = 0, repeats: int | None = None,
+                     progress: ProgressFn | None = None, cancel: CancelToken | None = None):
+        """A `step_profile.StepProfile` of this transition (`stream`'s arguments): per generated frame, the time in
+        the dense, 8-expert and LSTM-cell kernels, the rest of the graph calls, and post-processing, the median
+        of `repeats` runs. Compiles the timed steps graph first when it is not cached (`progress`, `cancel`).
+        CPU only (`step_profile.ProfileUnavailable` otherwise)."""
+        from rsmt_studio.inference import step_profile
+
+        return step_profile.profile_step(self, source, source_frame, target, target_frame, style, length, seed,
+                                         repeats or step_profile.DEFAULT_REPEATS, progress, cancel)
 
     # ------------------------------------------------------------------------------------------ internals
     def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source,

@@ -9,7 +9,8 @@ request has arrived for `idle_stop_s` the parent sends it SIGSTOP; the next requ
 
 The proxy has the engine's API: `clip_phases`, `style_code`, `generate`, `stream` (chunks cross the pipe as they
 are made), with cancellation through a `CancelToken` checked between chunks, plus `generate_batch` (several
-requests in shared graph calls through `inference.batched`, run in the child).
+requests in shared graph calls through `inference.batched`, run in the child) and the step profile
+(`profile_spec`, `profile_step`: compile progress crosses the pipe, `cancel` stops the compile or the runs).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from rsmt_studio.inference.engine import (
     TransitionChunk,
     TransitionError,
 )
-from rsmt_studio.inference.runtime.compiler import ProgressFn
+from rsmt_studio.inference.runtime.compiler import CompileCancelled, CompileError, ProgressFn
+from rsmt_studio.inference.step_profile import ProfileUnavailable, StepProfile
 
 _CAN_STOP = hasattr(signal, "SIGSTOP")
-_ERRORS = {"TransitionError": TransitionError, "GenerationCancelled": GenerationCancelled}
+_ERRORS = {"TransitionError": TransitionError, "GenerationCancelled": GenerationCancelled,
+           "ProfileUnavailable": ProfileUnavailable, "CompileCancelled": CompileCancelled, "CompileError": CompileError}
 
 
 class WorkerError(RuntimeError):
@@ -80,6 +83,9 @@ def _serve(conn, assets, device: str | None, steps_per_call: int,
                     conn.send(("chunk", item) if isinstance(item, TransitionChunk) else ("result", item))
             elif method == "generate_batch":
                 conn.send(("result", generate_batch(engine, *args, cancel=_PipeCancel(conn), **kwargs)))
+            elif method == "profile_step":
+                conn.send(("result", engine.profile_step(*args, cancel=_PipeCancel(conn),
+                                                         progress=lambda ev: conn.send(("progress", ev)), **kwargs)))
             else:
                 conn.send(("result", getattr(engine, method)(*args, **kwargs)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent
@@ -196,7 +202,23 @@ class EngineWorker:
         """Same arguments as `TransitionEngine.stream`; chunks arrive as the child makes them."""
         return self._streaming("stream", args, kwargs, cancel)
 
-    def _streaming(self, method: str, args: tuple, kwargs: dict, cancel: CancelToken | None) -> Iterator[Any]:
+    def profile_spec(self):
+        """`TransitionEngine.profile_spec` (the timed steps graph's cache spec; `ProfileUnavailable` off the CPU)."""
+        return self._call("profile_spec")
+
+    def profile_step(self, *args, cancel: CancelToken | None = None, progress: ProgressFn | None = None,
+                     **kwargs) -> StepProfile:
+        """`TransitionEngine.profile_step` in the child: its compile progress comes to `progress` (in the calling
+        thread), `cancel` stops the compile or the runs. Holds the worker while it runs (and while it compiles,
+        when the timed graph was not compiled ahead: `profile_spec` + `ensure_compiled` do that without it)."""
+        result = None
+        for item in self._streaming("profile_step", args, kwargs, cancel, progress):
+            result = item
+        assert result is not None
+        return result
+
+    def _streaming(self, method: str, args: tuple, kwargs: dict, cancel: CancelToken | None,
+                   progress: ProgressFn | None = None) -> Iterator[Any]:
         with self._lock:
             self._begin()
             try:
@@ -216,6 +238,8 @@ class EngineWorker:
                     elif msg[0] == "result":
                         finished = True
                         yield msg[1]
+                    elif msg[0] == "progress" and progress is not None:
+                        progress(msg[1])
                     elif msg[0] == "error":
                         finished = True
                         raise _ERRORS.get(msg[1], WorkerError)(msg[2])

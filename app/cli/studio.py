@@ -25,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", type=Path, metavar="FILE.bvh", help="clips (or folders) to open")
     p.add_argument("--screenshot", type=Path, metavar="OUT.png",
                    help="render the first frame at 1280x720, write it as PNG and exit")
-    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency", "phases", "variants"),
+    p.add_argument("--screenshot-what", choices=("window", "viewport", "latency", "profile", "phases", "variants"),
                    default="window",
-                   help="capture the whole window (default), only the 3D viewport, the latency or phase panel, or "
-                        "the window with four style variants of the transition beside it")
+                   help="capture the whole window (default), only the 3D viewport, the latency panel (`profile`: "
+                        "after its Profile step), the phase panel, or the window with four style variants of the "
+                        "transition beside it")
     p.add_argument("--export", type=Path, metavar="OUT.bvh",
                    help="with --screenshot: also write the stitched source->transition->target BVH")
     p.add_argument("--frame", type=int, default=0, help="frame to show in the screenshot (default 0)")
@@ -140,19 +141,21 @@ def _run_gui(args: argparse.Namespace) -> int:
         window.refresh_view()
         window.viewer.frame_characters()
         app.processEvents()
-        if args.screenshot_what in ("latency", "phases"):
+        if args.screenshot_what in ("latency", "profile", "phases"):
             from rsmt_studio.app.qt.screenshots import save_image_atomic
 
-            if args.screenshot_what == "latency":
+            if args.screenshot_what in ("latency", "profile"):
                 for seed in range(1, 9):  # a few more transitions so the rolling plot has a history
                     studio.undo.edit(seed=seed)
                     studio.wait_transition(120.0)
+                if args.screenshot_what == "profile" and studio.model.ready:
+                    _show_profile(app, studio)
                 dock = studio.latency_dock
             else:
                 dock = studio.phase_dock
                 studio.phase_view.set_frame(frame)
             dock.setFloating(True)  # undocked at a readable size for the picture
-            dock.resize(900, 560)
+            dock.resize(900, 900 if args.screenshot_what == "profile" else 560)
             dock.show()
             studio.latency.refresh()
             for _ in range(5):
@@ -193,6 +196,22 @@ def _show_variants(app, studio, count: int = 4, timeout_s: float = 300.0) -> lis
     for msg in failed:
         print(f"rsmt-studio: variants failed: {msg}", file=sys.stderr)
     return shown
+
+
+def _show_profile(app, studio, timeout_s: float = 1800.0) -> None:
+    """Click the latency panel's "Profile step" and wait (events flowing) until the breakdown is shown, or the run
+    ends without one (its message stays in the panel); the first time it compiles the profiling graph."""
+    panel = studio.latency
+    done: list = []
+    for event in (panel.profiler.profile_ready, panel.profiler.profile_failed, panel.profiler.profile_unavailable,
+                  panel.profiler.profile_cancelled):
+        event.connect(lambda *a: done.append(a))
+    panel.profile_button.click()
+    end = time.perf_counter() + timeout_s
+    while not done and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    print(f"rsmt-studio: step profile: {panel.profile_status.text() or 'shown'}")
 
 
 def _exit_now(code: int) -> int:

@@ -11,6 +11,13 @@ Once per transition: style encoding (only when a style is first used: it is memo
 per-frame totals; p50/p95/p99, frames per second and the device sit above; a dashed line marks 33 ms
 (30 fps). It redraws once per finished transition (each redraw also re-composites the window's GL view, which
 costs tens of ms on software GL, so not per streamed chunk); the UI cost per frame is measured and shown.
+
+"Profile step" (with a `StepProfileModel`, app/models/step_profile.py) looks inside "sampler + decoder" on the
+CPU: the engine runs the current transition through the steps graph with its kernels timed and the panel shows,
+per generated frame, the time in the dense, 8-expert and LSTM-cell kernels, the rest of the graph calls and
+post-processing, as bars and a table, with the device and the time it was measured. It runs in the background
+(the first time it compiles that graph, for minutes, in a child process; Cancel stops it); on a GPU engine the
+panel says why there is none.
 """
 
 from __future__ import annotations
@@ -65,21 +72,49 @@ class LatencyLog:
         return out
 
 
+#: Bar colours of the step profile's stages (kernels in blues, the rest grey, post-processing as above).
+PROFILE_COLOURS = {"dense_ms": (60, 120, 200), "moe_ms": (110, 170, 235), "lstm_ms": (30, 70, 140),
+                   "rest_ms": (170, 170, 170), "postprocess_ms": STAGE_COLOURS["postprocess_ms"]}
+
+
+def profile_table_html(profile) -> str:
+    """The step profile as a small HTML table: stage, ms per frame (median, range over the runs), share."""
+    from rsmt_studio.app.models.step_profile import breakdown_rows, caption
+
+    rows = "".join(f"<tr><td>{r['label']}</td><td align='right'>{r['ms']:.3f}</td>"
+                   f"<td align='right'>{r['range'][0]:.3f}–{r['range'][1]:.3f}</td>"
+                   f"<td align='right'>{100 * r['share']:.0f} %</td></tr>" for r in breakdown_rows(profile))
+    ops = ", ".join(f"{n} {k}" for k, n in profile.kernel_ops.items())
+    return (f"<b>Step profile</b> · {caption(profile)}<br>"
+            "<table cellspacing='0' cellpadding='3'><tr><th align='left'>per generated frame</th><th>ms</th>"
+            f"<th>range</th><th>share</th></tr>{rows}<tr><td><i>graph calls (kernels + rest)</i></td>"
+            f"<td align='right'>{profile.call_ms:.3f}</td><td></td><td></td></tr></table>"
+            f"kernel launches per frame: {ops}; kernel time is wall time inside each kernel")
+
+
 class LatencyPanel:
-    """Factory for the Qt widget (keeps this module importable without Qt for the log)."""
+    """Factory for the Qt widget (keeps this module importable without Qt for the log). `profiler`: a
+    `StepProfileModel` behind the "Profile step" button (without one the button is disabled)."""
 
-    def __new__(cls, log: LatencyLog | None = None, parent=None):
-        return _make_panel(log or LatencyLog(), parent)
+    def __new__(cls, log: LatencyLog | None = None, parent=None, profiler=None):
+        return _make_panel(log or LatencyLog(), parent, profiler)
 
 
-def _make_panel(log: LatencyLog, parent):
+def _make_panel(log: LatencyLog, parent, profiler):
     import pyqtgraph as pg
-    from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+    from PySide6.QtCore import QObject, Qt, Signal
+    from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+    class _Waker(QObject):
+        woke = Signal()
 
     class _Panel(QWidget):
+        profile_shown = Signal(object)  # the StepProfile now on screen
+
         def __init__(self) -> None:
             super().__init__(parent)
             self.log = log
+            self.profiler = profiler
             self.ui_ms: list[float] = []  # UI cost per frame (add + redraw), measured
             self._pending_frames = 0
             self._pending_ms = 0.0
@@ -88,6 +123,7 @@ def _make_panel(log: LatencyLog, parent):
             self.summary = QLabel("No transition yet.")
             self.summary.setWordWrap(True)
             lay.addWidget(self.summary)
+            self._build_profile(lay)
             self.rolling = pg.PlotWidget(background="w")
             self.rolling.setLabel("left", "ms per frame")
             self.rolling.setLabel("bottom", "generated frame")
@@ -107,6 +143,89 @@ def _make_panel(log: LatencyLog, parent):
             self.hist.addItem(pg.InfiniteLine(BUDGET_MS, angle=90, pen=pg.mkPen((200, 30, 30), style=pg.QtCore.Qt.PenStyle.DashLine)))
             lay.addWidget(self.hist, 2)
             self._dirty = False
+
+        # -- the step profile ("Profile step"; the model runs it off the UI thread, `_poll_profile` shows it)
+        def _build_profile(self, lay) -> None:
+            row = QHBoxLayout()
+            self.profile_button = QPushButton("Profile step")
+            self.profile_button.setToolTip("Time the current transition's step inside the graph: the dense, "
+                                           "8-expert and LSTM-cell kernels, the rest of the graph and "
+                                           "post-processing, per frame (CPU; compiles a profiling graph once)")
+            self.profile_cancel = QPushButton("Cancel", enabled=False)
+            self.profile_status = QLabel("")
+            self.profile_status.setWordWrap(True)
+            row.addWidget(self.profile_button)
+            row.addWidget(self.profile_cancel)
+            row.addWidget(self.profile_status, 1)
+            lay.addLayout(row)
+            self.profile_plot = pg.PlotWidget(background="w")
+            self.profile_plot.setLabel("bottom", "ms per generated frame")
+            self.profile_plot.setMouseEnabled(False, False)
+            self.profile_plot.hideButtons()
+            self.profile_bars: list = []
+            self.profile_plot.setVisible(False)
+            lay.addWidget(self.profile_plot, 2)
+            self.profile_table = QLabel("")
+            self.profile_table.setWordWrap(True)
+            self.profile_table.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.profile_table.setVisible(False)
+            lay.addWidget(self.profile_table)
+            if self.profiler is None:
+                self.profile_button.setEnabled(False)
+                self.profile_button.setToolTip("No engine attached to this panel")
+                return
+            self._waker = _Waker()
+            self._waker.woke.connect(self._poll_profile, Qt.ConnectionType.QueuedConnection)
+            self.profiler.wake = self._waker.woke.emit
+            self.profile_button.clicked.connect(self.start_profile)
+            self.profile_cancel.clicked.connect(self.profiler.cancel)
+            self.profiler.profile_progress.connect(self.profile_status.setText)
+            self.profiler.profile_ready.connect(self.show_profile)
+            self.profiler.profile_unavailable.connect(lambda msg: self._profile_done(f"No step profile: {msg}"))
+            self.profiler.profile_failed.connect(lambda msg: self._profile_done(f"Profile failed: {msg}"))
+            self.profiler.profile_cancelled.connect(lambda: self._profile_done("Profile cancelled."))
+
+        def start_profile(self) -> int:
+            """Ask the engine for a step profile of the current transition, in the background."""
+            run = self.profiler.start()
+            if run < 0:
+                self.profile_status.setText("Load a source and a target clip first.")
+                return run
+            self.profile_button.setEnabled(False)
+            self.profile_cancel.setEnabled(True)
+            self.profile_status.setText("Profiling the current transition…")
+            return run
+
+        def _poll_profile(self) -> None:
+            self.profiler.poll()
+
+        def _profile_done(self, text: str) -> None:
+            self.profile_button.setEnabled(True)
+            self.profile_cancel.setEnabled(False)
+            self.profile_status.setText(text)
+
+        def show_profile(self, profile) -> None:
+            """Bars (one per stage, ms per generated frame) and the table, captioned with device and time."""
+            from rsmt_studio.app.models.step_profile import breakdown_rows
+
+            self._profile_done("")
+            rows = breakdown_rows(profile)
+            for bar in self.profile_bars:
+                self.profile_plot.removeItem(bar)
+            self.profile_bars = []
+            for i, r in enumerate(rows):
+                y = len(rows) - 1 - i  # first stage on top
+                bar = pg.BarGraphItem(x0=[0.0], y=[y], width=[max(r["ms"], 0.0)], height=0.6,
+                                      brush=pg.mkBrush(*PROFILE_COLOURS[r["stage"]]), pen=pg.mkPen(None))
+                self.profile_plot.addItem(bar)
+                self.profile_bars.append(bar)
+            self.profile_plot.getAxis("left").setTicks([[(len(rows) - 1 - i, r["label"]) for i, r in enumerate(rows)]])
+            self.profile_plot.setYRange(-0.6, len(rows) - 0.4, padding=0)
+            self.profile_plot.setXRange(0, max(r["ms"] for r in rows) * 1.1 or 1.0, padding=0)
+            self.profile_table.setText(profile_table_html(profile))
+            self.profile_plot.setVisible(True)
+            self.profile_table.setVisible(True)
+            self.profile_shown.emit(profile)
 
         # add_frames per streamed chunk; add_transition + refresh per finished transition
         def add_frames(self, timing: dict[str, float]) -> None:
@@ -160,4 +279,4 @@ def _make_panel(log: LatencyLog, parent):
     return _Panel()
 
 
-__all__ = ["BUDGET_MS", "STAGES", "LatencyLog", "LatencyPanel"]
+__all__ = ["BUDGET_MS", "STAGES", "LatencyLog", "LatencyPanel", "profile_table_html"]

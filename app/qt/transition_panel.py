@@ -48,6 +48,7 @@ from rsmt_studio.app.models.session import (
     make_undo_stack,
     save_session,
 )
+from rsmt_studio.app.models.step_profile import StepProfileModel
 from rsmt_studio.app.qt.latency_panel import LatencyPanel
 from rsmt_studio.app.qt.phase_view import make_phase_view
 from rsmt_studio.app.qt.settings import corrections_path
@@ -260,7 +261,7 @@ class TransitionStudio(QObject):
         self.ghost_char = None
         self._base: np.ndarray | None = None
         self._trans_span = (0, 0)
-        self.latency = LatencyPanel()
+        self.latency = LatencyPanel(profiler=StepProfileModel(self.model))
         self.phase_view = make_phase_view()
         self.panel = TransitionPanel(self)
         right = Qt.DockWidgetArea.RightDockWidgetArea
@@ -615,6 +616,7 @@ class TransitionStudio(QObject):
         self._autosave_timer.stop()
         if getattr(self, "variants_panel", None) is not None:
             self.variants_panel.close_model()  # cancels a batched run, which holds the worker
+        self.latency.profiler.close()  # a profile in flight: its compile child is stopped
         self.model.close()
         self.pool.close()
         self.autosaver.discard()

@@ -6,6 +6,7 @@
 - `blocks.py`: the MAX building blocks (the CPU's); `numpy_blocks.py`: the same in numpy, the reference of the
   tests and the benchmark's numpy engine.
 - `cpu.py`: the CPU formulation (blocks.py, symbolic widths; these models are shipped compiled).
+- `cpu_timed.py`: the CPU steps graph with its kernels timed (the on-demand step profile; never shipped).
 - `gpu/`: the GPU formulation (its `__init__` says which file builds which graph).
 
 `model_specs` names an engine's graphs on a device for the compile cache, `spec_weight_names` the weights each
@@ -20,13 +21,16 @@ import numpy as np
 
 
 def model_specs(dims, device: str, steps_per_call: int, chain: bool = False,
-                weights: dict[str, np.ndarray] | None = None, first_step: bool = False) -> dict:
+                weights: dict[str, np.ndarray] | None = None, first_step: bool = False,
+                profile: bool = False) -> dict:
     """The graphs an engine needs, as cache specs {"deephase", "style", "prepare", "steps", ...: GraphSpec}.
 
     CPU: cpu.py's four graphs, whatever the widths, and with `first_step` (and more than one step per call) the
     one-step graph as "steps_first", which starts a streamed transition. GPU: gpu/'s, built for the static shapes
     of `weights` (adapted, as `weights.adapt_all` gives them), plus the FiLM `fold` graph. `chain`: plus the
-    last-frame graph that captured device graphs need (GPU; on the CPU only for tests)."""
+    last-frame graph that captured device graphs need (GPU; on the CPU only for tests). `profile` (CPU): plus the
+    steps graph with its kernels timed (cpu_timed.py) as "steps_profile", which the engine's step profile
+    compiles on demand."""
     from rsmt_studio.inference.graphs import networks
     from rsmt_studio.inference.graphs.gpu import chain_graph
     from rsmt_studio.inference.runtime.cache import GraphSpec
@@ -39,6 +43,9 @@ def model_specs(dims, device: str, steps_per_call: int, chain: bool = False,
         if first_step and k > 1:
             specs["steps_first"] = GraphSpec("steps1", "rsmt_studio.inference.graphs.cpu",
                                              networks.graph_config("steps", dims, 1), device)
+        if profile:
+            specs["steps_profile"] = GraphSpec(f"steps{k}_timed", "rsmt_studio.inference.graphs.cpu_timed",
+                                               networks.graph_config("steps", dims, k), device)
     else:
         from rsmt_studio.inference.graphs import gpu
 
@@ -57,7 +64,7 @@ def spec_weight_names(name: str, spec) -> list[str]:
         return []
     if spec.module in gpu.WEIGHT_INPUTS:
         return [w for w, _ in gpu.WEIGHT_INPUTS[spec.module]()]
-    return [w for w, _ in networks.weight_inputs("steps" if name == "steps_first" else name)]
+    return [w for w, _ in networks.weight_inputs("steps" if name in ("steps_first", "steps_profile") else name)]
 
 
 def device_weights(weights: dict[str, np.ndarray], device: str, dims) -> dict[str, np.ndarray]:

@@ -51,8 +51,10 @@ def max_version() -> str:
 GRAPHS_PACKAGE = "rsmt_studio.inference.graphs"
 
 
-#: (graph module name prefix, the kernels/ file of the custom ops the modules under it use)
-KERNEL_FILES = ((f"{GRAPHS_PACKAGE}.gpu.", "sampler_tail.mojo"), (f"{GRAPHS_PACKAGE}.cpu_blocks", "cpu_dense.mojo"))
+#: (graph module name prefix, the kernels/ file of the custom ops the modules under it use; cpu_timed.py's timed
+#: twins call cpu_dense.mojo's ops, which come in through its import of cpu_blocks)
+KERNEL_FILES = ((f"{GRAPHS_PACKAGE}.gpu.", "sampler_tail.mojo"), (f"{GRAPHS_PACKAGE}.cpu_blocks", "cpu_dense.mojo"),
+                (f"{GRAPHS_PACKAGE}.cpu_timed", "cpu_dense_timed.mojo"))
 
 
 @functools.cache

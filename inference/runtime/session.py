@@ -50,6 +50,11 @@ class GraphRunner:
         self._host_weights = [np.ascontiguousarray(w, dtype=np.float32) for w in weights]
         self._weight_buffers = [session.to_device(w) for w in self._host_weights]
 
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The bound weights (host arrays, in input order): another graph of the same weights can bind them too."""
+        return list(self._host_weights)
+
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         # Scalars (loop counts) stay on the host: MAX reads them there to drive control flow.
         bufs = [self.session.to_device(np.ascontiguousarray(x)) if np.ndim(x) else _host(x) for x in inputs]

@@ -94,8 +94,10 @@ def test_studio_variants_dock_shows_side_by_side_and_uses_one(studio, qtbot):
         panel.use_buttons[2].click()
     p = studio.model.params
     assert (p.style, p.seed) == (variants[2].spec.style, variants[2].spec.seed) != (before.style, before.seed)
+    # the variant came from a batch-3 call, the main transition from batch-1 calls started with the one-step graph:
+    # float32 sums in another order (iteration 10's weights: up to 2.1e-5 in a quaternion component, ~0.002 degrees)
     np.testing.assert_allclose(studio.model.result.transition.local_rot, variants[2].result.transition.local_rot,
-                               atol=1e-5)
+                               atol=5e-5)
     assert not [c for c in studio.window.scene.characters if c.role == "variant"]
     studio.window.actions["undo"].trigger()
     assert studio.model.params.style == before.style

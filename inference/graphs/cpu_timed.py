@@ -1,0 +1,126 @@
+"""The CPU steps graph with its kernels timed: the profiling variant behind the latency panel's "Profile step".
+
+MAX 26.7 has no per-op timing on the CPU (docs/performance.md, "CPU step: profile and floor"), so the kernels
+time themselves: kernels/cpu_dense_timed.mojo holds a timed twin of each of cpu_blocks.py's three custom ops
+(`rsmt_dense_timed`, `rsmt_moe_dense_timed`, `rsmt_lstm_cell_timed`), which runs the untimed op's code unchanged
+and also returns the nanoseconds spent in it.
+
+`build_graph` is cpu.py's: `networks.build` with cpu_blocks.py, the same nets.py maths and graph inputs, except that
+the blocks are `TimedBlocks`, which emit the timed twins where cpu_blocks.py emits the ops, and the graph gets two
+more outputs after the steps graph's six:
+
+- `kernel_ns` (3,) int64: nanoseconds spent in the dense, MoE and LSTM-cell kernels during the call (`KINDS`);
+- `kernel_ops` (3,) int64: how many of each the call ran (constants of the graph).
+
+Why a module of its own, not a flag in cpu.py or cpu_blocks.py: the compiled models' cache key hashes the code of
+those modules (runtime/cache.py), so any change there would re-key the shipped compiled models
+(assets/compiled). Nothing the shipped graphs are built from imports this module; its key covers it, the modules
+it builds with and both kernel files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from max.dtype import DType
+from max.graph import Graph, TensorType, TensorValue, ops
+from max.graph.graph import default_custom_extensions_scope
+from rsmt_studio.inference.graphs import cpu_blocks, networks
+
+#: The op kinds timed, in the order of the `kernel_ns` and `kernel_ops` outputs.
+KINDS = ("dense", "moe", "lstm")
+#: Outputs the timed graph adds after the steps graph's.
+EXTRA_OUTPUTS = 2
+
+
+def build_graph(config: dict[str, Any], device_ref) -> Graph:
+    """The steps graph of `config` (networks.graph_config("steps", ...)) with its kernels timed."""
+    if config.get("graph") != "steps":
+        raise ValueError("only the steps graph has a timed variant")
+    blocks = TimedBlocks()
+    with default_custom_extensions_scope(cpu_blocks.kernels_package()):
+        g = networks.build(config, device_ref, blocks)
+        _append_outputs(g, blocks.outputs)
+    return g
+
+
+class TimedBlocks:
+    """cpu_blocks.py with the three kernels' timed twins; everything else is cpu_blocks.py's (so blocks.py's).
+    `outputs()` gives the `kernel_ns` and `kernel_ops` values of the graph it built."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[TensorValue]] = {k: [] for k in KINDS}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(cpu_blocks, name)
+
+    # the three layers: cpu_blocks.py's shapes, rebinds and parameters, through the timed op
+    def linear(self, x: TensorValue, w: TensorValue, b: TensorValue | None = None, out=None) -> TensorValue:
+        if x.rank != 2 or b is None:
+            return cpu_blocks.linear(x, w, b, out)
+        w = ops.rebind(w, (x.shape[1], w.shape[1] if out is None else out))
+        b = ops.rebind(b, (w.shape[1],))
+        return self._timed("dense", "rsmt_dense", [x, w, b], [_f32(x, x.shape[0], w.shape[1])],
+                           {"act": 0, "workers": cpu_blocks.WORKERS})[0]
+
+    def moe_linear(self, x: TensorValue, gate: TensorValue, w: TensorValue, b: TensorValue,
+                   n_experts: int) -> TensorValue:
+        w = ops.rebind(w, (x.shape[1], w.shape[1]))
+        b = ops.rebind(b, (w.shape[1],))
+        gate = ops.rebind(gate, (x.shape[0], n_experts))
+        return self._timed("moe", "rsmt_moe_dense", [x, gate, w, b], [_f32(x, x.shape[0], w.shape[1] // n_experts)],
+                           {"act": 0, "workers": cpu_blocks.WORKERS, "n_experts": n_experts})[0]
+
+    def lstm_cell(self, x: TensorValue, h: TensorValue, c: TensorValue, w: TensorValue,
+                  b: TensorValue) -> tuple[TensorValue, TensorValue]:
+        batch, hidden = x.shape[0], h.shape[1]
+        h = ops.rebind(h, (batch, hidden))
+        c = ops.rebind(c, (batch, hidden))
+        w = ops.rebind(w, (x.shape[1] + hidden, 4 * hidden))
+        b = ops.rebind(b, (4 * hidden,))
+        c_new, h_new, _ = self._timed("lstm", "rsmt_lstm_cell", [x, h, c, w, b],
+                                      [_f32(x, batch, hidden), _f32(x, batch, hidden), _f32(x, batch, 4 * hidden)],
+                                      {"workers": cpu_blocks.WORKERS})
+        return h_new, c_new
+
+    def _timed(self, kind: str, op: str, values: list, out_types: list, parameters: dict) -> list[TensorValue]:
+        """`op`'s timed twin: its outputs; its time, (1,) int64, is kept for `outputs`."""
+        device = values[0].device
+        *outs, ns = ops.custom(f"{op}_timed", device=device, values=values,
+                               out_types=[*out_types, TensorType(DType.int64, (1,), device=device)],
+                               parameters=parameters)
+        self.times[kind].append(ns)
+        return outs
+
+    def outputs(self, device) -> list[TensorValue]:
+        """[kernel_ns (3,), kernel_ops (3,)] (int64, in `KINDS` order), built in the current graph."""
+        if not any(self.times.values()):
+            raise RuntimeError("the graph ran no kernel through TimedBlocks")
+        zero = ops.constant(np.zeros(1, np.int64), DType.int64, device=device)
+        per_kind = [ops.sum(ops.concat(self.times[k], 0), 0) if self.times[k] else zero for k in KINDS]
+        counts = ops.constant(np.array([len(self.times[k]) for k in KINDS], np.int64), DType.int64, device=device)
+        return [ops.concat(per_kind, 0), counts]
+
+
+def _append_outputs(g: Graph, extra) -> None:
+    """Give the finished graph `g` the outputs `extra(device)` after its own.
+
+    networks.build ends the graph itself (`Graph.output`, once), and MAX 26.7 has no public call that adds
+    outputs to a finished graph; so its output op is read back and replaced, by the calls `Graph.output_types` and
+    `Graph.output` themselves make (MAX is pinned; a change there fails this build, never the shipped graphs')."""
+    from max._core import Value as _CoreValue
+    from max.graph import Value
+
+    with g:
+        terminator = g._body.operations[-1]
+        values = [Value.from_mlir(_CoreValue._from_cmlir(v)) for v in terminator.operands]
+        n = len(g.output_types)
+        g._erase_output_if_present()
+        g.output(*values, *extra(values[0].device))
+    if len(g.output_types) != n + EXTRA_OUTPUTS:
+        raise RuntimeError(f"the timed steps graph has {len(g.output_types)} outputs, expected {n + EXTRA_OUTPUTS}")
+
+
+def _f32(x: TensorValue, *dims) -> TensorType:
+    return TensorType(DType.float32, dims, device=x.device)
