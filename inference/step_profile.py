@@ -169,8 +169,8 @@ def profile_step(engine, source, source_frame: int, target, target_frame: int, s
                 runs.append(run)
     stages = {s: statistics.median(r[s] for r in runs) for s in STAGES}
     return StepProfile(
-        device=engine.device.label, device_detail=cpu_description(spec.target()), measured_at=time.time(), frames=int(length), steps_per_call=k,
-        calls=len(timed.calls), repeats=repeats, stages=stages,
+        device=engine.device.label, device_detail=cpu_description(spec.target()), measured_at=time.time(),
+        frames=int(length), steps_per_call=k, calls=len(timed.calls), repeats=repeats, stages=stages,
         call_ms=statistics.median(r["call_ms"] for r in runs),
         spread={s: (min(r[s] for r in runs), max(r[s] for r in runs)) for s in STAGES},
         kernel_ops=ops_per_frame, runs=runs, load_ms=load_ms)
@@ -194,11 +194,12 @@ def cpu_description(target: str = "") -> str:
 
 def describe(profile: StepProfile) -> dict[str, Any]:
     """A plain dict of a profile (JSON, logs)."""
-    return {"device": profile.device, "device_detail": profile.device_detail, "measured_at": profile.measured_at, "frames": profile.frames,
-            "steps_per_call": profile.steps_per_call, "calls": profile.calls, "repeats": profile.repeats,
+    return {"device": profile.device, "device_detail": profile.device_detail, "measured_at": profile.measured_at,
+            "frames": profile.frames, "steps_per_call": profile.steps_per_call, "calls": profile.calls,
+            "repeats": profile.repeats,
             "stages_ms": profile.stages, "call_ms": profile.call_ms, "kernel_ops_per_frame": profile.kernel_ops,
             "shares": profile.shares(), "load_ms": profile.load_ms}
 
 
-__all__ = ["STAGES", "STAGE_LABELS", "ProfileUnavailable", "StepProfile", "cpu_description", "describe", "profile_spec",
-           "profile_step"]
+__all__ = ["STAGES", "STAGE_LABELS", "ProfileUnavailable", "StepProfile", "cpu_description", "describe",
+           "profile_spec", "profile_step"]
