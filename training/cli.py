@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--chain-rot-weight", type=float, default=None,
                    help="sampler: weight of the local-rotation error of the spine, neck, head and shoulders "
                         "(own-style rows)")
+    t.add_argument("--head-peak-weight", type=float, default=None,
+                   help="sampler: weight of the head's farthest turn on the neck from the last context frame beyond "
+                        "the ground truth's farthest (all rows)")
     t.add_argument("--curriculum-epochs", type=int, default=None,
                    help="sampler: epochs over which transition lengths grow to the longest (a fine-tune that "
                         "should stay on shorter transitions passes more)")
@@ -181,7 +184,7 @@ def _train(args: argparse.Namespace) -> int:
                              ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps"),
                              ("head_weight", "head_weight"), ("seam_weight", "seam_weight"),
                              ("curriculum_epochs", "curriculum_epochs"), ("head_turn_weight", "head_turn_weight"),
-                             ("chain_rot_weight", "chain_rot_weight")):
+                             ("chain_rot_weight", "chain_rot_weight"), ("head_peak_weight", "head_peak_weight")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

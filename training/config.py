@@ -125,6 +125,7 @@ class TrainConfig:
     seam_weight: float = 0.0  # every row: local-rotation speed across the two seams beyond the ground truth's
     head_turn_weight: float = 0.0  # every row: head-on-neck turn away from the last context frame beyond the truth's
     chain_rot_weight: float = 0.0  # own-style rows: local-rotation error of the spine, neck, head and shoulders
+    head_peak_weight: float = 0.0  # every row: the head's farthest turn from the last context frame beyond the truth's
 
 
 @dataclass

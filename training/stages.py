@@ -398,8 +398,9 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
     steps_done = [0]
     head_joint = md.ms.names.index("Head") if "Head" in md.ms.names else None
     parents_t = torch.as_tensor(np.asarray(md.ms.parents), dtype=torch.long, device=ctx.device)
-    if (tc.head_weight > 0 or tc.head_turn_weight > 0) and head_joint is None:
-        raise ValueError("--head-weight / --head-turn-weight: the training skeleton has no joint named Head")
+    if (tc.head_weight > 0 or tc.head_turn_weight > 0 or tc.head_peak_weight > 0) and head_joint is None:
+        raise ValueError("--head-weight / --head-turn-weight / --head-peak-weight: the training skeleton has no joint "
+                         "named Head")
     chain = [md.ms.names.index(n) for n in CHAIN_JOINTS if n in md.ms.names]
     if tc.chain_rot_weight > 0 and not chain:
         raise ValueError(f"--chain-rot-weight: the training skeleton has none of {', '.join(CHAIN_JOINTS)}")
@@ -481,6 +482,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             turn = Ro.excess_head_turn(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
             total = total + tc.head_turn_weight * turn
             parts["head_turn_excess"] = turn.item()
+        if tc.head_peak_weight > 0:
+            peak = Ro.excess_head_peak(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
+            total = total + tc.head_peak_weight * peak
+            parts["head_peak_excess"] = peak.item()
         if tc.chain_rot_weight > 0:
             chain_err = Ro.chain_rotation_error(out.r[own], w_own["r"], parents_t, chain_t, length, n_past)
             total = total + tc.chain_rot_weight * chain_err * (sc.batch - n_swap) / sc.batch

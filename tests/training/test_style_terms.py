@@ -124,6 +124,24 @@ def test_excess_head_turn_spares_the_ground_truth_and_penalises_a_head_that_sett
     assert float(Ro.excess_head_turn(still, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_excess_head_peak_counts_only_turning_farther_than_the_truth_ever_does():
+    b, t, j, n_past, length, neck, head = 2, 30, 5, 10, 12, 3, 4
+    r_gt = _head_turning(torch.linspace(0, 0.2, t), b, j, head)  # the truth turns steadily to its farthest at the end
+    # a head that turns early to the truth's farthest and comes back: the frame-by-frame cap charges it, the peak
+    # term does not
+    early = torch.linspace(0, 0.2, t).clone()
+    early[n_past : n_past + 4] = float(early[n_past + length - 1])
+    gen = _head_turning(early, b, j, head)[:, n_past : n_past + length]
+    assert float(Ro.excess_head_turn(gen, r_gt, head, neck, length, n_past)) > 0.01
+    assert float(Ro.excess_head_peak(gen, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # turning 0.3 rad beyond the truth's farthest at any one frame is charged, about 2*sqrt(2)*sin(0.15)
+    over = torch.linspace(0, 0.2, t).clone()
+    over[n_past + 2] += 0.3
+    gen = _head_turning(over, b, j, head)[:, n_past : n_past + length]
+    peak = float(Ro.excess_head_peak(gen, r_gt, head, neck, length, n_past))
+    assert 0.25 < peak < 0.45
+
+
 def test_chain_rotation_error_sees_a_twist_the_global_rotation_of_the_child_hides():
     b, t, j, n_past, length = 2, 30, 3, 10, 8
     parents, chain = torch.tensor([-1, 0, 1]), torch.tensor([1, 2])
