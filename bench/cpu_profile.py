@@ -81,7 +81,7 @@ def encoders(K, W, d, X):
 
 def film_embedding(K, W, d, X):
     cache = [X[k] for k in ("emb_gamma", "emb_beta", "emb_keys", "emb_values")]
-    return (K.elu(_nets().film(K, W, "embedding_film", X["emb_in"], cache)),)
+    return (_nets().film_elu(K, W, "embedding_film", X["emb_in"], cache),)
 
 
 def lstm_tail(K, W, d, X):
@@ -118,7 +118,7 @@ def predictor_mlp(K, W, d, X):
 
 def film_predictor(K, W, d, X):
     cache = [X[k] for k in ("pred_gamma", "pred_beta", "pred_keys", "pred_values")]
-    return (K.elu(_nets().film(K, W, "predictor_film", X["y2"], cache)),)
+    return (_nets().film_elu(K, W, "predictor_film", X["y2"], cache),)
 
 
 def phase_update(K, W, d, X):

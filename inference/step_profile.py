@@ -9,8 +9,9 @@ cached like every graph) and reports per generated frame:
 - `dense_ms`, `moe_ms`, `lstm_ms`: time inside the dense-layer, 8-expert and LSTM-cell kernels
   (kernels/cpu_dense.mojo through their timed twins; wall time from the kernel's first instruction to its last,
   so a kernel whose thread was descheduled counts the wait);
-- `rest_ms`: the rest of the graph call: MAX's other ops (layer norms, attention, ELU, the phase update, ...),
-  the runtime between ops and the `execute` call itself (the call's wall time minus the kernels);
+- `rest_ms`: the rest of the graph call: MAX's other ops (ELU, the phase update, ...), the fused FiLM blocks
+  (`rsmt_film_elu`: layer norms, attention and their query and output layers, untimed), the runtime between ops
+  and the `execute` call itself (the call's wall time minus the kernels);
 - `postprocess_ms`: the engine's post-processing (world space, the source's rig, quaternion continuity, fps).
 
 It runs the transition exactly as the studio's engine streams it (`TransitionEngine._stream`, chunk by chunk),

@@ -1,5 +1,6 @@
 """The CPU sampler step's weight layers as Mojo custom ops: dense `act(x @ w + b)`, the 8-expert MoE layer and
-the LSTM cell, for small batches on a few cores (issue 17; docs/performance.md, "CPU kernels").
+the LSTM cell, for small batches on a few cores (issue 17; docs/performance.md, "CPU kernels"); and a whole FiLM
+block over the style tokens with the ELU after it (`rsmt_film_elu`), ~35 small graph ops in blocks.py's form.
 
 Why: at batch 1 MAX 26.7's CPU matmul split the step's six wide layers (the LSTM cell 896 x 1536, predictor
 fc1/fc2, the three expert layers) into tasks across its worker threads and ran them at 1-5 GB/s while the
@@ -21,7 +22,7 @@ import extensibility
 from algorithm.cpu.rowwise import sync_parallelize
 from extensibility import InputTensor, OutputTensor
 from max.gpu.host import DeviceContext
-from std.math import exp, tanh
+from std.math import exp, sqrt, tanh
 from std.sys.info import simd_width_of
 
 comptime FP = Pointer[Float32, MutAnyOrigin]
@@ -327,3 +328,262 @@ struct LSTMCell:
                                            rebind[FP](b.unsafe_ptr()), rebind[FP](b.unsafe_ptr()), 4, hidden,
                                            rebind[FP](c_new.unsafe_ptr()), rebind[FP](gates.unsafe_ptr()),
                                            rebind[FP](c.unsafe_ptr()), rebind[FP](h_new.unsafe_ptr()))
+
+
+# ------------------------------------------------------------------------------------------------ FiLM block
+comptime LN_EPS: Float32 = 1e-5
+
+
+@always_inline
+def _mean_rstd(p: FP, o: Int, n: Int) -> SIMD[DType.float32, 2]:
+    """(mean, 1 / sqrt(biased variance + LN_EPS)) of p[o : o+n] (an affine-free layer norm's statistics)."""
+    var s = SIMD[DType.float32, SW](0)
+    var j = 0
+    while j + SW <= n:
+        s += p.unsafe_load[width=SW](o + j)
+        j += SW
+    var total = s.reduce_add()
+    while j < n:
+        total += p.unsafe_load(o + j)
+        j += 1
+    var mean = total / Float32(n)
+    var v = SIMD[DType.float32, SW](0)
+    j = 0
+    while j + SW <= n:
+        var d = p.unsafe_load[width=SW](o + j) - mean
+        v += d * d
+        j += SW
+    var var_sum = v.reduce_add()
+    while j < n:
+        var d = p.unsafe_load(o + j) - mean
+        var_sum += d * d
+        j += 1
+    return SIMD[DType.float32, 2](mean, 1 / sqrt(var_sum / Float32(n) + LN_EPS))
+
+
+@always_inline
+def _film_modulate[tw: Int](xp: FP, xo: Int, gp: FP, go: Int, bp: FP, bo: Int, yp: FP, yo: Int, j: Int,
+                            mean: Float32, rstd: Float32):
+    """y[j:j+tw] = elu((1 + gamma) * (x - mean) * rstd + beta)."""
+    var v = (1 + gp.unsafe_load[width=tw](go + j)) * ((xp.unsafe_load[width=tw](xo + j) - mean) * rstd) + \
+        bp.unsafe_load[width=tw](bo + j)
+    yp.unsafe_store(yo + j, _act[ACT_ELU, tw](v))
+
+
+@always_inline
+def _normalise[tw: Int](sp: FP, so: Int, dp: FP, dst: Int, j: Int, mean: Float32, rstd: Float32):
+    dp.unsafe_store(dst + j, (sp.unsafe_load[width=tw](so + j) - mean) * rstd)
+
+
+@always_inline
+def _dot(ap: FP, ao: Int, bp: FP, bo: Int, n: Int) -> Float32:
+    var s = SIMD[DType.float32, SW](0)
+    var j = 0
+    while j + SW <= n:
+        s += ap.unsafe_load[width=SW](ao + j) * bp.unsafe_load[width=SW](bo + j)
+        j += SW
+    var total = s.reduce_add()
+    while j < n:
+        total += ap.unsafe_load(ao + j) * bp.unsafe_load(bo + j)
+        j += 1
+    return total
+
+
+@always_inline
+def _residual_elu[tw: Int](op: FP, yp: FP, o: Int):
+    """out[o:o+tw] = elu(out + y) (both contiguous (B, D))."""
+    op.unsafe_store(o, _act[ACT_ELU, tw](op.unsafe_load[width=tw](o) + yp.unsafe_load[width=tw](o)))
+
+
+def _film_rows_in(
+    n_rows: Int, d: Int, xp: FP, ldx: Int, gp: FP, ldg: Int, bp: FP, ldb: Int, yp: FP, np_: FP,
+):
+    """Per row: y = elu((1 + gamma) * LN(x) + beta) into yp (B, D) and LN(y) into np_ (B, D)."""
+    for b in range(n_rows):
+        var xo = b * ldx
+        var go = b * ldg
+        var bo = b * ldb
+        var yo = b * d
+        var st = _mean_rstd(xp, xo, d)
+        var j = 0
+        while j + SW <= d:
+            _film_modulate[SW](xp, xo, gp, go, bp, bo, yp, yo, j, st[0], st[1])
+            j += SW
+        while j < d:
+            _film_modulate[1](xp, xo, gp, go, bp, bo, yp, yo, j, st[0], st[1])
+            j += 1
+        st = _mean_rstd(yp, yo, d)
+        j = 0
+        while j + SW <= d:
+            _normalise[SW](yp, yo, np_, yo, j, st[0], st[1])
+            j += SW
+        while j < d:
+            _normalise[1](yp, yo, np_, yo, j, st[0], st[1])
+            j += 1
+
+
+@always_inline
+def _context[tw: Int](n_t: Int, lp: FP, lo: Int, vp: FP, vo: Int, ldv1: Int, cp: FP, co: Int, c: Int):
+    """ctx[c:c+tw] = sum over tokens t of att[t] * values[t, c:c+tw], in registers."""
+    var a0 = SIMD[DType.float32, tw](0)
+    var a1 = SIMD[DType.float32, tw](0)
+    var t = 0
+    while t + 2 <= n_t:  # two tokens per pass: two independent accumulators
+        a0 += lp.unsafe_load(lo + t) * vp.unsafe_load[width=tw](vo + t * ldv1 + c)
+        a1 += lp.unsafe_load(lo + t + 1) * vp.unsafe_load[width=tw](vo + (t + 1) * ldv1 + c)
+        t += 2
+    if t < n_t:
+        a0 += lp.unsafe_load(lo + t) * vp.unsafe_load[width=tw](vo + t * ldv1 + c)
+    cp.unsafe_store(co + c, a0 + a1)
+
+
+def _film_attend(
+    r0: Int, r1: Int, d: Int, n_t: Int, qp: FP, kp: FP, ldk0: Int, ldk1: Int, vp: FP, ldv0: Int, ldv1: Int,
+    scale: Float32, lp: FP, cp: FP,
+):
+    """Rows r0 .. r1: att = softmax over t of scale * keys[b, t] . q[b] (into lp (B, T)), ctx[b] = sum_t att[t]
+    values[b, t] (into cp (B, D))."""
+    for b in range(r0, r1):
+        var lo = b * n_t
+        for t in range(n_t):
+            lp.unsafe_store(lo + t, scale * _dot(kp, b * ldk0 + t * ldk1, qp, b * d, d))
+        var top = lp.unsafe_load(lo)
+        for t in range(1, n_t):
+            top = max(top, lp.unsafe_load(lo + t))
+        var total: Float32 = 0
+        for t in range(n_t):
+            var e = exp(lp.unsafe_load(lo + t) - top)
+            lp.unsafe_store(lo + t, e)
+            total += e
+        var inv = 1 / total
+        for t in range(n_t):
+            lp.unsafe_store(lo + t, lp.unsafe_load(lo + t) * inv)
+        var vo = b * ldv0
+        var co = b * d
+        var c = 0
+        while c + 2 * SW <= d:
+            _context[2 * SW](n_t, lp, lo, vp, vo, ldv1, cp, co, c)
+            c += 2 * SW
+        while c + SW <= d:
+            _context[SW](n_t, lp, lo, vp, vo, ldv1, cp, co, c)
+            c += SW
+        while c < d:
+            _context[1](n_t, lp, lo, vp, vo, ldv1, cp, co, c)
+            c += 1
+
+
+def _film_attend_tasks[workers: Int](
+    n_rows: Int, d: Int, n_t: Int, qp: FP, kp: FP, ldk0: Int, ldk1: Int, vp: FP, ldv0: Int, ldv1: Int,
+    scale: Float32, lp: FP, cp: FP,
+) raises:
+    """_film_attend over all rows; from PARALLEL_ROWS rows on split into `workers` tasks of contiguous rows (at batch
+    64 the keys and values are 14 MB a block, read once)."""
+    var n_tasks = min(workers, n_rows)
+    if n_rows < PARALLEL_ROWS:
+        n_tasks = 1
+    if n_tasks <= 1:
+        _film_attend(0, n_rows, d, n_t, qp, kp, ldk0, ldk1, vp, ldv0, ldv1, scale, lp, cp)
+        return
+
+    def task(t: Int) raises {var n_tasks, var n_rows, var d, var n_t, var qp, var kp, var ldk0, var ldk1, var vp,
+                             var ldv0, var ldv1, var scale, var lp, var cp}:
+        _film_attend(t * n_rows // n_tasks, (t + 1) * n_rows // n_tasks, d, n_t, qp, kp, ldk0, ldk1, vp, ldv0, ldv1,
+                     scale, lp, cp)
+
+    sync_parallelize(task, n_tasks)
+
+
+def _contiguous_ok(t: InputTensor[dtype=DType.float32, ...], op: StaticString, what: StaticString) raises:
+    """Every axis of t dense, row-major (the weights: read as (in, out) row-major; the biases: adjacent)."""
+    var expect = 1
+    for k in range(t.rank - 1, -1, -1):
+        if Int(t.dim_size(k)) > 1 and Int(t.stride_length(k)) != expect:
+            raise Error(op, ": ", what, " must be contiguous")
+        expect *= Int(t.dim_size(k))
+
+
+def _tokens_ok(t: InputTensor[dtype=DType.float32, rank=3, ...], b: Int, d: Int, op: StaticString) raises:
+    """The keys and values (B, T, D): any strides over B and T, each token's D elements adjacent."""
+    if Int(t.dim_size(0)) != b or Int(t.dim_size(2)) != d:
+        raise Error(op, ": the keys and values must be (B, T, D) for x (B, D)")
+    if d > 1 and Int(t.stride_length(2)) != 1:
+        raise Error(op, ": a token's keys and values must be contiguous")
+
+
+@extensibility.register("rsmt_film_elu")
+struct FilmElu:
+    """One FiLM block over the style tokens and the ELU after it (nets.film_elu), for a batch of rows:
+        y   = elu((1 + gamma) * LN(x) + beta)                  LN: affine-free, biased variance, eps 1e-5
+        q   = LN(y) @ wq + bq
+        att = softmax_t(scale * keys[:, t] . q)
+        out = elu(y + (sum_t att[t] values[:, t]) @ wo + bo)
+    x, gamma, beta (B, D); keys, values (B, T, D); wq, wo (D, D) (in, out); bq, bo (D,); scale (1,). Outputs: out (B, D),
+    and the op's scratch: y (B, D), q (B, D), ctx (B, D) (LN(y) first, then the attention's context) and the attention
+    weights (B, T). The two D x D products are rsmt_dense's loop nest, the attention goes row by row; both split
+    into `workers` tasks from PARALLEL_ROWS rows on (columns, rows), the layer norms run as one task. CPU only."""
+
+    @staticmethod
+    def execute[target: StaticString, workers: Int](
+        out_: OutputTensor[dtype=DType.float32, rank=2, ...],
+        y: OutputTensor[dtype=DType.float32, rank=2, ...],
+        q: OutputTensor[dtype=DType.float32, rank=2, ...],
+        ctx_: OutputTensor[dtype=DType.float32, rank=2, ...],
+        att: OutputTensor[dtype=DType.float32, rank=2, ...],
+        x: InputTensor[dtype=DType.float32, rank=2, ...],
+        gamma: InputTensor[dtype=DType.float32, rank=2, ...],
+        beta: InputTensor[dtype=DType.float32, rank=2, ...],
+        keys: InputTensor[dtype=DType.float32, rank=3, ...],
+        values: InputTensor[dtype=DType.float32, rank=3, ...],
+        wq: InputTensor[dtype=DType.float32, rank=2, ...],
+        bq: InputTensor[dtype=DType.float32, rank=1, ...],
+        scale: InputTensor[dtype=DType.float32, rank=1, ...],
+        wo: InputTensor[dtype=DType.float32, rank=2, ...],
+        bo: InputTensor[dtype=DType.float32, rank=1, ...],
+        ctx: DeviceContext,
+    ) raises:
+        comptime if target != "cpu":
+            raise Error("rsmt_film_elu is a CPU kernel")
+        comptime op = "rsmt_film_elu"
+        var n_rows = Int(x.dim_size(0))
+        var d = Int(x.dim_size(1))
+        var n_t = Int(keys.dim_size(1))
+        _rows_ok(x, op)
+        _rows_ok(gamma, op)
+        _rows_ok(beta, op)
+        _tokens_ok(keys, n_rows, d, op)
+        _tokens_ok(values, n_rows, d, op)
+        if n_t < 1:
+            raise Error(op, ": no style tokens")
+        if Int(values.dim_size(1)) != n_t:
+            raise Error(op, ": the keys and values must hold the same tokens")
+        if Int(wq.dim_size(0)) != d or Int(wq.dim_size(1)) != d or Int(wo.dim_size(0)) != d or Int(wo.dim_size(1)) != d:
+            raise Error(op, ": the query and output weights must be (D, D)")
+        _contiguous_ok(wq, op, "the query weight")
+        _contiguous_ok(bq, op, "the query bias")
+        _contiguous_ok(wo, op, "the output weight")
+        _contiguous_ok(bo, op, "the output bias")
+        var op_ = rebind[FP](out_.unsafe_ptr())
+        var yp = rebind[FP](y.unsafe_ptr())
+        var qp = rebind[FP](q.unsafe_ptr())
+        var cp = rebind[FP](ctx_.unsafe_ptr())
+        var xp = rebind[FP](x.unsafe_ptr())
+        _film_rows_in(n_rows, d, xp, Int(x.stride_length(0)), rebind[FP](gamma.unsafe_ptr()),
+                      Int(gamma.stride_length(0)), rebind[FP](beta.unsafe_ptr()), Int(beta.stride_length(0)), yp, cp)
+        # q = LN(y) @ wq + bq (LN(y) sits in the ctx buffer until the attention overwrites it)
+        _run[MODE_DENSE, ACT_NONE, workers](n_rows, cp, d, d, cp, 0, 0, rebind[FP](wq.unsafe_ptr()),
+                                            rebind[FP](bq.unsafe_ptr()), cp, 1, d, qp, cp, cp, cp)
+        var sc = rebind[FP](scale.unsafe_ptr()).unsafe_load(0)
+        _film_attend_tasks[workers](n_rows, d, n_t, qp, rebind[FP](keys.unsafe_ptr()), Int(keys.stride_length(0)),
+                     Int(keys.stride_length(1)), rebind[FP](values.unsafe_ptr()), Int(values.stride_length(0)),
+                     Int(values.stride_length(1)), sc, rebind[FP](att.unsafe_ptr()), cp)
+        # out = elu(y + ctx @ wo + bo)
+        _run[MODE_DENSE, ACT_NONE, workers](n_rows, cp, d, d, cp, 0, 0, rebind[FP](wo.unsafe_ptr()),
+                                            rebind[FP](bo.unsafe_ptr()), cp, 1, d, op_, cp, cp, cp)
+        var n = n_rows * d
+        var j = 0
+        while j + SW <= n:
+            _residual_elu[SW](op_, yp, j)
+            j += SW
+        while j < n:
+            _residual_elu[1](op_, yp, j)
+            j += 1

@@ -11,6 +11,8 @@ gpu/blocks.py overrides some of them for MAX's GPU kernels.
 
 from __future__ import annotations
 
+import sys
+
 from max.graph import TensorValue, ops
 
 
@@ -111,6 +113,26 @@ def attend(q: TensorValue, keys: TensorValue, values: TensorValue, scale: Tensor
 
 def softmax(x: TensorValue) -> TensorValue:
     return ops.softmax(x, axis=-1)
+
+
+def film_elu(x: TensorValue, gamma: TensorValue, beta: TensorValue, keys: TensorValue, values: TensorValue,
+             wq: TensorValue, bq: TensorValue, scale: TensorValue, wo: TensorValue, bo: TensorValue,
+             K=None) -> TensorValue:
+    """One FiLM block over the style tokens and the ELU after it (nets.film_elu): x, gamma, beta (B, D); keys,
+    values (B, T, D); the query and output layers wq, wo (D, D), bq, bo (D,); scale (1,).
+
+    Composed from the primitives of `K` (default: this module; gpu/blocks.py passes itself, so its layer norm and
+    padded linear layers are used); cpu_blocks.py runs the same maths as one custom op."""
+    K = K or sys.modules[__name__]
+    b, d = x.shape[0], x.shape[1]
+    gamma = K.rebind(gamma, (b, d))
+    beta = K.rebind(beta, (b, d))
+    y = K.elu((1.0 + gamma) * K.layer_norm(x) + beta)
+    q = K.linear(K.layer_norm(y), wq, bq, out=d)  # (B, D)
+    keys = K.rebind(keys, (b, keys.shape[1], d))
+    values = K.rebind(values, (b, keys.shape[1], d))
+    ctx = K.attend(q, keys, values, K.rebind(scale, (1,)))  # (B, D)
+    return K.elu(y + K.linear(ctx, wo, bo, out=d))
 
 
 # --- the rest of the backend interface shared with numpy_blocks (see nets.py) -------------------------------

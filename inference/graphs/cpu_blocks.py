@@ -13,6 +13,8 @@ with batch 1 unchanged (docs/performance.md, "Batch 64: where the time goes"):
   blocks.py's matmul.
 - `moe_linear` is `rsmt_moe_dense`: every expert's output and the gate blend in one pass over the weights.
 - `lstm_cell` is `rsmt_lstm_cell`: the gate matmul over [x, h] without the concatenation, and the gate maths.
+- `film_elu` is `rsmt_film_elu`: a whole FiLM block over the style tokens (two layer norms, the modulation, the
+  query layer, the attention, the output layer) and the ELU after it, ~35 small graph ops in blocks.py.
 
 Same weight layouts and maths as blocks.py (tests/inference/test_cpu_kernels.py checks each op against numpy,
 and the parity tests check the graphs against PyTorch). Everything not overridden here is blocks.py's (module
@@ -80,3 +82,18 @@ def lstm_cell(x: TensorValue, h: TensorValue, c: TensorValue, w: TensorValue,
                                  out_types=[_out(x, batch, hidden), _out(x, batch, hidden), _out(x, batch, 4 * hidden)],
                                  parameters={"workers": WORKERS})
     return h_new, c_new
+
+
+def film_elu(x: TensorValue, gamma: TensorValue, beta: TensorValue, keys: TensorValue, values: TensorValue,
+             wq: TensorValue, bq: TensorValue, scale: TensorValue, wo: TensorValue, bo: TensorValue) -> TensorValue:
+    """blocks.film_elu (a FiLM block and the ELU after it) as one op, `rsmt_film_elu`: x, gamma, beta (B, D); keys,
+    values (B, T, D); wq, wo (D, D); bq, bo (D,); scale (1,). The op's scratch outputs are dropped."""
+    batch, d = x.shape[0], x.shape[1]
+    n_t = keys.shape[1]
+    args = [x, ops.rebind(gamma, (batch, d)), ops.rebind(beta, (batch, d)), ops.rebind(keys, (batch, n_t, d)),
+            ops.rebind(values, (batch, n_t, d)), ops.rebind(wq, (d, d)), ops.rebind(bq, (d,)), ops.rebind(scale, (1,)),
+            ops.rebind(wo, (d, d)), ops.rebind(bo, (d,))]
+    return ops.custom("rsmt_film_elu", device=x.device, values=args,
+                      out_types=[_out(x, batch, d), _out(x, batch, d), _out(x, batch, d), _out(x, batch, d),
+                                 _out(x, batch, n_t)],
+                      parameters={"workers": WORKERS})[0]

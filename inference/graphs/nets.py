@@ -142,17 +142,14 @@ def style_caches(K, W, features):
     return [*film_cache(K, W, "embedding_film", tokens), *film_cache(K, W, "predictor_film", tokens)]
 
 
-def film(K, W, prefix, x, cache):
+def film_elu(K, W, prefix, x, cache):
+    """elu(FiLM block `prefix` on x (B, D)) with the style cache (gamma, beta, keys, values):
+    y = elu((1 + gamma) * LN(x) + beta), q = LN(y) @ Wq + bq, attention of q over the tokens' keys and values,
+    out = elu(y + ctx @ Wo + bo). The maths is the backend's `film_elu` (composed from its primitives in blocks.py
+    and numpy_blocks.py, one custom op in cpu_blocks.py)."""
     gamma, beta, keys, values = cache
-    b = x.shape[0]
-    gamma = K.rebind(gamma, (b, x.shape[1]))
-    beta = K.rebind(beta, (b, x.shape[1]))
-    y = K.elu((1.0 + gamma) * K.layer_norm(x) + beta)
-    q = K.linear(K.layer_norm(y), W[f"{prefix}.query.w"], W[f"{prefix}.query.b"], out=x.shape[1])  # (B, D)
-    keys = K.rebind(keys, (b, keys.shape[1], x.shape[1]))
-    values = K.rebind(values, (b, keys.shape[1], x.shape[1]))
-    ctx = K.attend(q, keys, values, K.rebind(W[f"{prefix}.scale"], (1,)))  # (B, D)
-    return y + K.linear(ctx, W[f"{prefix}.out_proj.w"], W[f"{prefix}.out_proj.b"], out=x.shape[1])
+    return K.film_elu(x, gamma, beta, keys, values, W[f"{prefix}.query.w"], W[f"{prefix}.query.b"],
+                      W[f"{prefix}.scale"], W[f"{prefix}.out_proj.w"], W[f"{prefix}.out_proj.b"])
 
 
 # ------------------------------------------------------------------------------------------------ sampler
@@ -169,8 +166,7 @@ def lstm_input(K, W, d: Dims, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cac
     """LSTM input [h_state, h_t] and h_t for one step; tta (B,) int64 frames to the keyframe."""
     state = mlp2(K, W, "state_encoder", state_features(K, p, v, r))
     offset = mlp2(K, W, "offset_encoder", K.concat([flat(K, tgt_p - p), flat(K, tgt_r - r)], -1))
-    emb = K.elu(film(K, W, "embedding_film", K.linear(state, W["embedding_fc.w"], W["embedding_fc.b"]),
-                     emb_cache))
+    emb = film_elu(K, W, "embedding_film", K.linear(state, W["embedding_fc.w"], W["embedding_fc.b"]), emb_cache)
     idx = K.clamp_index(tta, d.max_tta)
     pe_small = K.gather_rows(W["pe_latent"], idx)
     pe_big = K.gather_rows(W["pe_film"], idx)
@@ -225,7 +221,7 @@ def sampler_step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, 
     cp = d.n_phases
     y = K.elu(K.linear(K.concat([h, flat(K, phase), h_t], -1), W["predictor_fc1.w"], W["predictor_fc1.b"]))
     y = K.linear(y, W["predictor_fc2.w"], W["predictor_fc2.b"])
-    y = K.elu(film(K, W, "predictor_film", y, pred_cache))
+    y = film_elu(K, W, "predictor_film", y, pred_cache)
     y = K.linear(K.elu(K.linear(y, W["predictor_fc3.w"], W["predictor_fc3.b"])), W["predictor_fc4.w"],
                  W["predictor_fc4.b"])
     b = p.shape[0]

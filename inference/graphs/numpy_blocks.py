@@ -69,6 +69,15 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def film_elu(x, gamma, beta, keys, values, wq, bq, scale, wo, bo) -> np.ndarray:
+    """One FiLM block over the style tokens and the ELU after it, as blocks.film_elu: x, gamma, beta (B, D); keys,
+    values (B, T, D); wq, wo (D, D); bq, bo (D,); scale (1,)."""
+    y = elu((1.0 + gamma) * layer_norm(x) + beta)
+    q = linear(layer_norm(y), wq, bq)
+    ctx = attend(q, keys, values, scale)
+    return elu(y + linear(ctx, wo, bo))
+
+
 def rebind(x: np.ndarray, shape) -> np.ndarray:
     return x
 

@@ -3,6 +3,7 @@
 One real MAX graph on the CPU holds every op of cpu_blocks.py, with symbolic widths and batch as the CPU graphs
 have them: dense layers (one on a sliced input, whose rows are not adjacent), an 8-expert layer and the LSTM
 cell; widths that are not multiples of the kernels' register tile or SIMD width exercise the leftover columns.
+A second graph holds the fused FiLM block (`rsmt_film_elu`), batch 1, 16 and 64 (one task and two).
 """
 
 from __future__ import annotations
@@ -81,3 +82,66 @@ def test_cpu_graphs_use_the_kernels():
              max_tta=120)
     ir = str(cpu.build_graph(networks.graph_config("steps", d, 1), DeviceRef.CPU()))
     assert ir.count("rsmt_lstm_cell") >= 1 and ir.count("rsmt_moe_dense") >= 3 and ir.count("rsmt_dense") >= 10
+    assert ir.count("rsmt_film_elu") >= 2  # both FiLM blocks of the step
+
+
+@pytest.fixture(scope="module")
+def film_graph():
+    """`rsmt_film_elu` (cpu_blocks.film_elu) in one MAX graph with symbolic batch, width and token count; gamma and
+    beta are slices of one (B, 2, D) input (rows not adjacent), as the style graph's caches are cut."""
+    from max.driver import CPU
+    from max.dtype import DType
+    from max.engine import InferenceSession
+    from max.graph import DeviceRef, Graph, TensorType
+    from max.graph.graph import default_custom_extensions_scope
+    from rsmt_studio.inference.graphs import cpu_blocks
+
+    cpu = DeviceRef.CPU()
+
+    def t(*dims):
+        return TensorType(DType.float32, dims, device=cpu)
+
+    types = [t("batch", "d"), t("batch", 2, "d"), t("batch", "tok", "d"), t("batch", "tok", "d"),
+             t("q0", "q1"), t("qb"), t(1), t("o0", "o1"), t("ob")]
+    with default_custom_extensions_scope(cpu_blocks.kernels_package()), Graph("cpu_film_test",
+                                                                              input_types=types) as g:
+        x, gb, keys, values, wq, bq, scale, wo, bo = (v.tensor for v in g.inputs)
+        g.output(cpu_blocks.film_elu(x, gb[:, 0, :], gb[:, 1, :], keys, values, wq, bq, scale, wo, bo))
+    assert "rsmt_film_elu" in str(g)
+    return InferenceSession(devices=[CPU()]).load(g)
+
+
+@pytest.mark.parametrize(("batch", "width", "tokens"), [(1, 256, 40), (1, 37, 1), (16, 256, 51), (16, 200, 17),
+                                                        (64, 256, 23), (64, 90, 5)])
+def test_film_kernel_matches_numpy(film_graph, batch, width, tokens):
+    rng = np.random.default_rng(batch * 100 + width + tokens)
+    f = np.float32
+    x = (2.0 * rng.standard_normal((batch, width)) + 0.5).astype(f)
+    gb = (0.5 * rng.standard_normal((batch, 2, width))).astype(f)
+    keys, values = rng.standard_normal((2, batch, tokens, width)).astype(f)
+    wq, wo = (rng.standard_normal((2, width, width)) / np.sqrt(width)).astype(f)
+    bq, bo = (0.1 * rng.standard_normal((2, width))).astype(f)
+    scale = np.array([1.0 / np.sqrt(width) * 3.0], f)
+    got = film_graph.execute(x, gb, keys, values, wq, bq, scale, wo, bo)[0].to_numpy()
+    want = K.film_elu(x, gb[:, 0], gb[:, 1], keys, values, wq, bq, scale, wo, bo)
+    assert got.shape == want.shape
+    err = float(np.abs(got - want).max())
+    assert err <= TOL, f"film: max abs error {err}"
+
+
+def test_film_elu_is_the_composed_block():
+    """numpy_blocks.film_elu is nets' FiLM block as it was composed before the fused op, ELU included."""
+    rng = np.random.default_rng(3)
+    f = np.float32
+    x, gamma, beta = rng.standard_normal((3, 4, 24)).astype(f)
+    keys, values = rng.standard_normal((2, 4, 7, 24)).astype(f)
+    wq, wo = (rng.standard_normal((2, 24, 24)) / 5).astype(f)
+    bq, bo = rng.standard_normal((2, 24)).astype(f)
+    scale = np.array([0.3], f)
+    y = K.elu((1.0 + gamma) * K.layer_norm(x) + beta)
+    q = K.layer_norm(y) @ wq + bq
+    logits = np.einsum("btd,bd->bt", keys, q) * scale
+    att = np.exp(logits - logits.max(1, keepdims=True))
+    att /= att.sum(1, keepdims=True)
+    want = K.elu(y + np.einsum("bt,btd->bd", att, values) @ wo + bo)
+    np.testing.assert_allclose(K.film_elu(x, gamma, beta, keys, values, wq, bq, scale, wo, bo), want, atol=1e-5)

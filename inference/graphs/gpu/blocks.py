@@ -23,6 +23,7 @@ Everything not overridden here is blocks.py's (module `__getattr__`), so nets.py
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -142,6 +143,13 @@ def conv1d_unfolded(x: TensorValue, w: TensorValue, b: TensorValue | None, taps:
     if b is not None:
         y = y + ops.rebind(b, (w.shape[2],))
     return y
+
+
+def film_elu(x: TensorValue, gamma: TensorValue, beta: TensorValue, keys: TensorValue, values: TensorValue,
+             wq: TensorValue, bq: TensorValue, scale: TensorValue, wo: TensorValue, bo: TensorValue) -> TensorValue:
+    """blocks.film_elu composed from this module's layer norm and padded linear layers (as nets.film did before
+    it became one backend function; the fused GPU graphs use fused_film.film instead)."""
+    return _base.film_elu(x, gamma, beta, keys, values, wq, bq, scale, wo, bo, K=sys.modules[__name__])
 
 
 # Not done, and why: sums over the tiny last axes (phase vectors of 2, rotation halves of 3) as slice additions
