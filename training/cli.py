@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--head-peak-weight", type=float, default=None,
                    help="sampler: weight of the head's farthest turn on the neck from the last context frame beyond "
                         "the ground truth's farthest (all rows)")
+    t.add_argument("--head-own-rows", action="store_true", default=None,
+                   help="sampler: apply the head terms to own-style rows only, not to style-swapped rows (whose "
+                        "ground truth is of the context's style)")
     t.add_argument("--curriculum-epochs", type=int, default=None,
                    help="sampler: epochs over which transition lengths grow to the longest (a fine-tune that "
                         "should stay on shorter transitions passes more)")
@@ -184,7 +187,8 @@ def _train(args: argparse.Namespace) -> int:
                              ("style_code_weight", "style_code_weight"), ("style_ramp_steps", "style_ramp_steps"),
                              ("head_weight", "head_weight"), ("seam_weight", "seam_weight"),
                              ("curriculum_epochs", "curriculum_epochs"), ("head_turn_weight", "head_turn_weight"),
-                             ("chain_rot_weight", "chain_rot_weight"), ("head_peak_weight", "head_peak_weight")):
+                             ("chain_rot_weight", "chain_rot_weight"), ("head_peak_weight", "head_peak_weight"),
+                             ("head_own_rows", "head_own_rows")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

@@ -474,17 +474,22 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             total = total + tc.style_code_weight * code_ce
             parts["code_ce"] = code_ce.item()
             parts["code_acc"] = (code.argmax(-1) == asked_t).float().mean().item()
+        # The head terms hold the head within the ground truth's range; a style-swapped row's truth is of the
+        # context's style, so with head_own_rows they skip those rows (docs/quality.md, iteration 11's verdict).
+        head_rows, w_head = (own, w_own) if tc.head_own_rows else (slice(None), w)
+        head_share = (sc.batch - n_swap) / sc.batch if tc.head_own_rows else 1.0
+        head_args = (head_joint, int(md.ms.parents[head_joint]), length, n_past) if head_joint is not None else ()
         if tc.head_weight > 0:
-            head = Ro.excess_head_motion(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
-            total = total + tc.head_weight * head
+            head = Ro.excess_head_motion(out.r[head_rows], w_head["r"], *head_args)
+            total = total + tc.head_weight * head * head_share
             parts["head_excess"] = head.item()
         if tc.head_turn_weight > 0:
-            turn = Ro.excess_head_turn(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
-            total = total + tc.head_turn_weight * turn
+            turn = Ro.excess_head_turn(out.r[head_rows], w_head["r"], *head_args)
+            total = total + tc.head_turn_weight * turn * head_share
             parts["head_turn_excess"] = turn.item()
         if tc.head_peak_weight > 0:
-            peak = Ro.excess_head_peak(out.r, w["r"], head_joint, int(md.ms.parents[head_joint]), length, n_past)
-            total = total + tc.head_peak_weight * peak
+            peak = Ro.excess_head_peak(out.r[head_rows], w_head["r"], *head_args)
+            total = total + tc.head_peak_weight * peak * head_share
             parts["head_peak_excess"] = peak.item()
         if tc.chain_rot_weight > 0:
             chain_err = Ro.chain_rotation_error(out.r[own], w_own["r"], parents_t, chain_t, length, n_past)

@@ -96,7 +96,7 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
          "--style-swap-smooth", "0.5", "--style-stat-weight", "0.5", "--style-code-weight", "0.1",
          "--style-ramp-steps", "3", "--head-weight", "0.5", "--seam-weight", "0.5",
          "--curriculum-epochs", "6", "--head-turn-weight", "0.5", "--chain-rot-weight", "0.5",
-         "--head-peak-weight", "0.5")
+         "--head-peak-weight", "0.5", "--head-own-rows")
     rows = _metrics(styled, "sampler")
     assert len(rows) == 2
     for row in rows:
@@ -111,6 +111,7 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
     assert (train["style_swap_phase"], train["style_stat_weight"], train["style_code_weight"]) == (0.0, 0.5, 0.1)
     assert (train["head_weight"], train["seam_weight"], train["curriculum_epochs"]) == (0.5, 0.5, 6)
     assert (train["head_turn_weight"], train["chain_rot_weight"], train["head_peak_weight"]) == (0.5, 0.5, 0.5)
+    assert train["head_own_rows"] is True
     ckpt = torch.load(styled / "sampler.ckpt", weights_only=False)
     assert set(ckpt["modules"]) == {"model", "critic", "style_head"}
     _run("sampler", *common, "--resume", "--epochs", "3")
