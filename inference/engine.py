@@ -41,6 +41,7 @@ from rsmt_studio.inference.weights import ModelAssets, adapt_all, load_assets
 from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
+from rsmt_studio.motion.footlock import FootLock
 
 DEFAULT_STEPS_PER_CALL = 8
 CACHE_NAMES = ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
@@ -193,6 +194,7 @@ class TransitionEngine:
         if self.capture and self.device.kind == "cpu":
             raise ValueError("capture needs a GPU")
         self.first_step = bool(first_step) and self.device.kind == "cpu" and self.steps_per_call > 1
+        self.foot_lock = True  # planted feet stay put (motion/footlock.py); eval's --no-foot-lock turns it off
         weights = engine_weights(assets)
         self.has_phase_predictor = bool(assets.state.get("phase_predictor"))
         self.lstm_width = weights["lstm.w"].shape[1] // 4
@@ -368,6 +370,7 @@ class TransitionEngine:
         problem, n_model = self.make_problem(source, source_frame, target, target_frame, length)
         on_model, seam = self._source_rig(source, source_frame, target, target_frame, length)
         phase9 = self._initial_phase(source, n_model, phase_source)
+        lock = self.foot_lock_for(problem, length)
         timings.features_ms = (time.perf_counter() - t1) * 1e3
         # 3. The sampler: `prepare`, then ceil(length / k) `steps` calls (replayed device graphs on GPUs).
         chunks = self._sampler_chunks(problem, length, self.noise(seed), code.arrays, phase9, timings,
@@ -392,7 +395,7 @@ class TransitionEngine:
                 continue
             tp = time.perf_counter()
             chunk_clip = self._chunk_clip(p_k[0], r_k[0], problem, on_model, source, seam, made,
-                                          clips[-1] if clips else None)
+                                          clips[-1] if clips else None, lock)
             pp_ms = (time.perf_counter() - tp) * 1e3
             timings.postprocess_ms += pp_ms
             timings.per_frame += [{"sampler_ms": ms_k / n, "postprocess_ms": pp_ms / n}] * n
@@ -402,7 +405,7 @@ class TransitionEngine:
         tp = time.perf_counter()
         if not chunked:  # every frame in one call, on the model rig; the seam goes on in `_whole_clip`
             clips = [self._chunk_clip(np.concatenate([p for p, _ in raw]), np.concatenate([r for _, r in raw]),
-                                      problem, on_model, source, None, 0, None)]
+                                      problem, on_model, source, None, 0, None, lock)]
         clip = self._whole_clip(clips, source, source_frame, problem, on_model,
                                 seam if not chunked else None, seam, length)
         pp_ms = (time.perf_counter() - tp) * 1e3
@@ -515,10 +518,10 @@ class TransitionEngine:
 
     # -- 4. the frames
     def _chunk_clip(self, p, r, problem: Problem, on_model: Clip, source: Clip, seam, made: int,
-                    previous: Clip | None) -> Clip:
+                    previous: Clip | None, lock: FootLock | None = None) -> Clip:
         """One chunk's frames in world space on the source's skeleton (on the source's own rig when `seam` is given),
-        quaternion signs continuous with the previous chunk."""
-        chunk_clip = to_world_clip(p, r, problem.frame, problem.ms, on_model, self.dims.fps)
+        quaternion signs continuous with the previous chunk; `lock` carries the foot lock from chunk to chunk."""
+        chunk_clip = to_world_clip(p, r, problem.frame, problem.ms, on_model, self.dims.fps, lock)
         if seam is not None:
             lp, lr = seam.apply(chunk_clip.local_pos, chunk_clip.local_rot, made)
             chunk_clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=lr,
@@ -567,6 +570,17 @@ class TransitionEngine:
                       local_rot=R.quat_continuity(np.concatenate([head.local_rot, clip.local_rot, key.local_rot])))
         out = seq.resample(source.fps)
         return replace(out, local_pos=out.local_pos[1:-1], local_rot=out.local_rot[1:-1])
+
+    def foot_lock_for(self, problem: Problem, length: int) -> FootLock | None:
+        """The foot lock of one transition (batch-1 `problem`, canonical frame) from its context frames and
+        keyframe, or None when `foot_lock` is off."""
+        if not self.foot_lock:
+            return None
+        ms = problem.ms
+        ctx = F.fk_positions(np.concatenate([problem.ctx_p[-1], problem.p9[-1:]]),
+                             np.concatenate([problem.ctx_r[-1], problem.r9[-1:]]), ms)
+        key = F.fk_positions(problem.tgt_p[-1], problem.tgt_r[-1], ms)
+        return FootLock.for_transition(ms, ctx, key, length)
 
     # -- the request, in detail
     def make_problem(self, source: Clip, source_frame: int, target: Clip, target_frame: int,

@@ -2,8 +2,9 @@
 
 Steps, per generated frame (vectorised over frames):
 1. rotation joints placed by FK from their parents' predicted rotations (`fk_positions`);
-2. canonical -> world (inverse of the canonical frame of the last context frame);
-3. bone lengths restored root-outward (each joint moved along its bone to the rest length);
+2. bone lengths restored root-outward (each joint moved along its bone to the rest length);
+3. the foot lock, when given (`motion/footlock.py`: planted feet stay put, legs bend by IK), then
+   canonical -> world (inverse of the canonical frame of the last context frame; rigid, so lengths hold);
 4. rotations from positions: every joint with exactly one child gets the shortest swing that turns its
    predicted bone direction onto the actual one (twist kept from the prediction);
 5. local rotations = parent⁻¹ · global, root translation = world hips; a dropped dummy root is put back.
@@ -20,6 +21,7 @@ import numpy as np
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.features import CanonicalFrame, ModelSkeleton, fk_positions
+from rsmt_studio.motion.footlock import FootLock
 
 T = TypeVar("T")
 
@@ -125,19 +127,22 @@ def to_world_clip(
     ms: ModelSkeleton,
     source: Clip,
     fps: float,
+    lock: FootLock | None = None,
 ) -> Clip:
     """Generated canonical p (T, Np, 3) and r (T, J, 6) -> a clip on `source`'s file skeleton at `fps`.
+    `lock` (canonical, carried from chunk to chunk) keeps planted feet in place.
 
     `source` is the user's clip as loaded (with a dummy root, if its file has one): the dummy root keeps
     `source`'s first-frame transform and the hips are expressed under it.
     """
     p = np.asarray(p, dtype=np.float64)
     r = np.asarray(r, dtype=np.float64)
-    cpos = fk_positions(p, r, ms)  # (T, J, 3) canonical
+    cpos = project_bone_lengths(fk_positions(p, r, ms), ms)  # (T, J, 3) canonical
+    if lock is not None:
+        cpos = lock.apply(cpos)
     crot = R.sixd_to_matrix(r)  # (T, J, 3, 3)
     gpos = frame.inverse_positions(cpos[None])[0]
     grot = frame.inverse_rotations(crot[None])[0]
-    gpos = project_bone_lengths(gpos, ms)
     grot = rotations_from_positions(gpos, grot, ms)
     lp, lq = local_from_global(gpos[:, 0], grot, ms)
     drop = int(ms.source_joints[0])

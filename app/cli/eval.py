@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="RSMT style input: another held-out take of the window's style (default, as RSMT's "
                         "benchmark) or the shipped style bank entry of that style")
     p.add_argument("--batch", type=int, default=128, help="windows per MAX call")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="score the sampler's feet as it made them, without the engine's foot lock")
     p.add_argument("--judges", type=Path, default=None,
                    help=f"independent style judges folder (default: {JUDGES_DIR})")
     p.add_argument("--no-style", action="store_true",

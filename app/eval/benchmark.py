@@ -15,7 +15,7 @@ import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ CLASSIFIER_DIR = _package_dir("rsmt_studio.assets") / "style_classifier"
 JUDGES_DIR = _package_dir("rsmt_studio.assets") / "style_judges"
 METHODS = ("rsmt", "slerp", "inertialization", "zero_velocity")
 METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
+_PROBLEM_ROWS = ("ctx_p", "ctx_v", "ctx_r", "p9", "v9", "r9", "tgt_p", "tgt_v", "tgt_r")  # batch-axis fields
 LOCOMOTION = {"walk", "walk-back", "walk-left", "walk-right", "run", "dash", "walk-turn-left", "walk-turn-right"}
 
 
@@ -236,10 +237,14 @@ class ModelRunner:
         done = 0
         for idx in order:
             caches = [np.ascontiguousarray(np.concatenate([codes[i][a] for i in which[idx]])) for a in range(8)]
-            p, r, _, _ = self.rollout(held.gpos[idx, :w], held.grot[idx, :w], ms0, length, caches)
+            p, r, _, prob = self.rollout(held.gpos[idx, :w], held.grot[idx, :w], ms0, length, caches)
             for b, wi in enumerate(idx):
                 ms = held.clips[held.clip_of[wi]].ms
                 pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
+                row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in _PROBLEM_ROWS})
+                lock = eng.foot_lock_for(row, length)  # as the engine's post-processing, when it is on
+                if lock is not None:
+                    pos = lock.apply(pos)
                 out_pos[wi] = pos
                 out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(r[b]), ms)
             done += len(idx)
@@ -316,6 +321,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             _say(f"warning: RSMT {model_note}")
     if model_note is None:
         model = ModelRunner(args.model, args.device, args.batch, args.style_source)
+        model.engine.foot_lock = not getattr(args, "no_foot_lock", False)
         style_feats, which = model.style_inputs(held)
         transfer = model.transfer_styles(held)
         transfer_feats, transfer_which = model.style_inputs(held, transfer)
@@ -386,6 +392,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "model": str(model.folder), "weights_hash": model.engine.assets.weights_hash(),
             "manifest_note": model.engine.assets.manifest.get("note"),
             "phase_at_last_context_frame": model.phase_source, "style_source": args.style_source,
+            "foot_lock": model.engine.foot_lock,
             **model.notes,
             "style_transfer_acc": transfer_acc,
             "style_transfer_note": "the same windows generated with ANOTHER held-out style's clip; fraction the "
