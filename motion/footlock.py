@@ -101,32 +101,43 @@ class FootLock:
         ankle, toe = h[:, 0::2].min(), h[:, 1::2].min()
         return cls(ms, np.asarray(context[-1], np.float64), np.array([ankle, toe, ankle, toe]), int(length))
 
+    def _offsets(self, f: int, xz: np.ndarray, contact: np.ndarray, taper: np.ndarray) -> np.ndarray:
+        """(T, 2) horizontal offsets of foot joint `f` over frames xz (T, 2), run by run of contact / no contact
+        (a few per transition), carrying the pin and the release fade across calls."""
+        offset = np.zeros_like(xz)
+        edges = np.flatnonzero(np.diff(contact.astype(np.int8))) + 1
+        for a, b in zip(np.r_[0, edges], np.r_[edges, len(xz)], strict=True):
+            if contact[a]:
+                if np.isnan(self._pin[f, 0]):  # touch-down: held where it is shown, so nothing jumps
+                    self._pin[f] = (xz[a - 1] + offset[a - 1]) if a > 0 else self._prev_out[f, [0, 2]]
+                offset[a:b] = (self._pin[f] - xz[a:b]) * taper[a:b]
+                continue
+            if not np.isnan(self._pin[f, 0]):  # lift-off: the offset fades from here
+                self._release[f] = self._pin[f] - xz[a]
+                self._since[f] = 0
+                self._pin[f] = np.nan
+            k = self._since[f] + 1 + np.arange(b - a)
+            offset[a:b] = self._release[f] * (_smooth_fade(k, self.blend)[:, None] * taper[a:b])
+            self._since[f] = min(int(k[-1]), 10**6)
+        return offset
+
     def apply(self, pos: np.ndarray) -> np.ndarray:
         """The next generated frames (T, J, 3), locked (a new array)."""
         out = np.array(pos, dtype=np.float64, copy=True)
         feet = self.ms.feet
         raw = out[:, feet, :]  # (T, 4, 3)
+        xz = raw[..., [0, 2]]  # (T, 4, 2)
+        before = np.concatenate([self._prev_raw[None, :, [0, 2]], xz[:-1]])
+        contact = (raw[..., 1] - self.ground < self.height) & (np.linalg.norm(xz - before, axis=-1) < self.speed)
+        left = self.length - (self._made + np.arange(len(out)))  # frames to the keyframe (1 on the last generated)
+        taper = 1.0 - _smooth_fade(left, self.blend)[:, None]
         want = raw.copy()
-        for t in range(len(out)):
-            xz = raw[t][:, [0, 2]]  # (4, 2)
-            step = np.linalg.norm(xz - self._prev_raw[:, [0, 2]], axis=-1)
-            contact = (raw[t, :, 1] - self.ground < self.height) & (step < self.speed)
-            start = contact & np.isnan(self._pin[:, 0])
-            self._pin[start] = self._prev_out[start][:, [0, 2]]  # held where it is shown, so nothing jumps
-            lift = ~contact & ~np.isnan(self._pin[:, 0])
-            self._release[lift] = self._pin[lift] - xz[lift]
-            self._since[lift] = 0
-            self._pin[lift] = np.nan
-            offset = np.where(contact[:, None], self._pin - xz, 0.0)
-            fading = ~contact & (self._since < self.blend)
-            self._since[fading] += 1
-            offset[fading] = self._release[fading] * _smooth_fade(self._since[fading], self.blend)[:, None]
-            left = self.length - (self._made + t)  # frames to the keyframe (1 on the last generated frame)
-            offset *= 1.0 - _smooth_fade(left, self.blend)
-            want[t, :, 0] += offset[:, 0]
-            want[t, :, 2] += offset[:, 1]
-            self._prev_raw = raw[t]
-            self._prev_out = want[t]
+        for f in range(len(feet)):
+            offset = self._offsets(f, xz[:, f], contact[:, f], taper)
+            want[:, f, 0] += offset[:, 0]
+            want[:, f, 2] += offset[:, 1]
+        self._prev_raw = raw[-1]
+        self._prev_out = want[-1]
         self._made += len(out)
         for leg, (hip, knee, ankle, toe) in enumerate(self._legs):
             f_ankle, f_toe = 2 * leg, 2 * leg + 1
