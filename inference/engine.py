@@ -318,17 +318,19 @@ class TransitionEngine:
 
     def stream(self, source: Clip, source_frame: int, target: Clip, target_frame: int, style: Clip | str,
                length: int, seed: int | None = 0, cancel: CancelToken | None = None,
-               phase_source: str = "auto") -> Iterator[TransitionChunk | Transition]:
+               phase_source: str = "auto", every_ms: float = 0.0) -> Iterator[TransitionChunk | Transition]:
         """Yield `TransitionChunk`s as frames are made, then the finished `Transition`.
 
         `source_frame` is the last context frame (needs 9 frames before it); the transition fills the
         `length` frames after it and arrives at `target_frame` of `target` (not included). `seed` draws the
         sampler's noise (None = no noise). `phase_source`: "label" (DeepPhase on the source clip), "predictor"
-        (the initial-phase predictor), or "auto" (the label).
+        (the initial-phase predictor), or "auto" (the label). `every_ms`: after the first chunk, graph calls are
+        joined into one chunk until `every_ms` has passed since the last chunk (the last call always ends one);
+        0: a chunk per call.
         """
         with self._lock:
             yield from self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                    phase_source)
+                                    phase_source, every_ms=every_ms)
 
     def profile_spec(self):
         """The cache spec (`GraphSpec`) of the step profile's timed steps graph, to compile it ahead (in another
@@ -351,13 +353,14 @@ class TransitionEngine:
 
     # ------------------------------------------------------------------------------------------ internals
     def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source,
-                chunked: bool = True):
+                chunked: bool = True, every_ms: float = 0.0):
         """A transition, step by step: the style, the request, the sampler, the frames.
 
         `chunked=False` (generate, and batched rows nobody streams): no chunks are yielded, and the frames are
         post-processed once, as a whole, at the end: one `to_world_clip` and one seam for 40 frames costs about
         what each 8-frame chunk costs, because its fixed per-call work dominates (a 256-row batch on the GPU spent
-        3.1 of its 6.3 s there, per chunk)."""
+        3.1 of its 6.3 s there, per chunk). For the same reason a streamed chunk after the first joins the graph
+        calls made within `every_ms` of the last chunk (a viewer that shows frames no faster loses nothing)."""
         t_start = time.perf_counter()
         timings = Timings(device=self.device.label, steps_per_call=self.steps_per_call)
         if not 1 <= int(length) <= 1000:
@@ -378,9 +381,11 @@ class TransitionEngine:
         # 4. The frames: each chunk in world space on the source's skeleton as it comes (and on its own rig when
         #    streamed), then the whole transition on the source's rig and fps.
         clips: list[Clip] = []
-        raw: list[tuple[np.ndarray, np.ndarray]] = []  # chunked=False: the frames as the sampler made them
+        raw: list[tuple[np.ndarray, np.ndarray]] = []  # the frames as the sampler made them, not post-processed yet
         phs = []
-        made = 0
+        made = 0  # frames yielded (chunked) or made (not)
+        waiting: list[float] = []  # chunked: the sampler ms of each call in `raw`
+        since = time.perf_counter()
         for p_k, r_k, ph_k, ms_k in chunks:
             if cancel is not None and cancel.cancelled:
                 raise GenerationCancelled("transition cancelled")
@@ -388,20 +393,27 @@ class TransitionEngine:
             timings.sampler_ms += ms_k
             n = p_k.shape[1]
             phs.append(ph_k[0])
+            raw.append((p_k[0], r_k[0]))
             if not chunked:
-                raw.append((p_k[0], r_k[0]))
                 timings.per_frame += [{"sampler_ms": ms_k / n, "postprocess_ms": 0.0}] * n
                 made += n
                 continue
+            waiting.append(ms_k)
+            k = sum(len(p) for p, _ in raw)
+            if clips and made + k < length and (time.perf_counter() - since) * 1e3 < every_ms:
+                continue  # joined with the next call's frames
             tp = time.perf_counter()
-            chunk_clip = self._chunk_clip(p_k[0], r_k[0], problem, on_model, source, seam, made,
-                                          clips[-1] if clips else None, lock)
+            chunk_clip = self._chunk_clip(np.concatenate([p for p, _ in raw]), np.concatenate([r for _, r in raw]),
+                                          problem, on_model, source, seam, made, clips[-1] if clips else None, lock)
             pp_ms = (time.perf_counter() - tp) * 1e3
             timings.postprocess_ms += pp_ms
-            timings.per_frame += [{"sampler_ms": ms_k / n, "postprocess_ms": pp_ms / n}] * n
+            for (p, _), ms in zip(raw, waiting, strict=True):
+                timings.per_frame += [{"sampler_ms": ms / len(p), "postprocess_ms": pp_ms / k}] * len(p)
             clips.append(chunk_clip)
-            yield TransitionChunk(made, chunk_clip, ph_k[0], ms_k, pp_ms)
-            made += n
+            yield TransitionChunk(made, chunk_clip, np.concatenate(phs[len(phs) - len(raw):]), sum(waiting), pp_ms)
+            made += k
+            raw, waiting = [], []
+            since = time.perf_counter()
         tp = time.perf_counter()
         if not chunked:  # every frame in one call, on the model rig; the seam goes on in `_whole_clip`
             clips = [self._chunk_clip(np.concatenate([p for p, _ in raw]), np.concatenate([r for _, r in raw]),
