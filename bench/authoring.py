@@ -3,9 +3,10 @@
 Path: `AuthoringModel` (debounce, runner thread) -> `EngineWorker` (engine in a child process, MAX on the CPU)
 -> frames back over the pipe -> `poll()` on the caller's thread, exactly as the studio's UI thread gets them.
 For each edit we time, from the moment of the edit: the first generated frame delivered by `poll()` and the
-whole transition delivered. Edits cycle through seed, source frame, target frame and style changes (a new style
-costs one style encoding). The engine process's threads are niced in the studio (so the UI keeps the CPU);
-both settings run interleaved in one run so the machine's load hits them alike.
+whole transition delivered. Edits cycle through seed, source frame, target frame and style changes (the model
+encodes each loaded clip's style while idle, so a style change costs no encoding in the edit). The engine
+process's threads are niced in the studio (so the UI keeps the CPU); both settings run interleaved in one run so
+the machine's load hits them alike.
 
     .venv/bin/python bench/authoring.py [--edits 24] [--length 40] [--json bench/results/authoring.json]
 

@@ -9,7 +9,12 @@ into events. So inference never runs on, nor blocks, the UI thread.
 - Debounce (leading edge): an edit after a quiet spell runs at once; edits in a burst (a spin-box drag) each
   cancel the run in flight and merge into one run `debounce_s` after the burst pauses.
 - A newer edit cancels the older run at once (the worker stops between graph calls).
-- Frames stream in: `frames_streamed(gen, start, positions)` per graph call, then `transition_ready`.
+- While idle (no request pending), the runner has the engine (once a generation has started it) encode each
+  loaded clip's style code ahead of the edit that uses it (`style_prefetched`), so a style edit does not pay the
+  encoding before its first frame.
+- Frames stream in: `frames_streamed(gen, start, positions)`, the first frame alone, then the graph calls made
+  within `stream_every_ms` of the last chunk joined into one (post-processing costs about the same per chunk
+  for 1 or 40 frames), then `transition_ready`.
 - The stitched sequence is source[: source_frame + 1] -> transition -> target[target_frame:], the target
   placed in the source's world the way the engine places it (`place_target`).
 """
@@ -29,9 +34,10 @@ import numpy as np
 from rsmt_studio.app.models.events import Event
 from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
-from rsmt_studio.motion.clip import Clip
+from rsmt_studio.motion.clip import Clip, forward_kinematics
 
 ENGINE_NICE = 5  # niceness of the engine process's threads (see `renice_process`)
+STREAM_EVERY_MS = 33.0  # streamed frames reach the viewer at most this often after the first (a frame at 30 fps)
 STYLE_OF_TARGET = "@target"
 STYLE_OF_SOURCE = "@source"
 MODEL_FPS = 30.0
@@ -217,17 +223,23 @@ def default_rigs() -> Any:
 
 def stitch(source: Clip, source_frame: int, transition: Clip, target_placed: Clip, target_frame: int) -> Clip:
     """One clip on the source's skeleton: source[:n+1] + transition + target[m:] (quaternion signs joined)."""
+    pos_t, rot_t = target_part(source, target_placed, target_frame)
+    lp = np.concatenate([source.local_pos[: source_frame + 1], transition.local_pos, pos_t])
+    lr = R.quat_continuity(np.concatenate([source.local_rot[: source_frame + 1], transition.local_rot, rot_t]))
+    name = f"{source.name or 'source'}_to_{target_placed.name or 'target'}"
+    return replace(source, local_pos=lp, local_rot=lr, name=name, frame_range=None, source_path=None)
+
+
+def target_part(source: Clip, target_placed: Clip, target_frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """`stitch`'s last part: the placed target from its keyframe on with the source skeleton's bone offsets, as
+    (local_pos, local_rot)."""
     if target_placed.num_joints != source.num_joints:
         raise ValueError(f"target has {target_placed.num_joints} joints, source {source.num_joints}")
     tgt = target_placed.slice(target_frame, target_placed.num_frames)
     pos_t = tgt.local_pos.copy()
     moving = _position_channels(source)
     pos_t[:, ~moving] = source.skeleton.offsets[~moving]  # target's bone offsets -> the source skeleton's
-    lp = np.concatenate([source.local_pos[: source_frame + 1], transition.local_pos, pos_t])
-    lr = R.quat_continuity(np.concatenate([source.local_rot[: source_frame + 1], transition.local_rot,
-                                           tgt.local_rot]))
-    name = f"{source.name or 'source'}_to_{target_placed.name or 'target'}"
-    return replace(source, local_pos=lp, local_rot=lr, name=name, frame_range=None, source_path=None)
+    return pos_t, tgt.local_rot
 
 
 def _position_channels(clip: Clip) -> np.ndarray:
@@ -258,9 +270,10 @@ class AuthoringModel:
     """Authoring state + generation (see the module docstring). Events fire from `poll()` only."""
 
     def __init__(self, engine_for: Callable[[str], Any], debounce_s: float = 0.03,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None, stream_every_ms: float = STREAM_EVERY_MS) -> None:
         self.engine_for = engine_for  # device -> engine-like (EngineWorker); called on the runner thread
         self.debounce_s = debounce_s
+        self.stream_every_ms = stream_every_ms  # `TransitionEngine.stream`'s `every_ms` (0: a chunk per graph call)
         self.wake = wake or (lambda: None)
         self.params = AuthoringParams()
         self.clips: dict[str, Clip] = {}
@@ -284,10 +297,14 @@ class AuthoringModel:
         self.phases_ready = Event("phases_ready")  # (gen, {"source": PhaseTrack, "target": PhaseTrack})
         self.progress = Event("progress")  # (dict) engine start-up / compile progress
         self.styles_changed = Event("styles_changed")  # (list[str]) the engine's style bank, once it is up
+        self.style_prefetched = Event("style_prefetched")  # (clip key, encode ms) a loaded clip's style code is ready
         self._gen = 0
         self._last_request = -1e9
         self._posted_styles: list[str] = []
         self._fk_cache: dict[int, tuple[Clip, np.ndarray]] = {}
+        self._phase_cache: dict[tuple[str, int], tuple[Clip, Any]] = {}  # (device, id(clip)) -> (clip, PhaseTrack)
+        self._warm: list[str] = []  # clip keys whose style code the runner has encoded while idle (`_prefetch`)
+        self._started: set[str] = set()  # devices whose engine a generation has started (a prefetch starts none)
         from concurrent.futures import ThreadPoolExecutor
 
         self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsmt-authoring-side")
@@ -303,8 +320,15 @@ class AuthoringModel:
     def add_clip(self, clip: Clip, key: str | None = None) -> str:
         key = key or str(clip.source_path or clip.name)
         self.clips[key] = clip
+        self._prefetch([key])
         self.clips_changed.emit(list(self.clips))
         return key
+
+    def _prefetch(self, keys: list[str]) -> None:
+        """Queue clips whose style code the runner has the engine encode while no request is pending."""
+        with self._cond:
+            self._warm += [k for k in keys if k not in self._warm]
+            self._cond.notify_all()
 
     def set_params(self, params: AuthoringParams | None = None, regenerate: bool = True, **changes: Any) -> None:
         """Replace parameters (validated and clamped to the clips); schedules a debounced regeneration."""
@@ -313,6 +337,8 @@ class AuthoringModel:
         if new == self.params and params is None and not changes:
             return
         old, self.params = self.params, new
+        if new.device != old.device:  # style codes are memoised per engine: warm the new device's
+            self._prefetch(list(self.clips))
         self.params_changed.emit(new)
         if regenerate and replace(new, length_unit=old.length_unit) != old:  # the unit is only how it is shown
             self.request()
@@ -377,7 +403,11 @@ class AuthoringModel:
                 return self.result
             if self._finished_gen >= gen:
                 return self.result if self.result and self.result.gen == gen else None
-            time.sleep(0.002)
+            try:  # block until the runner posts (a sleep-and-poll loop added up to its period to every event)
+                msg = self._messages.get(timeout=min(0.05, max(deadline - time.monotonic(), 1e-3)))
+            except queue.Empty:
+                continue
+            self._deliver(*msg)
         raise TimeoutError(f"transition {gen} not finished within {timeout_s} s")
 
     _finished_gen = -1
@@ -416,6 +446,8 @@ class AuthoringModel:
             self.styles_changed.emit(self.styles)
         elif kind == "progress":
             self.progress.emit(payload[0])
+        elif kind == "prefetched":
+            self.style_prefetched.emit(*payload)
         elif kind == "phases":
             self.phases_ready.emit(gen, payload[0])
         elif kind == "done":
@@ -448,13 +480,20 @@ class AuthoringModel:
             with self._cond:
                 while not self._closed and (self._pending is None
                                             or time.perf_counter() < self._pending.not_before):
+                    if self._pending is None and self._warm and self.params.device in self._started:
+                        break
                     wait = None if self._pending is None else self._pending.not_before - time.perf_counter()
                     self._cond.wait(timeout=wait)
                 if self._closed:
                     return
-                req, self._pending = self._pending, None
-                self._current_cancel = CancelToken()
-                token = self._current_cancel
+                warm = self._warm.pop(0) if self._pending is None else None
+                if warm is None:
+                    req, self._pending = self._pending, None
+                    self._current_cancel = CancelToken()
+                    token = self._current_cancel
+            if warm is not None:  # idle: one clip's style code, then look for a request again
+                self._warm_style(warm)
+                continue
             try:
                 self._generate(req, token)
             except BaseException as exc:  # noqa: BLE001 - reported to the UI thread
@@ -467,6 +506,33 @@ class AuthoringModel:
                 with self._cond:
                     if self._current_cancel is token:
                         self._current_cancel = None
+
+    def _warm_style(self, key: str) -> None:
+        """Have the engine encode (and memoise) a loaded clip's style code before an edit asks for it: on two cores
+        the encoding took 6-9 ms inside the edit, before its first frame. Runs only while no request is pending and
+        only on an engine a generation started (loading a clip starts no engine process), so an edit waits at most
+        for one encoding already in flight; errors are left for the edit to report."""
+        clip = self.clips.get(key)
+        if clip is None:
+            return
+        try:
+            engine = self.engine_for(self.params.device)
+            encode = getattr(engine, "style_code", None)
+            if encode is None:
+                return
+            code = encode(clip)
+        except Exception:  # noqa: BLE001 - an edit using this clip reports it
+            return
+        self._post("prefetched", -1, key, float(getattr(code, "encode_ms", 0.0)))
+
+    def _phases(self, engine: Any, device: str, clip: Clip) -> Any:
+        """DeepPhase over a clip for the phase view, memoised per device and clip object (clips are not edited in
+        place): the engine memoises it too, but asking costs a pipe round trip with the whole clip (1-2 ms)."""
+        hit = self._phase_cache.get((device, id(clip)))
+        if hit is None or hit[0] is not clip:
+            hit = (clip, engine.clip_phases(clip))
+            self._phase_cache[(device, id(clip))] = hit
+        return hit[1]
 
     def _fk(self, clip: Clip) -> np.ndarray:
         """Global positions of a clip, memoised per clip object (clips are not edited in place)."""
@@ -482,6 +548,7 @@ class AuthoringModel:
         if self.check_clips is not None:
             self.check_clips(req.source, req.target)
         engine = self.engine_for(req.params.device)
+        self._started.add(req.params.device)
         styles = list(getattr(engine, "styles", []))
         if styles != self._posted_styles:
             self._posted_styles = styles
@@ -490,14 +557,15 @@ class AuthoringModel:
         ratio = req.source.fps / MODEL_FPS  # source frames per model frame (the engine streams model frames)
         span = transition_frames(p.length, req.source.fps)
 
-        def scene_part():  # runs while the engine process makes the first frames (~10 ms of numpy)
+        def scene_part():  # runs while the engine process makes the first frames (~3 ms of numpy)
             placed = place_target(req.source, p.source_frame, req.target, p.target_frame, p.length)
             key = placed_frame(req.target, p.target_frame, placed)
-            placed_pos = placed.fk()[0]
+            ghost = placed.slice(key, key + 1).fk()[0][0]
+            tail = forward_kinematics(req.source.skeleton.parents, *target_part(req.source, placed, key))[0]
             src_pos = self._fk(req.source)[: p.source_frame + 1]
             # what the viewer shows until frames arrive: the source's last context pose held, then the target
-            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], span, axis=0), placed_pos[key:]])
-            return placed, placed_pos, base, key
+            base = np.concatenate([src_pos, np.repeat(src_pos[-1:], span, axis=0), tail])
+            return placed, ghost, tail, base, key
 
         side = self._side.submit(scene_part)
         started = False
@@ -505,9 +573,9 @@ class AuthoringModel:
         first_ms = None
         result = None
         for item in engine.stream(req.source, p.source_frame, req.target, p.target_frame, req.style, p.length,
-                                  seed=p.seed, cancel=token):
+                                  seed=p.seed, cancel=token, every_ms=self.stream_every_ms):
             if not started:
-                placed, placed_pos, base, key = side.result()
+                placed, ghost, tail, base, key = side.result()
                 self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + span))
                 started = True
                 last_pose = base[p.source_frame]
@@ -536,13 +604,15 @@ class AuthoringModel:
         times.prepare_ms, times.total_ms = t.prepare_ms, t.total_ms
         wall = (time.perf_counter() - req.edited_at) * 1e3
         done = TransitionResult(req.gen, p, req.source, placed, result.clip, result.phase, times, first_ms or wall,
-                                wall, ghost_pose=placed_pos[key], placed_frame=key)
-        done.positions = done.stitched().fk()[0]
+                                wall, ghost_pose=ghost, placed_frame=key)
+        # `done.stitched().fk()` by parts (FK is per frame; joining only flips quaternion signs, which FK does not
+        # see): the source's memoised, the target's made meanwhile, so only the transition's 40 frames are left here
+        done.positions = np.concatenate([self._fk(req.source)[: p.source_frame + 1], result.clip.fk()[0], tail])
         try:  # phases for the phase view (DeepPhase over both clips; memoised per clip by the engine), posted
             # just before the result so that the UI updates both in one pass
             if not token.cancelled:
-                self._post("phases", req.gen, {"source": engine.clip_phases(req.source),
-                                               "target": engine.clip_phases(req.target)})
+                self._post("phases", req.gen, {"source": self._phases(engine, p.device, req.source),
+                                               "target": self._phases(engine, p.device, req.target)})
         except Exception as exc:  # noqa: BLE001 - the phase view is optional; generation succeeded
             self._post("progress", -1, {"event": "phases_failed", "message": str(exc)})
         self._post("done", req.gen, done)

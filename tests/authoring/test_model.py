@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -28,6 +30,7 @@ def test_params_round_trip_through_json():
 def test_frames_stream_in_then_the_stitched_sequence_is_source_transition_target(model, scene_clips):
     chunks = []
     model.frames_streamed.connect(lambda gen, start, pos, timing: chunks.append((start, pos.shape, timing)))
+    model.stream_every_ms = 0.0  # a chunk per graph call
     model.set_params(source="a", source_frame=60, target="b", target_frame=40, length=40, seed=0)
     result = model.wait(timeout_s=120)
     assert result is not None, model.last_error
@@ -42,6 +45,8 @@ def test_frames_stream_in_then_the_stitched_sequence_is_source_transition_target
     assert stitched.num_frames == g1 + 1 == 61 + 40 + (120 - 40)
     a = scene_clips[0]
     gpos = stitched.fk()[0]
+    np.testing.assert_array_equal(result.positions, gpos)  # the runner's FK by parts is the stitched clip's
+    np.testing.assert_array_equal(result.ghost_pose, result.target_placed.fk()[0][result.keyframe])
     np.testing.assert_allclose(gpos[:61], a.fk()[0][:61], atol=1e-9)  # the source part is the source
     np.testing.assert_allclose(gpos[61:101], result.transition.fk()[0], atol=1e-9)
     placed = result.target_placed.fk()[0]
@@ -50,6 +55,24 @@ def test_frames_stream_in_then_the_stitched_sequence_is_source_transition_target
     assert np.linalg.norm(gpos[100, 1, [0, 2]] - gpos[101, 1, [0, 2]]) < 15.0
     # stage times were recorded per frame
     assert len(result.times.per_frame) == 40 and result.times.total_ms > 0
+
+
+def test_graph_calls_within_stream_every_ms_of_the_last_chunk_are_joined(model):
+    """After the first frame, the calls made within `stream_every_ms` come as one chunk (post-processed once): the
+    same frames as a chunk per call."""
+    chunks = []
+    model.frames_streamed.connect(lambda gen, start, pos, timing: chunks.append((start, pos.shape)))
+    model.set_params(source="a", source_frame=60, target="b", target_frame=40, length=40, seed=3, regenerate=False)
+    results = {}
+    for every_ms in (0.0, 60_000.0):
+        chunks.clear()
+        model.stream_every_ms = every_ms
+        model.request()
+        results[every_ms] = model.wait(timeout_s=120)
+        assert results[every_ms] is not None, model.last_error
+    assert chunks == [(0, (1, 22, 3)), (1, (39, 22, 3))]
+    assert len(results[60_000.0].times.per_frame) == 40
+    np.testing.assert_allclose(results[60_000.0].positions, results[0.0].positions, atol=1e-9)
 
 
 def test_a_newer_edit_cancels_the_older_run(model):
@@ -87,6 +110,81 @@ def test_a_burst_of_edits_runs_the_first_at_once_and_merges_the_rest(worker_pool
         result = m.wait(timeout_s=120)
         assert result.params.source_frame == 64
         assert set(started) <= {first, m.latest_gen} and m.latest_gen in started
+    finally:
+        m.close()
+
+
+def test_a_loaded_clips_style_is_encoded_while_idle_so_a_style_edit_pays_none(worker_pool, scene_clips):
+    """Prefetch: once a generation has started the engine worker, adding a clip has it encode the clip's style code
+    while no request is pending, so the first edit that picks that clip's style spends no time encoding it (the
+    engine memoises codes by content)."""
+    from rsmt_studio.app.models.authoring import STYLE_OF_TARGET
+
+    a, b = scene_clips
+    lp = b.local_pos.copy()
+    lp[:, 0, 0] += 10.0  # same motion 10 cm aside: a clip no other test has encoded (the worker is shared)
+    fresh = replace(b, local_pos=lp)
+    m = AuthoringModel(worker_pool, debounce_s=0.0)
+    try:
+        prefetched = []
+        m.style_prefetched.connect(lambda key, ms: prefetched.append((key, ms)))
+        m.add_clip(a, "a")
+        m.add_clip(b, "b")
+        m.set_params(source="a", source_frame=60, target="b", target_frame=40, length=8, style=STYLE_OF_TARGET)
+        assert m.wait(timeout_s=120) is not None, m.last_error  # the engine is up (a prefetch starts none)
+        m.add_clip(fresh, "fresh")
+        deadline = time.monotonic() + 120
+        while "fresh" not in [k for k, _ in prefetched] and time.monotonic() < deadline:
+            m.poll()
+            time.sleep(0.01)
+        assert [k for k, _ in prefetched] == ["a", "b", "fresh"]  # the clips loaded before, then the new one
+        assert dict(prefetched)["fresh"] > 0  # it was encoded (the code's own encoding time)
+        m.set_params(target="fresh", style=STYLE_OF_TARGET)
+        result = m.wait(timeout_s=120)
+        assert result is not None, m.last_error
+        # the edit found the code ready: no encoding (milliseconds), only the FiLM-fold memo's lookup (microseconds)
+        assert result.times.style_ms < 0.5
+    finally:
+        m.close()
+
+
+def test_a_pending_edit_runs_before_a_style_prefetch(scene_clips):
+    """The prefetch is the runner's idle work: a clip added while a run is in flight is encoded only after the
+    edit queued behind that run (a fake engine records the order of calls)."""
+    import threading
+
+    class Engine:
+        styles = ()
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, object]] = []
+            self.release = threading.Event()
+
+        def style_code(self, clip):
+            self.calls.append(("style", clip.name))
+
+        def stream(self, source, source_frame, *args, **kwargs):
+            self.calls.append(("stream", source_frame))
+            self.release.wait(10)
+            raise RuntimeError("no frames from a fake engine")
+            yield
+
+    a, b = scene_clips
+    engine = Engine()
+    m = AuthoringModel(lambda device: engine, debounce_s=0.0)
+    try:
+        m.add_clip(a, "a")
+        m.add_clip(b, "b")
+        m.set_params(source="a", source_frame=60, target="b", target_frame=40)
+        deadline = time.monotonic() + 10
+        while ("stream", 60) not in engine.calls and time.monotonic() < deadline:
+            time.sleep(0.005)
+        m.add_clip(replace(a, name="late"), "late")  # while the first run is in flight
+        m.set_params(source_frame=61)  # an edit queued behind it
+        engine.release.set()
+        while ("style", "late") not in engine.calls and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert engine.calls.index(("stream", 61)) < engine.calls.index(("style", "late"))
     finally:
         m.close()
 
