@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from rsmt_studio.motion.features import ModelSkeleton
 
 HEIGHT_CM = 3.0  # above the ground: the metric's skate weight reaches 0 at 2.5 cm above the planted height
