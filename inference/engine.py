@@ -194,7 +194,6 @@ class TransitionEngine:
         if self.capture and self.device.kind == "cpu":
             raise ValueError("capture needs a GPU")
         self.first_step = bool(first_step) and self.device.kind == "cpu" and self.steps_per_call > 1
-        self.foot_lock = True  # planted feet stay put (motion/footlock.py); eval's --no-foot-lock turns it off
         weights = engine_weights(assets)
         self.has_phase_predictor = bool(assets.state.get("phase_predictor"))
         self.lstm_width = weights["lstm.w"].shape[1] // 4
@@ -305,12 +304,12 @@ class TransitionEngine:
 
     def generate(self, source: Clip, source_frame: int, target: Clip, target_frame: int, style: Clip | str,
                  length: int, seed: int | None = 0, cancel: CancelToken | None = None,
-                 phase_source: str = "auto") -> Transition:
+                 phase_source: str = "auto", foot_lock: bool = True) -> Transition:
         """The whole transition (see `stream` for the arguments)."""
         result = None
         with self._lock:  # nobody sees the chunks: the frames are post-processed once, at the end
             for chunk in self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                      phase_source, chunked=False):
+                                      phase_source, chunked=False, foot_lock=foot_lock):
                 if isinstance(chunk, Transition):
                     result = chunk
         assert result is not None
@@ -318,7 +317,8 @@ class TransitionEngine:
 
     def stream(self, source: Clip, source_frame: int, target: Clip, target_frame: int, style: Clip | str,
                length: int, seed: int | None = 0, cancel: CancelToken | None = None,
-               phase_source: str = "auto", every_ms: float = 0.0) -> Iterator[TransitionChunk | Transition]:
+               phase_source: str = "auto", every_ms: float = 0.0,
+               foot_lock: bool = True) -> Iterator[TransitionChunk | Transition]:
         """Yield `TransitionChunk`s as frames are made, then the finished `Transition`.
 
         `source_frame` is the last context frame (needs 9 frames before it); the transition fills the
@@ -326,11 +326,12 @@ class TransitionEngine:
         sampler's noise (None = no noise). `phase_source`: "label" (DeepPhase on the source clip), "predictor"
         (the initial-phase predictor), or "auto" (the label). `every_ms`: after the first chunk, graph calls are
         joined into one chunk until `every_ms` has passed since the last chunk (the last call always ends one);
-        0: a chunk per call.
+        0: a chunk per call. `foot_lock`: planted feet keep their place (motion/footlock.py); False gives the
+        sampler's feet as it made them.
         """
         with self._lock:
             yield from self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                    phase_source, every_ms=every_ms)
+                                    phase_source, every_ms=every_ms, foot_lock=foot_lock)
 
     def profile_spec(self):
         """The cache spec (`GraphSpec`) of the step profile's timed steps graph, to compile it ahead (in another
@@ -353,7 +354,7 @@ class TransitionEngine:
 
     # ------------------------------------------------------------------------------------------ internals
     def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source,
-                chunked: bool = True, every_ms: float = 0.0):
+                chunked: bool = True, every_ms: float = 0.0, foot_lock: bool = True):
         """A transition, step by step: the style, the request, the sampler, the frames.
 
         `chunked=False` (generate, and batched rows nobody streams): no chunks are yielded, and the frames are
@@ -373,7 +374,7 @@ class TransitionEngine:
         problem, n_model = self.make_problem(source, source_frame, target, target_frame, length)
         on_model, seam = self._source_rig(source, source_frame, target, target_frame, length)
         phase9 = self._initial_phase(source, n_model, phase_source)
-        lock = self.foot_lock_for(problem, length)
+        lock = self.foot_lock_for(problem, length) if foot_lock else None
         timings.features_ms = (time.perf_counter() - t1) * 1e3
         # 3. The sampler: `prepare`, then ceil(length / k) `steps` calls (replayed device graphs on GPUs).
         chunks = self._sampler_chunks(problem, length, self.noise(seed), code.arrays, phase9, timings,
@@ -583,11 +584,10 @@ class TransitionEngine:
         out = seq.resample(source.fps)
         return replace(out, local_pos=out.local_pos[1:-1], local_rot=out.local_rot[1:-1])
 
-    def foot_lock_for(self, problem: Problem, length: int) -> FootLock | None:
+    @staticmethod
+    def foot_lock_for(problem: Problem, length: int) -> FootLock:
         """The foot lock of one transition (batch-1 `problem`, canonical frame) from its context frames and
-        keyframe, or None when `foot_lock` is off."""
-        if not self.foot_lock:
-            return None
+        keyframe."""
         ms = problem.ms
         ctx = F.fk_positions(np.concatenate([problem.ctx_p[-1], problem.p9[-1:]]),
                              np.concatenate([problem.ctx_r[-1], problem.r9[-1:]]), ms)

@@ -142,6 +142,7 @@ class ModelRunner:
         self.engine = TransitionEngine(self.folder, device=device, progress=print_progress)
         self.batch = batch
         self.style_source = style_source
+        self.foot_lock = True  # the engine's foot lock on the generated frames, as the studio shows them
         self.style_frames = int(self.engine.assets.config.get("sampler", {}).get("style_frames", 120))
         self.phase_source = "initial-phase predictor" if self.engine.has_phase_predictor else \
             "DeepPhase on the context frames only (edge-clamped window, no future frames)"
@@ -242,9 +243,8 @@ class ModelRunner:
                 ms = held.clips[held.clip_of[wi]].ms
                 pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
                 row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in _PROBLEM_ROWS})
-                lock = eng.foot_lock_for(row, length)  # as the engine's post-processing, when it is on
-                if lock is not None:
-                    pos = lock.apply(pos)
+                if self.foot_lock:  # as the engine's post-processing
+                    pos = eng.foot_lock_for(row, length).apply(pos)
                 out_pos[wi] = pos
                 out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(r[b]), ms)
             done += len(idx)
@@ -321,7 +321,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             _say(f"warning: RSMT {model_note}")
     if model_note is None:
         model = ModelRunner(args.model, args.device, args.batch, args.style_source)
-        model.engine.foot_lock = not getattr(args, "no_foot_lock", False)
+        model.foot_lock = not getattr(args, "no_foot_lock", False)
         style_feats, which = model.style_inputs(held)
         transfer = model.transfer_styles(held)
         transfer_feats, transfer_which = model.style_inputs(held, transfer)
@@ -392,7 +392,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "model": str(model.folder), "weights_hash": model.engine.assets.weights_hash(),
             "manifest_note": model.engine.assets.manifest.get("note"),
             "phase_at_last_context_frame": model.phase_source, "style_source": args.style_source,
-            "foot_lock": model.engine.foot_lock,
+            "foot_lock": model.foot_lock,
             **model.notes,
             "style_transfer_acc": transfer_acc,
             "style_transfer_note": "the same windows generated with ANOTHER held-out style's clip; fraction the "

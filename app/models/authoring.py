@@ -58,6 +58,7 @@ class AuthoringParams:
     length_unit: str = "frames"  # how the panel shows it: "frames" or "seconds"
     seed: int | None = 0  # None: no sampler noise
     device: str = "cpu"
+    foot_lock: bool = True  # planted feet keep their place (the engine's foot lock)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -573,7 +574,8 @@ class AuthoringModel:
         first_ms = None
         result = None
         for item in engine.stream(req.source, p.source_frame, req.target, p.target_frame, req.style, p.length,
-                                  seed=p.seed, cancel=token, every_ms=self.stream_every_ms):
+                                  seed=p.seed, cancel=token, every_ms=self.stream_every_ms,
+                                  foot_lock=p.foot_lock):
             if not started:
                 placed, ghost, tail, base, key = side.result()
                 self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + span))

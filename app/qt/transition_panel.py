@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -107,6 +108,10 @@ class TransitionPanel(QWidget):
         self.seed.setKeyboardTracking(False)
         self.dice = QToolButton(text="\u2684", toolTip="New random seed")
         form.addRow("Seed", _row(self.seed, self.dice))
+        self.foot_lock = QCheckBox("Foot lock")
+        self.foot_lock.setToolTip("Planted feet keep their place; the legs follow by IK. Off: the feet as the "
+                                  "model made them.")
+        form.addRow("Feet", self.foot_lock)
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         self.device.addItem("GPU", "gpu")
@@ -137,6 +142,7 @@ class TransitionPanel(QWidget):
         self.seed.valueChanged.connect(lambda v: self._user(lambda: edit(seed=None if v < 0 else int(v))))
         self.dice.clicked.connect(lambda: edit(seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
         self.device.activated.connect(lambda _i: edit(device=self.device.currentData()))
+        self.foot_lock.toggled.connect(lambda on: self._user(lambda: edit(foot_lock=bool(on))))
         self.source_pick.clicked.connect(self.studio.pick_source_from_timeline)
         self.target_pick.clicked.connect(self.studio.pick_target_from_timeline)
         self.generate_button.clicked.connect(lambda: self.model.request(immediate=True))
@@ -223,6 +229,7 @@ class TransitionPanel(QWidget):
                 self.length.setValue(p.length)
             self.seed.setValue(-1 if p.seed is None else p.seed)
             self.device.setCurrentIndex(max(0, self.device.findData(p.device)))
+            self.foot_lock.setChecked(p.foot_lock)
         finally:
             self._updating = False
 

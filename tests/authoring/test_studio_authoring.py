@@ -188,6 +188,16 @@ def test_default_scene_opens_with_a_transition_ready_to_play(studio, qtbot):
     with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
         panel.length.setValue(1.0)
     assert blocker.args[0].transition.num_frames == 30 and blocker.args[0].params.length_unit == "seconds"
+    # the foot lock is on by default; switching it off regenerates with the feet as the model made them
+    assert panel.foot_lock.isChecked() and blocker.args[0].params.foot_lock
+    locked = blocker.args[0].transition.global_positions()
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
+        panel.foot_lock.setChecked(False)
+    assert blocker.args[0].params.foot_lock is False
+    assert blocker.args[0].transition.global_positions().shape == locked.shape
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS):
+        studio.undo.undo()
+    assert panel.foot_lock.isChecked()
     # play: frames advance across the regions
     w.playback.seek(55)
     w.playback.play()

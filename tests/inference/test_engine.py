@@ -48,6 +48,20 @@ def test_style_changes_the_transition(engine, bandai_clips):
     assert np.abs(a - b).max() > 1e-3 and np.abs(a - c).max() > 1e-3
 
 
+def test_foot_lock_moves_legs_only_and_can_be_turned_off(engine, bandai_clips):
+    """The lock (motion/footlock.py, its own tests on real walks) only bends legs; off, streaming and one call
+    still agree."""
+    source, target = bandai_clips
+    locked = engine.generate(source, 60, target, 80, "calm", 24, seed=4).clip.global_positions()
+    free = engine.generate(source, 60, target, 80, "calm", 24, seed=4, foot_lock=False).clip.global_positions()
+    streamed = [it for it in engine.stream(source, 60, target, 80, "calm", 24, seed=4, foot_lock=False)][-1]
+    assert np.allclose(streamed.clip.global_positions(), free, atol=1e-6)
+    names = source.skeleton.names
+    legs = [j for j, n in enumerate(names) if any(k in n.lower() for k in ("leg", "knee", "foot", "toe", "ankle"))]
+    others = [j for j in range(len(names)) if j not in legs]
+    assert legs and np.allclose(locked[:, others], free[:, others], atol=1e-6)
+
+
 def test_stream_yields_frames_in_order_and_matches_generate(engine, bandai_clips):
     source, target = bandai_clips
     items = list(engine.stream(source, 60, target, 80, "calm", 20, seed=2))
