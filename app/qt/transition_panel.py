@@ -111,14 +111,13 @@ class TransitionPanel(QWidget):
         self.foot_lock = QCheckBox("Foot lock")
         self.foot_lock.setToolTip("Planted feet keep their place; the legs follow by IK. Off: the feet as the "
                                   "model made them.")
-        form.addRow("Feet", self.foot_lock)
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         self.device.addItem("GPU", "gpu")
         if not gpu_present():
             self.device.model().item(1).setEnabled(False)
             self.device.setItemData(1, "No GPU on this machine", Qt.ItemDataRole.ToolTipRole)
-        form.addRow("Device", self.device)
+        form.addRow("Device", _row(self.device, self.foot_lock))  # one row: the dock keeps its height
         self.generate_button = QPushButton("Generate")
         self.export_button = QPushButton("Export BVH\u2026")
         form.addRow(_row(self.generate_button, self.export_button))
