@@ -47,7 +47,8 @@ PROBLEM_ARRAYS = ("ctx_p", "ctx_v", "ctx_r", "p9", "v9", "r9", "tgt_p", "tgt_v",
 
 @dataclass
 class Request:
-    """One transition request, as `TransitionEngine.generate` takes it (`seed=None`: no noise)."""
+    """One transition request, as `TransitionEngine.generate` takes it (`seed=None`: no noise; `foot_lock=False`:
+    the feet as the sampler made them)."""
 
     source: Clip
     source_frame: int
@@ -57,6 +58,7 @@ class Request:
     length: int
     seed: int | None = 0
     cancel: CancelToken | None = None
+    foot_lock: bool = True
 
 
 @dataclass(eq=False)
@@ -156,7 +158,8 @@ class _Row:
         r = self.prep.request
         view = _RowView(engine, self)
         self.gen = TransitionEngine._stream(view, r.source, r.source_frame, r.target, r.target_frame, r.style,
-                                            int(r.length), r.seed, r.cancel, "auto", chunked=self.on_chunk is not None)
+                                            int(r.length), r.seed, r.cancel, "auto", chunked=self.on_chunk is not None,
+                                            foot_lock=r.foot_lock)
 
     @property
     def live(self) -> bool:

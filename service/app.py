@@ -305,7 +305,8 @@ def build_request(body: TransitionRequest, store: ClipStore, limits: Limits, sty
         raise FieldError("target_frame", f"{body.target_frame} out of range 0..{target.num_frames - 1}", 422,
                          "frame_out_of_range")
     style: Clip | str = body.style if body.style is not None else store.from_text(body.style_bvh, "style_bvh")
-    return (batched.Request(source, body.source_frame, target, body.target_frame, style, body.length, body.seed),
+    return (batched.Request(source, body.source_frame, target, body.target_frame, style, body.length, body.seed,
+                            foot_lock=body.foot_lock),
             source, target)
 
 

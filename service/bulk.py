@@ -73,7 +73,8 @@ def generate_block(engine, rows: list[PlanRow], clips: ClipCache, max_batch: int
             source = clips.get(row.source)
             target = clips.get(row.target)
             style = clips.get(row.style) if row.style.lower().endswith(".bvh") else row.style
-            req = batched.Request(source, row.source_frame, target, row.target_frame, style, row.length, row.seed)
+            req = batched.Request(source, row.source_frame, target, row.target_frame, style, row.length, row.seed,
+                                  foot_lock=row.foot_lock)
             prepared.append(batched.prepare(engine, req))
             owners.append(out)
         except FileNotFoundError as exc:

@@ -2,7 +2,8 @@
 
 Columns: source, source_frame, target, target_frame, style, length, seed, output. `source`, `target` (and
 `style` when it ends in .bvh) are paths relative to the plan's folder (or absolute); `output` is relative to
-`--out` and must stay inside it. `seed` may be empty or "none" for no noise. A row that cannot be read becomes
+`--out` and must stay inside it. `seed` may be empty or "none" for no noise. An optional `foot_lock` column
+(true/false, yes/no, 1/0; empty or absent: true) keeps or frees planted feet. A row that cannot be read becomes
 a failure with reason `bad_row` naming the column; the other rows still run.
 """
 
@@ -13,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+_TRUTH = {"": True, "true": True, "yes": True, "1": True, "on": True,
+          "false": False, "no": False, "0": False, "off": False}
 COLUMNS = ("source", "source_frame", "target", "target_frame", "style", "length", "seed", "output")
 
 
@@ -30,6 +33,7 @@ class PlanRow:
     length: int
     seed: int | None
     output: str
+    foot_lock: bool = True  # the optional column `foot_lock` (true/false, yes/no, 1/0; empty: true)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ def _row(index: int, line: int, rec: dict, base: Path) -> PlanRow | BadRow:
             return bad("seed", f"{seed_raw!r} is not an integer")
         if seed < 0:
             return bad("seed", f"{seed} is negative")
+    lock_raw = str(rec.get("foot_lock") if rec.get("foot_lock") is not None else "").strip().lower()
+    if lock_raw not in _TRUTH:
+        return bad("foot_lock", f"{rec.get('foot_lock')!r} is not true or false")
     out = PurePosixPath(output.replace("\\", "/"))
     if out.is_absolute() or ".." in out.parts or not out.name.lower().endswith(".bvh"):
         return bad("output", f"{output!r} must be a relative .bvh path inside --out (no '..')")
@@ -122,4 +129,4 @@ def _row(index: int, line: int, rec: dict, base: Path) -> PlanRow | BadRow:
     if style.lower().endswith(".bvh"):
         style = resolve(style)
     return PlanRow(index, line, resolve(rec["source"]), ints["source_frame"], resolve(rec["target"]),
-                   ints["target_frame"], style, ints["length"], seed, str(out))
+                   ints["target_frame"], style, ints["length"], seed, str(out), _TRUTH[lock_raw])

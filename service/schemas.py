@@ -46,5 +46,7 @@ class TransitionRequest(BaseModel):
     style_bvh: str | None = Field(None, description="or BVH text whose style to use")
     length: int = Field(40, description="transition frames")
     seed: int | None = Field(0, description="sampler noise seed; null = no noise (deterministic)")
+    foot_lock: bool = Field(True, description="planted feet keep their place (legs by IK); false: as the model "
+                                              "made them")
     format: Literal["bvh", "json"] = Field("bvh", description="bvh: BVH text on the source's rig; json: arrays")
     stream: bool = Field(False, description="send frames as they are made (NDJSON lines)")

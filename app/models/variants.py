@@ -192,8 +192,8 @@ class VariantsModel:
             return target if name == STYLE_OF_TARGET else source if name == STYLE_OF_SOURCE else name
 
         t0 = time.perf_counter()
-        requests = [Request(source, p.source_frame, target, p.target_frame, style_of(s.style), p.length, s.seed)
-                    for s in specs]
+        requests = [Request(source, p.source_frame, target, p.target_frame, style_of(s.style), p.length, s.seed,
+                            foot_lock=p.foot_lock) for s in specs]
         out = engine.generate_batch(requests, cancel=token)
         if token.cancelled:
             return None, out["batches"]

@@ -42,6 +42,19 @@ def test_bad_plan_rows_name_the_column(tmp_path, line, column, words):
     assert isinstance(good, PlanRow)
 
 
+def test_plan_foot_lock_column_is_optional_and_checked(tmp_path):
+    (tmp_path / "p.csv").write_text("source,source_frame,target,target_frame,style,length,seed,output,foot_lock\n"
+                                    "a.bvh,20,b.bvh,5,proud,30,1,a.bvh,no\na.bvh,20,b.bvh,5,proud,30,1,b.bvh,\n"
+                                    "a.bvh,20,b.bvh,5,proud,30,1,c.bvh,maybe\n")
+    off, default, bad = read_plan(tmp_path / "p.csv")
+    assert off.foot_lock is False and default.foot_lock is True
+    assert isinstance(bad, BadRow) and bad.column == "foot_lock" and "true or false" in bad.message
+    (tmp_path / "q.jsonl").write_text(json.dumps({"source": "a.bvh", "source_frame": 20, "target": "b.bvh",
+                                                  "target_frame": 5, "style": "proud", "length": 30, "seed": 1,
+                                                  "output": "o.bvh", "foot_lock": False}) + "\n")
+    assert read_plan(tmp_path / "q.jsonl")[0].foot_lock is False
+
+
 def test_plan_duplicate_outputs_and_missing_columns(tmp_path):
     (tmp_path / "p.csv").write_text("source,source_frame,target,target_frame,style,length,seed,output\n"
                                     "a.bvh,20,b.bvh,5,proud,30,1,o.bvh\na.bvh,21,b.bvh,5,proud,30,1,o.bvh\n")

@@ -77,6 +77,12 @@ def test_transition_equals_what_generate_writes(client, style, library, tmp_path
     assert r.returncode == 0, r.stderr
     assert got["format"] == "bvh" and got["frames"] == 24
     assert got["bvh"] == out.read_text()
+    free = client.transition(**_req(style=style, length=24, foot_lock=False))  # the feet as the model made them
+    r = cli("generate", "--source", str(library / RUN), "--source-frame", "40", "--target", str(library / BOW),
+            "--target-frame", "80", "--style", style, "--frames", "24", "--seed", "3", "--steps-per-call", STEPS,
+            "--out", str(out), "--overwrite", "--no-foot-lock")
+    assert r.returncode == 0, r.stderr
+    assert free["bvh"] == out.read_text()
 
 
 def test_transition_from_bvh_text_as_json_arrays(client, style, library):
