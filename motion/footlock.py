@@ -73,7 +73,7 @@ class FootLock:
     height: float = HEIGHT_CM
     speed: float = SPEED_CM
     blend: int = BLEND_FRAMES
-    _made: int = 0
+    _made: int = field(default=0, init=False)  # generated frames already through `apply`
     _prev_raw: np.ndarray = field(init=False)
     _prev_out: np.ndarray = field(init=False)
     _pin: np.ndarray = field(init=False)  # (4, 2) pinned xz; NaN when not in contact

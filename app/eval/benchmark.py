@@ -36,7 +36,6 @@ CLASSIFIER_DIR = _package_dir("rsmt_studio.assets") / "style_classifier"
 JUDGES_DIR = _package_dir("rsmt_studio.assets") / "style_judges"
 METHODS = ("rsmt", "slerp", "inertialization", "zero_velocity")
 METRICS = ("l2p", "l2q", "npss", "foot_skate", "style_acc")
-_PROBLEM_ROWS = ("ctx_p", "ctx_v", "ctx_r", "p9", "v9", "r9", "tgt_p", "tgt_v", "tgt_r")  # batch-axis fields
 LOCOMOTION = {"walk", "walk-back", "walk-left", "walk-right", "run", "dash", "walk-turn-left", "walk-turn-right"}
 
 
@@ -216,6 +215,7 @@ class ModelRunner:
                     codes: list[tuple[np.ndarray, ...]] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(B,L,J,3) positions and (B,L,J,3,3) rotation matrices in each window's canonical frame.
         `codes` (the style caches of `style_feats`) skips encoding them."""
+        from rsmt_studio.inference.batched import PROBLEM_ARRAYS
         from rsmt_studio.inference.postprocess import project_bone_lengths, rotations_from_positions
         from rsmt_studio.motion import features as Fe
         from rsmt_studio.motion import rotations as R
@@ -242,8 +242,8 @@ class ModelRunner:
             for b, wi in enumerate(idx):
                 ms = held.clips[held.clip_of[wi]].ms
                 pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
-                row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in _PROBLEM_ROWS})
-                if self.foot_lock:  # as the engine's post-processing
+                if self.foot_lock:  # as the engine's post-processing, from this window's row of the problem
+                    row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in PROBLEM_ARRAYS})
                     pos = eng.foot_lock_for(row, length).apply(pos)
                 out_pos[wi] = pos
                 out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(r[b]), ms)
