@@ -227,6 +227,26 @@ def excess_head_peak(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int,
     return F.relu(gen.amax(1) - gt.amax(1)).mean()
 
 
+def excess_foot_skate(pos: Tensor, pos_gt: Tensor, feet: Tensor, planted: Tensor, length: int,
+                      n_past: int = Fe.N_PAST, height: float = 2.5) -> Tensor:
+    """How much more each row's feet skate over the scored frames than its ground truth's, by eval's own measure
+    (motion.metrics.foot_skate: horizontal foot speed weighted by closeness to the planted height, 1 at it and 0
+    from `height` above). pos (B,L,J,3) generated, pos_gt (B,T,J,3) the window's truth, feet (F,) joint indices,
+    planted (F,) heights. Why: RSMT's contact term pulls feet still only where the *truth* was in contact, so a
+    style-swapped row (whose truth is another style's gait) or a foot that lands at another time is never told
+    off; this term scores every row's own low frames (docs/quality.md, iteration 13)."""
+    def skate(seq: Tensor) -> Tensor:  # (B, L+1, F, 3) -> (B,)
+        step = seq[:, 1:, :, ::2] - seq[:, :-1, :, ::2]
+        speed = torch.sqrt((step**2).sum(-1) + 1e-8)
+        rel = (seq[:, 1:, :, 1] - planted).clamp(min=0.0)
+        weight = (2.0 - torch.pow(2.0, rel / height)).clamp(0.0, 1.0)
+        return (speed * weight).mean((1, 2))
+    prev = pos_gt[:, n_past - 1 : n_past][:, :, feet]
+    gen = torch.cat([prev, pos[:, :, feet]], 1)
+    gt = pos_gt[:, n_past - 1 : n_past + length][:, :, feet]
+    return F.relu(skate(gen) - skate(gt)).mean()
+
+
 def chain_rotation_error(r: Tensor, r_gt: Tensor, parents: Tensor, joints: Tensor, length: int,
                          n_past: int = Fe.N_PAST) -> Tensor:
     """Mean L1 distance between generated and ground-truth *local* rotations (6D) of some joints over the scored

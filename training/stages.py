@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rsmt_studio.motion import metrics as M
 from rsmt_studio.training import batches as Bt
 from rsmt_studio.training import networks as N
 from rsmt_studio.training import rollout as Ro
@@ -374,6 +375,13 @@ def _splice_val(ctx: RunContext, labels: Bt.PhaseLabels) -> list[tuple[dict[str,
 CHAIN_JOINTS = ("Spine", "Chest", "Neck", "Head", "Shoulder_L", "Shoulder_R")
 
 
+def _planted_heights(md: MotionData) -> np.ndarray:
+    """Each foot joint's planted height over the training takes, as eval measures it on real frames."""
+    seqs = md.sequences(False)
+    frames = np.concatenate([np.arange(md.starts[s], md.starts[s] + md.lengths[s]) for s in seqs])
+    return M.planted_heights(md.gpos[frames], np.asarray(md.ms.feet))
+
+
 def train_sampler(ctx: RunContext) -> dict[str, object]:
     """RSMT's sampler stage, plus (when `style_weight` > 0) a style critic on the generated frames and (when
     `style_swap` > 0) rows whose style clip is of another style: they keep context and keyframe, so they are
@@ -405,6 +413,9 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
     if tc.chain_rot_weight > 0 and not chain:
         raise ValueError(f"--chain-rot-weight: the training skeleton has none of {', '.join(CHAIN_JOINTS)}")
     chain_t = torch.as_tensor(chain, dtype=torch.long, device=ctx.device)
+    feet_t = torch.as_tensor(np.asarray(md.ms.feet), dtype=torch.long, device=ctx.device)
+    planted_t = (torch.as_tensor(_planted_heights(md), dtype=torch.float32, device=ctx.device)
+                 if tc.skate_weight > 0 else None)
 
     def ramp() -> float:
         return 1.0 if tc.style_ramp_steps <= 0 else min(1.0, steps_done[0] / tc.style_ramp_steps)
@@ -495,6 +506,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             chain_err = Ro.chain_rotation_error(out.r[own], w_own["r"], parents_t, chain_t, length, n_past)
             total = total + tc.chain_rot_weight * chain_err * (sc.batch - n_swap) / sc.batch
             parts["chain_rot"] = chain_err.item()
+        if planted_t is not None:
+            skate = Ro.excess_foot_skate(gen_pos, w["pos"], feet_t, planted_t, length, n_past, M.SKATE_HEIGHT)
+            total = total + tc.skate_weight * skate
+            parts["skate_excess"] = skate.item()
         if tc.seam_weight > 0:
             seam = Ro.excess_seam_motion(out.r, w["r"], parents_t, length, n_past)
             total = total + tc.seam_weight * seam

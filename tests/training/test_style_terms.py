@@ -153,3 +153,24 @@ def test_chain_rotation_error_sees_a_twist_the_global_rotation_of_the_child_hide
     gen[:, :, 1] = _head_turning(torch.full((length,), 0.4), b, j, 1)[:, :, 1]
     err = float(Ro.chain_rotation_error(gen, r_gt, parents, chain, length, n_past))
     assert err > 0.05
+
+
+def test_excess_foot_skate_is_eval_s_skate_beyond_the_truth_s_and_spares_lifted_feet():
+    import numpy as np
+    from rsmt_studio.motion import metrics as M
+
+    n_past, length, feet = 10, 8, torch.tensor([1, 2])
+    planted = torch.tensor([4.0, 4.0])
+    gt = torch.zeros(3, n_past + length + 2, 3, 3)
+    gt[..., 1] = 4.0  # both feet planted, still: the truth does not skate
+    own = gt[:, n_past : n_past + length].clone()
+    assert float(Ro.excess_foot_skate(own, gt, feet, planted, length, n_past)) == pytest.approx(0.0, abs=1e-3)
+    sliding = own.clone()
+    sliding[..., 0] += torch.arange(1, length + 1, dtype=torch.float32)[None, :, None] * 1.5  # 1.5 cm a frame
+    sliding[:, :, 2, 1] += torch.linspace(0.0, 2.0, length)  # one foot rising, still under the 2.5 cm ceiling
+    expected = M.foot_skate(sliding.numpy(), gt[:, n_past - 1].numpy(), np.array([1, 2]), planted.numpy())
+    got = float(Ro.excess_foot_skate(sliding, gt, feet, planted, length, n_past))
+    assert got == pytest.approx(expected, rel=1e-3) and got > 0.5
+    lifted = sliding.clone()
+    lifted[..., 1] += 10.0  # the same slide 10 cm up is a swing, not a skate
+    assert float(Ro.excess_foot_skate(lifted, gt, feet, planted, length, n_past)) == pytest.approx(0.0, abs=1e-3)
