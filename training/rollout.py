@@ -247,6 +247,17 @@ def excess_foot_skate(pos: Tensor, pos_gt: Tensor, feet: Tensor, planted: Tensor
     return F.relu(skate(gen) - skate(gt)).mean()
 
 
+def foot_height_error(pos: Tensor, pos_gt: Tensor, feet: Tensor, length: int, n_past: int = Fe.N_PAST) -> Tensor:
+    """How far the batch's lowest foot joint sits above or below the ground truth's, on average over rows and scored
+    frames: eval's `lowest_foot_cm` gap, in absolute value. pos (B,L,J,3), pos_gt (B,T,J,3), feet (F,). Why: a
+    skate term alone can be met by lifting the feet above the planted height (iteration 13's K3 lifted them 1 cm at
+    40 frames). The ground is the same for every style, so it holds every row, swapped ones too; only the batch's
+    mean gap counts, because a row's own gap (1.4 cm on average) is mostly another step timing, not a lifted foot."""
+    gen = pos[..., feet, 1].amin(-1).mean(1)
+    gt = pos_gt[:, n_past : n_past + length][..., feet, 1].amin(-1).mean(1)
+    return (gen - gt).mean().abs()
+
+
 def chain_rotation_error(r: Tensor, r_gt: Tensor, parents: Tensor, joints: Tensor, length: int,
                          n_past: int = Fe.N_PAST) -> Tensor:
     """Mean L1 distance between generated and ground-truth *local* rotations (6D) of some joints over the scored

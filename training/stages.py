@@ -510,6 +510,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             skate = Ro.excess_foot_skate(gen_pos, w["pos"], feet_t, planted_t, length, n_past, M.SKATE_HEIGHT)
             total = total + tc.skate_weight * skate
             parts["skate_excess"] = skate.item()
+        if tc.foot_height_weight > 0:
+            lift = Ro.foot_height_error(gen_pos, w["pos"], feet_t, length, n_past)
+            total = total + tc.foot_height_weight * lift
+            parts["foot_height_error"] = lift.item()
         if tc.seam_weight > 0:
             seam = Ro.excess_seam_motion(out.r, w["r"], parents_t, length, n_past)
             total = total + tc.seam_weight * seam

@@ -174,3 +174,24 @@ def test_excess_foot_skate_is_eval_s_skate_beyond_the_truth_s_and_spares_lifted_
     lifted = sliding.clone()
     lifted[..., 1] += 10.0  # the same slide 10 cm up is a swing, not a skate
     assert float(Ro.excess_foot_skate(lifted, gt, feet, planted, length, n_past)) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_foot_height_error_is_eval_s_mean_lowest_foot_gap_either_way():
+    import numpy as np
+    from rsmt_studio.motion import metrics as M
+
+    torch.manual_seed(4)
+    n_past, length, feet = 10, 8, torch.tensor([1, 2])
+    gt = torch.randn(3, n_past + length + 2, 4, 3)
+    own = gt[:, n_past : n_past + length].clone()
+    assert float(Ro.foot_height_error(own, gt, feet, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    for lift in (1.5, -0.7):  # lifted or sunk feet count alike
+        moved = own.clone()
+        moved[..., 1] += lift
+        gap = M.lowest_foot_cm(moved.numpy(), np.array([1, 2])) - M.lowest_foot_cm(own.numpy(), np.array([1, 2]))
+        assert float(Ro.foot_height_error(moved, gt, feet, length, n_past)) == pytest.approx(abs(lift), rel=1e-5)
+        assert np.allclose(gap, lift, atol=1e-5)
+    one_up_one_down = own.clone()
+    one_up_one_down[0, ..., 1] += 1.0
+    one_up_one_down[1, ..., 1] -= 1.0  # rows of other step timings: only the batch's mean gap counts
+    assert float(Ro.foot_height_error(one_up_one_down, gt, feet, length, n_past)) == pytest.approx(0.0, abs=1e-5)
