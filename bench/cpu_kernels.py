@@ -21,6 +21,9 @@ times whole 40-frame transitions (batch 1 and 64, shipped widths) of today's CPU
 and `steps8` models shipped at git revision REV (assets/compiled, this machine's CPU target), interleaved in
 one process with numpy on the same inputs (`bench/inference.py`'s runners), in runs of a few calls per engine:
 a before/after of a formulation change under the same load. Also the largest position difference between the two formulations' frames.
+
+`--preset full` (or another width preset) runs either mode on random weights of those widths instead of `--assets`
+(as `bench/inference.py --preset`); the CPU graphs have symbolic widths, so REV's shipped models serve them too.
 """
 
 from __future__ import annotations
@@ -52,6 +55,25 @@ LAYERS = (("state_encoder.fc1", "dense", "elu"), ("state_encoder.fc2", "dense", 
           ("decoder.gate_fc3", "dense", "none"), ("decoder.expert1", "moe", "elu"),
           ("decoder.expert2", "moe", "elu"), ("decoder.expert3", "moe", "none"))
 ACT = {"none": 0, "elu": 1}
+
+
+def random_assets(name: str) -> Path:
+    """Random weights of width preset `name` with a one-style bank, in a temporary folder (bench/inference.py's)."""
+    import tempfile
+
+    from rsmt_studio.inference.style_bank import StyleBank
+    from rsmt_studio.training.config import preset
+
+    from inference import _load_rsmt_torch
+
+    cfg = preset(name)
+    rt = _load_rsmt_torch()
+    mods = rt.random_modules(cfg, seed=0)
+    assets = rt.save_assets(mods, cfg, Path(tempfile.mkdtemp(prefix="rsmt-kbench-")) / "assets",
+                            note=f"random {name} weights for the benchmark")
+    rng = np.random.default_rng(0)
+    StyleBank({"bench": rng.normal(0, 1, (cfg.sampler.style_frames - 1, cfg.style_channels))}).save(assets)
+    return assets
 
 
 def build(form: str, act: str, impl: str, n_experts: int):
@@ -207,7 +229,8 @@ def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | 
     a = load_assets(assets)
     cfg = RSMTConfig.from_dict(json.loads((assets / "manifest.json").read_text())["config"])
     weights = adapt_all(a)
-    res = {"rev": rev, "target": target, "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    res = {"rev": rev, "target": target, "assets": str(assets), "config": cfg.name,
+           "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "loadavg_before": os.getloadavg(), "transition_ms": {}, "p10_p90": {}, "max_abs_cm": {}}
     for batch in batches:
         x = random_problem(cfg, batch)
@@ -245,6 +268,7 @@ def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--assets", type=Path, default=REPO / "assets")
+    ap.add_argument("--preset", help="random weights of this width preset (e.g. full) instead of --assets")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--reps", type=int, default=40)
@@ -257,6 +281,9 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--versus", metavar="REV", help="whole transitions against the models shipped at git REV")
     args = ap.parse_args(argv)
+    if args.preset and not args.compile_child:
+        args.assets = random_assets(args.preset)
+        print(f"random {args.preset} weights in {args.assets}", flush=True)
     if args.versus:
         return versus(args.versus, args.assets, args.batch, args.rounds, args.json)
     if args.compile_child:
