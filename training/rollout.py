@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from rsmt_studio.motion import features as Fe
+from rsmt_studio.motion import metrics as M
 from rsmt_studio.training import networks as N
 from rsmt_studio.training.batches import WindowBatch
 from torch import Tensor
@@ -228,7 +229,7 @@ def excess_head_peak(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int,
 
 
 def excess_foot_skate(pos: Tensor, pos_gt: Tensor, feet: Tensor, planted: Tensor, length: int,
-                      n_past: int = Fe.N_PAST, height: float = 2.5) -> Tensor:
+                      n_past: int = Fe.N_PAST, height: float = M.SKATE_HEIGHT) -> Tensor:
     """How much more each row's feet skate over the scored frames than its ground truth's, by eval's own measure
     (motion.metrics.foot_skate: horizontal foot speed weighted by closeness to the planted height, 1 at it and 0
     from `height` above). pos (B,L,J,3) generated, pos_gt (B,T,J,3) the window's truth, feet (F,) joint indices,

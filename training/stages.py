@@ -507,7 +507,7 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             total = total + tc.chain_rot_weight * chain_err * (sc.batch - n_swap) / sc.batch
             parts["chain_rot"] = chain_err.item()
         if planted_t is not None:
-            skate = Ro.excess_foot_skate(gen_pos, w["pos"], feet_t, planted_t, length, n_past, M.SKATE_HEIGHT)
+            skate = Ro.excess_foot_skate(gen_pos, w["pos"], feet_t, planted_t, length, n_past)
             total = total + tc.skate_weight * skate
             parts["skate_excess"] = skate.item()
         if tc.foot_height_weight > 0:
