@@ -221,10 +221,10 @@ class EngineWorker:
                    progress: ProgressFn | None = None) -> Iterator[Any]:
         with self._lock:
             self._begin()
+            sent_cancel = False
+            finished = False
             try:
-                self._conn.send(("call", method, args, kwargs))
-                sent_cancel = False
-                finished = False
+                self._send(("call", method, args, kwargs))
                 while not finished:
                     if cancel is not None and cancel.cancelled and not sent_cancel:
                         self._conn.send(("cancel",))
@@ -244,7 +244,7 @@ class EngineWorker:
                         finished = True
                         raise _ERRORS.get(msg[1], WorkerError)(msg[2])
             finally:
-                if not finished:  # abandoned mid-stream: stop the child and drain its last messages
+                if not finished and self._proc.is_alive():  # abandoned mid-stream: stop the child, drain it
                     self._drain_after_cancel(sent_cancel)
                 self._end()
 
@@ -284,7 +284,7 @@ class EngineWorker:
         with self._lock:
             self._begin()
             try:
-                self._conn.send(("call", method, args, kwargs))
+                self._send(("call", method, args, kwargs))
                 return self._wait_for(("result",))[1]
             finally:
                 self._end()
@@ -301,6 +301,15 @@ class EngineWorker:
                 progress(msg[1])
             elif msg[0] == "error":
                 raise _ERRORS.get(msg[1], WorkerError)(msg[2])
+
+    def _send(self, msg: tuple) -> None:
+        """Send to the child; a child that has gone is reported as such, not as a broken pipe."""
+        try:
+            self._conn.send(msg)
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            self._proc.join(1.0)
+            self._check_alive()
+            raise WorkerError(f"engine worker's pipe closed: {exc}") from exc
 
     def _check_alive(self) -> None:
         if not self._proc.is_alive():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -115,7 +116,7 @@ def _cpu_seconds(pid: int) -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_worker_streams_and_is_stopped_when_idle(engine, test_assets, bandai_clips):
-    from rsmt_studio.inference.worker import EngineWorker
+    from rsmt_studio.inference.worker import EngineWorker, WorkerError
 
     source, target = bandai_clips
     with EngineWorker(test_assets, device="cpu", steps_per_call=engine.steps_per_call, idle_stop_s=0.3) as worker:
@@ -132,6 +133,13 @@ def test_worker_streams_and_is_stopped_when_idle(engine, test_assets, bandai_cli
         # The next request resumes it transparently.
         again = worker.generate(source, 60, target, 80, "calm", 8, seed=1)
         assert again.clip.num_frames == 8 and not worker.is_stopped
+        # A worker whose process died says so (CI once saw a broken pipe surface as an UnboundLocalError).
+        os.kill(worker.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        with pytest.raises(WorkerError, match="exited with code -9"):
+            worker.generate(source, 60, target, 80, "calm", 8, seed=1)
+        with pytest.raises(WorkerError, match="exited with code -9"):
+            list(worker.stream(source, 60, target, 80, "calm", 8, seed=1))
 
 
 def test_compile_reports_progress_and_can_be_cancelled(mef_cache_dir):
