@@ -128,6 +128,7 @@ class TrainConfig:
     head_peak_weight: float = 0.0  # every row: the head's farthest turn from the last context frame beyond the truth's
     skate_weight: float = 0.0  # every row: eval's foot skate of the generated frames beyond the truth's
     foot_height_weight: float = 0.0  # every row: the batch's mean lowest-foot height away from the truth's
+    head_landing_weight: float = 0.0  # every row: the head's distance to the keyframe's over the last frames beyond the truth's
     head_own_rows: bool = False  # the three head terms on own-style rows only (a swapped row's truth is another style)
 
 

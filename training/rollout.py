@@ -228,6 +228,26 @@ def excess_head_peak(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int,
     return F.relu(gen.amax(1) - gt.amax(1)).mean()
 
 
+def excess_head_landing(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int, n_past: int = Fe.N_PAST,
+                        frames: int = 3) -> Tensor:
+    """How much farther the head-on-neck rotation is from the *keyframe's* than the ground truth's is, over the last
+    `frames` generated frames (same inputs as excess_head_turn; r_gt (B,T,J,6) with T >= n_past + length + 1).
+
+    Why: the shipped model's head moves at close to real speed inside the transition but ends 8-9 degrees away
+    from the keyframe's head, which then snaps it there: a pop eight times the real step (bench/head_profile.py,
+    docs/quality.md "Where the head excess sits"). RSMT's `last` loss averages global rotations over all joints and
+    the seam term local ones, so the head's own landing weighs 1/21 of either. The keyframe is an input of every
+    row, so this holds every row, the style-swapped ones too."""
+    def on_neck(x: Tensor) -> Tensor:
+        m = sixd_to_matrix(x)
+        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+    k = min(frames, length)
+    key = on_neck(r_gt[:, n_past + length : n_past + length + 1])
+    gen = (on_neck(r[:, length - k : length]) - key).flatten(2).norm(dim=-1)
+    gt = (on_neck(r_gt[:, n_past + length - k : n_past + length]) - key).flatten(2).norm(dim=-1)
+    return F.relu(gen - gt).mean()
+
+
 def excess_foot_skate(pos: Tensor, pos_gt: Tensor, feet: Tensor, planted: Tensor, length: int,
                       n_past: int = Fe.N_PAST, height: float = M.SKATE_HEIGHT) -> Tensor:
     """How much more each row's feet skate over the scored frames than its ground truth's, by eval's own measure

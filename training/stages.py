@@ -502,6 +502,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             peak = Ro.excess_head_peak(out.r[head_rows], w_head["r"], *head_args)
             total = total + tc.head_peak_weight * peak * head_share
             parts["head_peak_excess"] = peak.item()
+        if tc.head_landing_weight > 0 and head_args:  # the keyframe is every row's input: all rows
+            landing = Ro.excess_head_landing(out.r, w["r"], *head_args)
+            total = total + tc.head_landing_weight * landing
+            parts["head_landing_excess"] = landing.item()
         if tc.chain_rot_weight > 0:
             chain_err = Ro.chain_rotation_error(out.r[own], w_own["r"], parents_t, chain_t, length, n_past)
             total = total + tc.chain_rot_weight * chain_err * (sc.batch - n_swap) / sc.batch

@@ -195,3 +195,26 @@ def test_foot_height_error_is_eval_s_mean_lowest_foot_gap_either_way():
     one_up_one_down[0, ..., 1] += 1.0
     one_up_one_down[1, ..., 1] -= 1.0  # rows of other step timings: only the batch's mean gap counts
     assert float(Ro.foot_height_error(one_up_one_down, gt, feet, length, n_past)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_excess_head_landing_charges_a_head_that_misses_the_keyframe_only_at_the_last_frames():
+    b, t, j, n_past, length, neck, head = 2, 30, 5, 10, 12, 3, 4
+    r_gt = _head_turning(torch.linspace(0, 0.2, t), b, j, head)  # the truth turns steadily into the keyframe's head
+    own = r_gt[:, n_past : n_past + length]
+    assert float(Ro.excess_head_landing(own, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # a head that wanders 0.3 rad early and lands as the truth does: not charged
+    wander = torch.linspace(0, 0.2, t).clone()
+    wander[n_past + 2 : n_past + 5] += 0.3
+    gen = _head_turning(wander, b, j, head)[:, n_past : n_past + length]
+    assert float(Ro.excess_head_landing(gen, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # held back 0.3 rad over the last three frames: charged about 2*sqrt(2)*sin(0.15) beyond the truth's own distance
+    short = torch.linspace(0, 0.2, t).clone()
+    short[n_past + length - 3 : n_past + length] -= 0.3
+    gen = _head_turning(short, b, j, head)[:, n_past : n_past + length]
+    landing = float(Ro.excess_head_landing(gen, r_gt, head, neck, length, n_past))
+    assert 0.35 < landing < 0.5
+    # closer to the keyframe than the truth is: nothing to pay
+    early_land = torch.linspace(0, 0.2, t).clone()
+    early_land[n_past + length - 3 : n_past + length] = float(early_land[n_past + length])
+    gen = _head_turning(early_land, b, j, head)[:, n_past : n_past + length]
+    assert float(Ro.excess_head_landing(gen, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
