@@ -176,6 +176,11 @@ class EngineWorker:
     def is_stopped(self) -> bool:
         return self._stopped
 
+    @property
+    def is_alive(self) -> bool:
+        """Whether the child process still runs (a crashed or killed one answers every call with a WorkerError)."""
+        return self._proc.is_alive()
+
     def clip_phases(self, clip) -> PhaseTrack:
         return self._call("clip_phases", clip)
 

@@ -644,7 +644,10 @@ def renice_process(pid: int, nice: int) -> None:
 
 
 class WorkerPool:
-    """One `EngineWorker` per device, started on first use (on the runner thread, never the UI's)."""
+    """One `EngineWorker` per device, started on first use (on the runner thread, never the UI's).
+
+    A worker whose process has died (a crash, the OOM killer) is replaced by a fresh one on the next request: the
+    transition that was running reports "engine worker exited with code N", the next edit generates again."""
 
     def __init__(self, assets: Path | None = None, progress: Callable[[dict], None] | None = None,
                  nice: int = ENGINE_NICE) -> None:
@@ -653,9 +656,15 @@ class WorkerPool:
         self.nice = nice
         self._workers: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.restarts = 0  # dead workers replaced so far
 
     def __call__(self, device: str) -> Any:
         with self._lock:
+            dead = self._workers.get(device)
+            if dead is not None and not dead.is_alive:
+                dead.close()
+                del self._workers[device]
+                self.restarts += 1
             if device not in self._workers:
                 from rsmt_studio.app.qt.settings import corrections_path
                 from rsmt_studio.inference.worker import EngineWorker

@@ -307,3 +307,36 @@ def test_streamed_model_frames_fill_the_source_timeline_at_its_own_rate():
     np.testing.assert_allclose(out[0, 0, 0], 0.25)  # the first is a quarter of the way from the context pose
     tail = _to_source_rate(chunk[-1], chunk[:2] + 8, 4.0, 39, 163)  # the last chunk stops at the span's end
     assert len(tail) == 163 - 156
+
+
+def test_a_worker_that_died_is_replaced_by_a_fresh_one_on_the_next_edit(mef_cache_dir, scene_clips):
+    """The studio's engine process killed under it (a crash, the OOM killer) between two edits: the next edit
+    generates in a new worker instead of failing for the rest of the session ("engine worker exited with code N",
+    the message a call that was running when it died gets, is tested in tests/inference/test_cli_and_worker.py)."""
+    import os
+    import signal
+
+    from rsmt_studio.app.models.authoring import WorkerPool
+
+    pool = WorkerPool()
+    m = AuthoringModel(pool, debounce_s=0.0)
+    failures = []
+    m.generation_failed.connect(lambda gen, msg: failures.append(msg))
+    try:
+        a, b = scene_clips
+        m.add_clip(a, "a")
+        m.add_clip(b, "b")
+        m.set_params(source="a", target="b", source_frame=60, target_frame=40, length=12)
+        assert m.wait(timeout_s=600) is not None, m.last_error  # the worker's start loads the compiled graphs
+        first = pool("cpu")
+        os.kill(first.pid, signal.SIGKILL)
+        first._proc.join(10)
+        assert not first.is_alive
+        m.set_params(length=14)
+        result = m.wait(timeout_s=600)
+        assert result is not None, m.last_error
+        assert result.transition.num_frames > 0 and failures == []
+        assert pool.restarts == 1 and pool("cpu") is not first and pool("cpu").pid != first.pid
+    finally:
+        m.close()
+        pool.close()
