@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--head-landing-weight", type=float, default=None,
                    help="sampler: weight of the head-on-neck rotation's distance to the keyframe's over the last "
                         "three generated frames, beyond the ground truth's (all rows)")
+    t.add_argument("--head-departure-weight", type=float, default=None,
+                   help="sampler: weight of the head-on-neck rotation's first three steps out of the last context "
+                        "frame, beyond the ground truth's (all rows)")
     t.add_argument("--head-own-rows", action="store_true", default=None,
                    help="sampler: apply the head terms to own-style rows only, not to style-swapped rows (whose "
                         "ground truth is of the context's style)")
@@ -198,7 +201,8 @@ def _train(args: argparse.Namespace) -> int:
                              ("chain_rot_weight", "chain_rot_weight"), ("head_peak_weight", "head_peak_weight"),
                              ("head_own_rows", "head_own_rows"), ("skate_weight", "skate_weight"),
                              ("foot_height_weight", "foot_height_weight"),
-                             ("head_landing_weight", "head_landing_weight")):
+                             ("head_landing_weight", "head_landing_weight"),
+                             ("head_departure_weight", "head_departure_weight")):
         if getattr(args, flag) is not None:
             setattr(cfg.train, field_name, getattr(args, flag))
     if not 0.0 <= cfg.train.style_swap < 1.0:

@@ -129,6 +129,7 @@ class TrainConfig:
     skate_weight: float = 0.0  # every row: eval's foot skate of the generated frames beyond the truth's
     foot_height_weight: float = 0.0  # every row: the batch's mean lowest-foot height away from the truth's
     head_landing_weight: float = 0.0  # every row: the head's distance to the keyframe's over the last frames beyond the truth's
+    head_departure_weight: float = 0.0  # every row: the head's first three steps out of the context beyond the truth's
     head_own_rows: bool = False  # the three head terms on own-style rows only (a swapped row's truth is another style)
 
 

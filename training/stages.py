@@ -506,6 +506,10 @@ def train_sampler(ctx: RunContext) -> dict[str, object]:
             landing = Ro.excess_head_landing(out.r, w["r"], *head_args)
             total = total + tc.head_landing_weight * landing
             parts["head_landing_excess"] = landing.item()
+        if tc.head_departure_weight > 0 and head_args:  # continuity with the context: all rows
+            departure = Ro.excess_head_departure(out.r, w["r"], *head_args)
+            total = total + tc.head_departure_weight * departure
+            parts["head_departure_excess"] = departure.item()
         if tc.chain_rot_weight > 0:
             chain_err = Ro.chain_rotation_error(out.r[own], w_own["r"], parents_t, chain_t, length, n_past)
             total = total + tc.chain_rot_weight * chain_err * (sc.batch - n_swap) / sc.batch

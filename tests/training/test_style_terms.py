@@ -218,3 +218,23 @@ def test_excess_head_landing_charges_a_head_that_misses_the_keyframe_only_at_the
     early_land[n_past + length - 3 : n_past + length] = float(early_land[n_past + length])
     gen = _head_turning(early_land, b, j, head)[:, n_past : n_past + length]
     assert float(Ro.excess_head_landing(gen, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_excess_head_departure_charges_only_a_fast_first_step_out_of_the_context():
+    import math
+
+    b, t, j, n_past, length, neck, head = 2, 30, 5, 10, 12, 3, 4
+    r_gt = _head_turning(torch.linspace(0, 0.2, t), b, j, head)
+    own = r_gt[:, n_past : n_past + length]
+    assert float(Ro.excess_head_departure(own, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)
+    # a pop of 0.1 rad at the first generated frame that stays: one of the three steps is 0.1 rad too fast
+    pop = torch.linspace(0, 0.2, t).clone()
+    pop[n_past:] += 0.1
+    gen = _head_turning(pop, b, j, head)[:, n_past : n_past + length]
+    dep = float(Ro.excess_head_departure(gen, r_gt, head, neck, length, n_past))
+    assert dep == pytest.approx(2 * math.sqrt(2) * math.sin(0.05) / 3, rel=0.1)
+    # the same jump five frames in is not the departure's business
+    late = torch.linspace(0, 0.2, t).clone()
+    late[n_past + 5 :] += 0.1
+    gen = _head_turning(late, b, j, head)[:, n_past : n_past + length]
+    assert float(Ro.excess_head_departure(gen, r_gt, head, neck, length, n_past)) == pytest.approx(0.0, abs=1e-6)

@@ -97,14 +97,15 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
          "--style-ramp-steps", "3", "--head-weight", "0.5", "--seam-weight", "0.5",
          "--curriculum-epochs", "6", "--head-turn-weight", "0.5", "--chain-rot-weight", "0.5",
          "--head-peak-weight", "0.5", "--head-own-rows", "--skate-weight", "0.5", "--foot-height-weight", "0.5",
-         "--head-landing-weight", "0.5")
+         "--head-landing-weight", "0.5", "--head-departure-weight", "0.5")
     rows = _metrics(styled, "sampler")
     assert len(rows) == 2
     for row in rows:
         for key in ("train_style_ce", "train_style_acc", "train_critic_acc", "train_swap_last", "train_style_stat",
                     "train_code_ce", "train_code_acc", "train_swap_rough", "train_head_excess", "train_seam_excess",
                     "train_head_turn_excess", "train_chain_rot", "train_head_peak_excess",
-                    "train_skate_excess", "train_foot_height_error", "train_head_landing_excess"):
+                    "train_skate_excess", "train_foot_height_error", "train_head_landing_excess",
+                    "train_head_departure_excess"):
             assert key in row and row[key] == row[key], key  # present and not NaN
     # the critic judges real windows far better than chance (here: few styles, so near-perfect)
     assert rows[-1]["train_critic_acc"] > 0.5
@@ -115,6 +116,7 @@ def _check_style_critic_fine_tune(run: Path, data: Path, styled: Path) -> None:
     assert (train["head_turn_weight"], train["chain_rot_weight"], train["head_peak_weight"]) == (0.5, 0.5, 0.5)
     assert train["head_own_rows"] is True
     assert train["skate_weight"] == train["foot_height_weight"] == train["head_landing_weight"] == 0.5
+    assert train["head_departure_weight"] == 0.5
     ckpt = torch.load(styled / "sampler.ckpt", weights_only=False)
     assert set(ckpt["modules"]) == {"model", "critic", "style_head"}
     _run("sampler", *common, "--resume", "--epochs", "3")
