@@ -22,7 +22,7 @@ import extensibility
 from algorithm.cpu.rowwise import sync_parallelize
 from extensibility import InputTensor, OutputTensor
 from max.gpu.host import DeviceContext
-from std.math import exp, sqrt, tanh
+from std.math import cos, exp, log, sin, sqrt, tanh
 from std.sys.info import simd_width_of
 
 comptime FP = Pointer[Float32, MutAnyOrigin]
@@ -587,3 +587,256 @@ struct FilmElu:
         while j < n:
             _residual_elu[1](op_, yp, j)
             j += 1
+
+
+# ------------------------------------------------------------------------------------------------ step tails
+# The sampler step's maths between its layers (nets.sampler_step), for nets.py's layouts: the predictor's output y
+# (B, >= 4C + 9 + L) = [phase_hat (2C), amp before softplus (C), freq (C), hip_v (3), hip_d6 (6), zm (L), ..];
+# positions (B, Np, 3) and 6-D rotations (B, J, 6) row-major; p3 = 3 Np, r6 = 6 J. The encoders' inputs of a
+# frame: state (B, 2 p3 + r6) = [p - p_root, v, r] and offset (B, p3 + r6) = [tgt_p - p, tgt_r - r]
+# (nets.encoder_inputs). One task: a few hundred floats a row.
+comptime VEC_EPS: Float32 = 1e-8
+
+
+@always_inline
+def _copy(dp: FP, do_: Int, sp: FP, so: Int, n: Int):
+    var j = 0
+    while j + SW <= n:
+        dp.unsafe_store(do_ + j, sp.unsafe_load[width=SW](so + j))
+        j += SW
+    while j < n:
+        dp.unsafe_store(do_ + j, sp.unsafe_load(so + j))
+        j += 1
+
+
+def _inner_ok(t: InputTensor[dtype=DType.float32, ...], op: StaticString) raises:
+    """Each row (axis 0) of t dense and row-major; rows at any stride."""
+    var expect = 1
+    for k in range(t.rank - 1, 0, -1):
+        if Int(t.dim_size(k)) > 1 and Int(t.stride_length(k)) != expect:
+            raise Error(op, ": an input's rows must be contiguous")
+        expect *= Int(t.dim_size(k))
+
+
+@extensibility.register("rsmt_step_head")
+struct StepHead:
+    """From the predictor's output to the decoder's inputs (nets.update_phase, the hip rotation, nets.decoder's two
+    input concatenations): y (B, >= 4C + 9 + L), phase (B, C, 2) the last phase, state (B, 2 p3 + r6) this frame's
+    encoder input [p - p_root, v, r] -> new phase (B, C, 2), the gate network's input [new phase, zm] (B, 2C + L)
+    and the first expert layer's [p - p_root, v, hip_v, r, r_root + hip_d6, zm] (B, 2 p3 + 9 + r6 + L).
+    `ang_scale` is 2 pi dt. CPU only."""
+
+    @staticmethod
+    def execute[target: StaticString, n_phases: Int, latent: Int, p3: Int, ang_scale: Float32](
+        new_phase: OutputTensor[dtype=DType.float32, rank=3, ...],
+        gate_in: OutputTensor[dtype=DType.float32, rank=2, ...],
+        expert_in: OutputTensor[dtype=DType.float32, rank=2, ...],
+        y: InputTensor[dtype=DType.float32, rank=2, ...],
+        phase: InputTensor[dtype=DType.float32, rank=3, ...],
+        state: InputTensor[dtype=DType.float32, rank=2, ...],
+        ctx: DeviceContext,
+    ) raises:
+        comptime if target != "cpu":
+            raise Error("rsmt_step_head is a CPU kernel")
+        comptime op = "rsmt_step_head"
+        comptime C = n_phases
+        var n_rows = Int(y.dim_size(0))
+        var sw = Int(state.dim_size(1))
+        var r6 = sw - 2 * p3
+        if Int(phase.dim_size(1)) != C or Int(phase.dim_size(2)) != 2 or Int(y.dim_size(1)) < 4 * C + 9 + latent:
+            raise Error(op, ": the phase or predictor output does not match the step's dims")
+        if r6 < 6 or Int(expert_in.dim_size(1)) != sw + 9 + latent or Int(gate_in.dim_size(1)) != 2 * C + latent:
+            raise Error(op, ": the state vector does not match the step's dims")
+        _inner_ok(y, op)
+        _inner_ok(phase, op)
+        _inner_ok(state, op)
+        var yp = rebind[FP](y.unsafe_ptr())
+        var pp = rebind[FP](phase.unsafe_ptr())
+        var sp = rebind[FP](state.unsafe_ptr())
+        var np_ = rebind[FP](new_phase.unsafe_ptr())
+        var gp = rebind[FP](gate_in.unsafe_ptr())
+        var ep = rebind[FP](expert_in.unsafe_ptr())
+        var ldy = Int(y.stride_length(0))
+        var ldp = Int(phase.stride_length(0))
+        var lds = Int(state.stride_length(0))
+        var gw = 2 * C + latent
+        var ew = sw + 9 + latent
+        for b in range(n_rows):
+            var yo = b * ldy
+            var po = b * ldp
+            var go = b * gw
+            for c in range(C):
+                var lx = pp.unsafe_load(po + 2 * c)
+                var ly = pp.unsafe_load(po + 2 * c + 1)
+                var ln = sqrt(lx * lx + ly * ly + VEC_EPS)
+                var ux = lx / ln
+                var uy = ly / ln
+                var ar = yp.unsafe_load(yo + 2 * C + c)
+                var amp = max(ar, Float32(0)) + log(Float32(1) + exp(-abs(ar)))
+                var ang = ang_scale * yp.unsafe_load(yo + 3 * C + c)
+                var cs = cos(ang)
+                var sn = sin(ang)
+                var ax = amp * (cs * ux - sn * uy)
+                var ay = amp * (sn * ux + cs * uy)
+                var hx = yp.unsafe_load(yo + 2 * c)
+                var hy = yp.unsafe_load(yo + 2 * c + 1)
+                var na = sqrt(ax * ax + ay * ay + VEC_EPS)
+                var nh = sqrt(hx * hx + hy * hy + VEC_EPS)
+                var dx = ax / na + hx / nh
+                var dy = ay / na + hy / nh
+                var nd = sqrt(dx * dx + dy * dy + VEC_EPS)
+                var s = Float32(0.5) * (na + nh)
+                var px = s * dx / nd
+                var py = s * dy / nd
+                np_.unsafe_store(b * 2 * C + 2 * c, px)
+                np_.unsafe_store(b * 2 * C + 2 * c + 1, py)
+                gp.unsafe_store(go + 2 * c, px)
+                gp.unsafe_store(go + 2 * c + 1, py)
+            var zo = yo + 4 * C + 9
+            _copy(gp, go + 2 * C, yp, zo, latent)
+            var eo = b * ew
+            var so = b * lds
+            _copy(ep, eo, sp, so, 2 * p3)  # p - p_root, v
+            _copy(ep, eo + 2 * p3, yp, yo + 4 * C, 3)  # hip_v
+            _copy(ep, eo + 2 * p3 + 3, sp, so + 2 * p3, r6)  # r
+            for t in range(6):  # hip_r = r_root + hip_d6
+                ep.unsafe_store(eo + 2 * p3 + 3 + r6 + t,
+                                sp.unsafe_load(so + 2 * p3 + t) + yp.unsafe_load(yo + 4 * C + 3 + t))
+            _copy(ep, eo + 2 * p3 + 9 + r6, yp, zo, latent)  # zm
+
+
+@always_inline
+def _gram_schmidt(rp: FP, o: Int):
+    """The 6-D rotation rp[o : o+6] orthonormalised in place (nets.gram_schmidt_6d)."""
+    var a0 = rp.unsafe_load(o)
+    var a1 = rp.unsafe_load(o + 1)
+    var a2 = rp.unsafe_load(o + 2)
+    var b0 = rp.unsafe_load(o + 3)
+    var b1 = rp.unsafe_load(o + 4)
+    var b2 = rp.unsafe_load(o + 5)
+    var na = sqrt(a0 * a0 + a1 * a1 + a2 * a2 + VEC_EPS)
+    a0 = a0 / na
+    a1 = a1 / na
+    a2 = a2 / na
+    var dot = a0 * b0 + a1 * b1 + a2 * b2
+    b0 = b0 - dot * a0
+    b1 = b1 - dot * a1
+    b2 = b2 - dot * a2
+    var nb = sqrt(b0 * b0 + b1 * b1 + b2 * b2 + VEC_EPS)
+    rp.unsafe_store(o, a0)
+    rp.unsafe_store(o + 1, a1)
+    rp.unsafe_store(o + 2, a2)
+    rp.unsafe_store(o + 3, b0 / nb)
+    rp.unsafe_store(o + 4, b1 / nb)
+    rp.unsafe_store(o + 5, b2 / nb)
+
+
+@extensibility.register("rsmt_step_advance")
+struct StepAdvance:
+    """The next frame from the decoder's blended output (nets.apply_delta, Gram-Schmidt, the velocity) and its
+    encoder inputs (nets.encoder_inputs): delta (B, >= p3 + r6), y (B, >= 4C + 9) the predictor's output (hip_v,
+    hip_d6), p (B, Np, 3), r (B, J, 6), tgt_p (B, Np, 3), tgt_r (B, J, 6) -> p_next (B, Np, 3), v_next (B, Np, 3),
+    r_next (B, J, 6), state (B, 2 p3 + r6), offset (B, p3 + r6). CPU only."""
+
+    @staticmethod
+    def execute[target: StaticString, n_phases: Int](
+        p_next: OutputTensor[dtype=DType.float32, rank=3, ...],
+        v_next: OutputTensor[dtype=DType.float32, rank=3, ...],
+        r_next: OutputTensor[dtype=DType.float32, rank=3, ...],
+        state: OutputTensor[dtype=DType.float32, rank=2, ...],
+        offset: OutputTensor[dtype=DType.float32, rank=2, ...],
+        delta: InputTensor[dtype=DType.float32, rank=2, ...],
+        y: InputTensor[dtype=DType.float32, rank=2, ...],
+        p: InputTensor[dtype=DType.float32, rank=3, ...],
+        r: InputTensor[dtype=DType.float32, rank=3, ...],
+        tgt_p: InputTensor[dtype=DType.float32, rank=3, ...],
+        tgt_r: InputTensor[dtype=DType.float32, rank=3, ...],
+        ctx: DeviceContext,
+    ) raises:
+        comptime if target != "cpu":
+            raise Error("rsmt_step_advance is a CPU kernel")
+        comptime op = "rsmt_step_advance"
+        comptime hip = 4 * n_phases  # hip_v's column in y
+        var n_rows = Int(p.dim_size(0))
+        var p3 = 3 * Int(p.dim_size(1))
+        var r6 = 6 * Int(r.dim_size(1))
+        if Int(p.dim_size(2)) != 3 or Int(r.dim_size(2)) != 6 or r6 < 6 or p3 < 3:
+            raise Error(op, ": positions must be (B, Np, 3), rotations (B, J, 6)")
+        if Int(delta.dim_size(1)) < p3 + r6 or Int(y.dim_size(1)) < hip + 9:
+            raise Error(op, ": the decoder or predictor output is too narrow")
+        if Int(tgt_p.dim_size(1)) * 3 != p3 or Int(tgt_r.dim_size(1)) * 6 != r6:
+            raise Error(op, ": the target does not match the frame")
+        _inner_ok(delta, op)
+        _inner_ok(y, op)
+        _inner_ok(p, op)
+        _inner_ok(r, op)
+        _inner_ok(tgt_p, op)
+        _inner_ok(tgt_r, op)
+        var dp = rebind[FP](delta.unsafe_ptr())
+        var yp = rebind[FP](y.unsafe_ptr())
+        var pp = rebind[FP](p.unsafe_ptr())
+        var rp = rebind[FP](r.unsafe_ptr())
+        var tpp = rebind[FP](tgt_p.unsafe_ptr())
+        var trp = rebind[FP](tgt_r.unsafe_ptr())
+        var pn = rebind[FP](p_next.unsafe_ptr())
+        var vn = rebind[FP](v_next.unsafe_ptr())
+        var rn = rebind[FP](r_next.unsafe_ptr())
+        var sn = rebind[FP](state.unsafe_ptr())
+        var on = rebind[FP](offset.unsafe_ptr())
+        var ldd = Int(delta.stride_length(0))
+        var ldy = Int(y.stride_length(0))
+        var ldp = Int(p.stride_length(0))
+        var ldr = Int(r.stride_length(0))
+        var ldtp = Int(tgt_p.stride_length(0))
+        var ldtr = Int(tgt_r.stride_length(0))
+        var sw = 2 * p3 + r6
+        var ow = p3 + r6
+        for b in range(n_rows):
+            var do_ = b * ldd
+            var yo = b * ldy
+            var po = b * ldp
+            var ro = b * ldr
+            var pno = b * p3
+            var rno = b * r6
+            var so = b * sw
+            var oo = b * ow
+            var tpo = b * ldtp
+            var tro = b * ldtr
+            # positions: the root moves by hip_v, the other joints by the decoder's delta
+            for m in range(3):
+                pn.unsafe_store(pno + m, pp.unsafe_load(po + m) + yp.unsafe_load(yo + hip + m))
+            var m = 3
+            while m + SW <= p3:
+                pn.unsafe_store(pno + m, pp.unsafe_load[width=SW](po + m) + dp.unsafe_load[width=SW](do_ + m))
+                m += SW
+            while m < p3:
+                pn.unsafe_store(pno + m, pp.unsafe_load(po + m) + dp.unsafe_load(do_ + m))
+                m += 1
+            # rotations: the root's is r_root + hip_d6, the others' r + delta; then Gram-Schmidt
+            for t in range(6):
+                rn.unsafe_store(rno + t, rp.unsafe_load(ro + t) + yp.unsafe_load(yo + hip + 3 + t))
+            var q = 6
+            while q + SW <= r6:
+                rn.unsafe_store(rno + q, rp.unsafe_load[width=SW](ro + q) + dp.unsafe_load[width=SW](do_ + p3 + q))
+                q += SW
+            while q < r6:
+                rn.unsafe_store(rno + q, rp.unsafe_load(ro + q) + dp.unsafe_load(do_ + p3 + q))
+                q += 1
+            for j in range(r6 // 6):
+                _gram_schmidt(rn, rno + 6 * j)
+            # velocity, the encoders' inputs
+            for m2 in range(p3):
+                var x = pn.unsafe_load(pno + m2)
+                var v = x - pp.unsafe_load(po + m2)
+                vn.unsafe_store(pno + m2, v)
+                sn.unsafe_store(so + m2, x - pn.unsafe_load(pno + m2 % 3))
+                sn.unsafe_store(so + p3 + m2, v)
+                on.unsafe_store(oo + m2, tpp.unsafe_load(tpo + m2) - x)
+            _copy(sn, so + 2 * p3, rn, rno, r6)
+            q = 0
+            while q + SW <= r6:
+                on.unsafe_store(oo + p3 + q, trp.unsafe_load[width=SW](tro + q) - rn.unsafe_load[width=SW](rno + q))
+                q += SW
+            while q < r6:
+                on.unsafe_store(oo + p3 + q, trp.unsafe_load(tro + q) - rn.unsafe_load(rno + q))
+                q += 1

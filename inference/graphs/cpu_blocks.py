@@ -15,6 +15,10 @@ with batch 1 unchanged (docs/performance.md, "Batch 64: where the time goes"):
 - `lstm_cell` is `rsmt_lstm_cell`: the gate matmul over [x, h] without the concatenation, and the gate maths.
 - `film_elu` is `rsmt_film_elu`: a whole FiLM block over the style tokens (two layer norms, the modulation, the
   query layer, the attention, the output layer) and the ELU after it, ~35 small graph ops in blocks.py.
+- `step_head` and `step_advance` (nets._step uses them where a backend has them; blocks.py and numpy_blocks.py
+  compose the same maths) are `rsmt_step_head` (the phase update, the hip rotation and the decoder's two input
+  vectors) and `rsmt_step_advance` (apply-delta, Gram-Schmidt, the velocity and the next frame's encoder inputs):
+  ~110 small graph ops a step in blocks.py's form (docs/performance.md, "The step's tails as two Mojo ops").
 
 Same weight layouts and maths as blocks.py (tests/inference/test_cpu_kernels.py checks each op against numpy,
 and the parity tests check the graphs against PyTorch). Everything not overridden here is blocks.py's (module
@@ -25,6 +29,7 @@ and the parity tests check the graphs against PyTorch). Everything not overridde
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +102,31 @@ def film_elu(x: TensorValue, gamma: TensorValue, beta: TensorValue, keys: Tensor
                       out_types=[_out(x, batch, d), _out(x, batch, d), _out(x, batch, d), _out(x, batch, d),
                                  _out(x, batch, n_t)],
                       parameters={"workers": WORKERS})[0]
+
+
+def step_head(d, y: TensorValue, phase: TensorValue, state: TensorValue) -> tuple[TensorValue, TensorValue, TensorValue]:
+    """nets' maths from the predictor's output y (B, >= 4C + 9 + L) to the decoder's inputs, as one op,
+    `rsmt_step_head`: the phase update (nets.update_phase) of the last phase (B, C, 2), the hip rotation, and the
+    gate network's and first expert layer's input vectors, the latter from the frame's encoder input `state`
+    [p - p_root, v, r] (nets.encoder_inputs). Returns (new phase (B, C, 2), [new phase, zm], [cond, zm])."""
+    batch, c, lat = y.shape[0], d.n_phases, d.manifold_latent
+    outs = ops.custom("rsmt_step_head", device=y.device, values=[y, phase, state],
+                      out_types=[_out(y, batch, c, 2), _out(y, batch, 2 * c + lat), _out(y, batch, state.shape[1] + 9 + lat)],
+                      parameters={"n_phases": c, "latent": lat, "p3": 3 * d.n_pos_joints,
+                                  "ang_scale": 2.0 * math.pi * d.dt})
+    return outs[0].tensor, outs[1].tensor, outs[2].tensor
+
+
+def step_advance(d, delta: TensorValue, y: TensorValue, p: TensorValue, r: TensorValue, tgt_p: TensorValue,
+                 tgt_r: TensorValue) -> tuple[TensorValue, ...]:
+    """nets.apply_delta (Gram-Schmidt included), the velocity and the next frame's encoder inputs
+    (nets.encoder_inputs) as one op, `rsmt_step_advance`: delta (B, p3 + r6) the decoder's output, y the
+    predictor's (hip_v, hip_d6), p (B, Np, 3), r (B, J, 6) and the target's. Returns (p, v, r, state input, offset
+    input) of the next frame."""
+    batch, n_p, n_j = p.shape[0], d.n_pos_joints, d.n_joints
+    p3, r6 = 3 * n_p, 6 * n_j
+    outs = ops.custom("rsmt_step_advance", device=p.device, values=[ops.rebind(delta, (batch, p3 + r6)), y, p, r, tgt_p, tgt_r],
+                      out_types=[_out(p, batch, n_p, 3), _out(p, batch, n_p, 3), _out(p, batch, n_j, 6),
+                                 _out(p, batch, 2 * p3 + r6), _out(p, batch, p3 + r6)],
+                      parameters={"n_phases": d.n_phases})
+    return tuple(o.tensor for o in outs)

@@ -10,7 +10,8 @@ the blocks are `TimedBlocks`, which emit the timed twins where cpu_blocks.py emi
 more outputs after the steps graph's six:
 
 - `kernel_ns` (3,) int64: nanoseconds spent in the dense, MoE and LSTM-cell kernels during the call (`KINDS`;
-  the fused FiLM blocks, cpu_blocks.film_elu's `rsmt_film_elu`, are not timed: they count in the rest of the call);
+  the fused FiLM blocks, cpu_blocks.film_elu's `rsmt_film_elu`, and the step's tails, `rsmt_step_head` and
+  `rsmt_step_advance`, are not timed: they count in the rest of the call);
 - `kernel_ops` (3,) int64: how many of each the call ran (constants of the graph).
 
 Why a module of its own, not a flag in cpu.py or cpu_blocks.py: the compiled models' cache key hashes the code of

@@ -162,10 +162,17 @@ def target_latent(K, W, p_t, v_t, r_t):
     return mlp2(K, W, "target_encoder", state_features(K, p_t, v_t, r_t))
 
 
-def lstm_input(K, W, d: Dims, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache):
-    """LSTM input [h_state, h_t] and h_t for one step; tta (B,) int64 frames to the keyframe."""
-    state = mlp2(K, W, "state_encoder", state_features(K, p, v, r))
-    offset = mlp2(K, W, "offset_encoder", K.concat([flat(K, tgt_p - p), flat(K, tgt_r - r)], -1))
+def encoder_inputs(K, p, v, r, tgt_p, tgt_r):
+    """The state and offset encoders' inputs of a frame: [p - p_root, v, r] and [tgt_p - p, tgt_r - r]."""
+    return state_features(K, p, v, r), K.concat([flat(K, tgt_p - p), flat(K, tgt_r - r)], -1)
+
+
+def lstm_input(K, W, d: Dims, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache, features=None):
+    """LSTM input [h_state, h_t] and h_t for one step; tta (B,) int64 frames to the keyframe. `features`: the
+    frame's `encoder_inputs` where they were already made (a backend's fused step tail makes the next frame's)."""
+    state_in, offset_in = features if features is not None else encoder_inputs(K, p, v, r, tgt_p, tgt_r)
+    state = mlp2(K, W, "state_encoder", state_in)
+    offset = mlp2(K, W, "offset_encoder", offset_in)
     emb = film_elu(K, W, "embedding_film", K.linear(state, W["embedding_fc.w"], W["embedding_fc.b"]), emb_cache)
     idx = K.clamp_index(tta, d.max_tta)
     pe_small = K.gather_rows(W["pe_latent"], idx)
@@ -181,12 +188,16 @@ def lstm_input(K, W, d: Dims, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cac
 
 def decoder(K, W, d: Dims, zm, cond, phase):
     """Phase-gated mixture of experts blending expert outputs; returns delta (B, Np*3 + J*6)."""
-    g = K.concat([flat(K, phase), zm], -1)
-    g = K.elu(K.linear(g, W["decoder.gate_fc1.w"], W["decoder.gate_fc1.b"]))
+    return decode(K, W, d, K.concat([flat(K, phase), zm], -1), K.concat([cond, zm], -1), zm)
+
+
+def decode(K, W, d: Dims, gate_in, expert_in, zm):
+    """`decoder` from its two input vectors: the gate network's [phase, zm] and the first expert layer's [cond, zm]."""
+    g = K.elu(K.linear(gate_in, W["decoder.gate_fc1.w"], W["decoder.gate_fc1.b"]))
     g = K.elu(K.linear(g, W["decoder.gate_fc2.w"], W["decoder.gate_fc2.b"]))
     alpha = K.softmax(K.linear(g, W["decoder.gate_fc3.w"], W["decoder.gate_fc3.b"]))
     e = d.n_experts
-    h = K.elu(K.moe_linear(K.concat([cond, zm], -1), alpha, W["decoder.expert1.w"], W["decoder.expert1.b"], e))
+    h = K.elu(K.moe_linear(expert_in, alpha, W["decoder.expert1.w"], W["decoder.expert1.b"], e))
     h = K.elu(K.moe_linear(K.concat([h, zm], -1), alpha, W["decoder.expert2.w"], W["decoder.expert2.b"], e))
     return K.moe_linear(h, alpha, W["decoder.expert3.w"], W["decoder.expert3.b"], e)
 
@@ -215,8 +226,20 @@ def apply_delta(K, d: Dims, p, r, delta, hip_v, hip_r):
 
 def sampler_step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches):
     """One generated frame: returns (p, v, r, phase, h, c) of the next frame."""
+    return _step(K, W, d, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches)[:6]
+
+
+def _step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches, features=None):
+    """sampler_step, and the next frame's `encoder_inputs` where the backend made them (else None).
+
+    A backend with `step_head` and `step_advance` (cpu_blocks.py: one custom op each) computes the maths from the
+    predictor's output to the decoder's inputs, and from the decoder's output to the next frame with its encoder
+    inputs, with the same equations as the composed form below (numpy_blocks.py, blocks.py, gpu/blocks.py)."""
     emb_cache, pred_cache = caches[0:4], caches[4:8]
-    x, h_t = lstm_input(K, W, d, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache)
+    fused = hasattr(K, "step_head") and hasattr(K, "step_advance")
+    if fused and features is None:
+        features = encoder_inputs(K, p, v, r, tgt_p, tgt_r)
+    x, h_t = lstm_input(K, W, d, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache, features)
     h, c = K.lstm_cell(x, h, c, W["lstm.w"], W["lstm.b"])
     cp = d.n_phases
     y = K.elu(K.linear(K.concat([h, flat(K, phase), h_t], -1), W["predictor_fc1.w"], W["predictor_fc1.b"]))
@@ -224,27 +247,34 @@ def sampler_step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, 
     y = film_elu(K, W, "predictor_film", y, pred_cache)
     y = K.linear(K.elu(K.linear(y, W["predictor_fc3.w"], W["predictor_fc3.b"])), W["predictor_fc4.w"],
                  W["predictor_fc4.b"])
+    o = 4 * cp
+    zm = y[:, o + 9 : o + 9 + d.manifold_latent]
+    if fused:
+        new_phase, gate_in, expert_in = K.step_head(d, y, phase, features[0])
+        delta = decode(K, W, d, gate_in, expert_in, zm)
+        p_next, v_next, r_next, *features = K.step_advance(d, delta, y, p, r, tgt_p, tgt_r)
+        return p_next, v_next, r_next, new_phase, h, c, features
     b = p.shape[0]
     phase_hat = K.reshape(y[:, 0 : 2 * cp], (b, cp, 2))
     amp = K.softplus(y[:, 2 * cp : 3 * cp])
     freq = y[:, 3 * cp : 4 * cp]
-    o = 4 * cp
-    hip_v, hip_d6, zm = y[:, o : o + 3], y[:, o + 3 : o + 9], y[:, o + 9 : o + 9 + d.manifold_latent]
+    hip_v, hip_d6 = y[:, o : o + 3], y[:, o + 3 : o + 9]
     new_phase = update_phase(K, d, phase, phase_hat, amp, freq)
     hip_r = r[:, 0, :] + hip_d6
     cond = K.concat([flat(K, p - p[:, 0:1, :]), flat(K, v), hip_v, flat(K, r), hip_r], -1)
     delta = decoder(K, W, d, zm, cond, new_phase)
     p_next, r_next = apply_delta(K, d, p, r, delta, hip_v, hip_r)
-    return p_next, p_next - p, r_next, new_phase, h, c
+    return p_next, p_next - p, r_next, new_phase, h, c, None
 
 
 def sampler_steps(K, W, d: Dims, steps: int, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches):
     """`steps` frames unrolled; tta (B, steps). Returns per-step stacks p (B,S,Np,3), r (B,S,J,6),
     phase (B,S,C,2) and the final v, h, c."""
     ps, rs, phs = [], [], []
+    features = None
     for k in range(steps):
-        p, v, r, phase, h, c = sampler_step(K, W, d, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent,
-                                            tta[:, k], z, caches)
+        p, v, r, phase, h, c, features = _step(K, W, d, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta[:, k],
+                                               z, caches, features)
         ps.append(p)
         rs.append(r)
         phs.append(phase)

@@ -3,7 +3,8 @@
 One real MAX graph on the CPU holds every op of cpu_blocks.py, with symbolic widths and batch as the CPU graphs
 have them: dense layers (one on a sliced input, whose rows are not adjacent), an 8-expert layer and the LSTM
 cell; widths that are not multiples of the kernels' register tile or SIMD width exercise the leftover columns.
-A second graph holds the fused FiLM block (`rsmt_film_elu`), batch 1, 16 and 64 (one task and two).
+A second graph holds the fused FiLM block (`rsmt_film_elu`), batch 1, 16 and 64 (one task and two); a third the
+step's two fused tails (`rsmt_step_head`, `rsmt_step_advance`), batch 1, 16 and 64.
 """
 
 from __future__ import annotations
@@ -145,3 +146,85 @@ def test_film_elu_is_the_composed_block():
     att /= att.sum(1, keepdims=True)
     want = K.elu(y + np.einsum("bt,btd->bd", att, values) @ wo + bo)
     np.testing.assert_allclose(K.film_elu(x, gamma, beta, keys, values, wq, bq, scale, wo, bo), want, atol=1e-5)
+
+
+TAIL_DIMS = {"n_joints": 21, "n_pos_joints": 14, "n_phases": 10, "n_experts": 8, "manifold_latent": 32,
+             "window": 61, "fps": 30.0, "max_tta": 60}
+
+
+@pytest.fixture(scope="module")
+def tail_graph():
+    """The step's two fused tails (`rsmt_step_head`, `rsmt_step_advance`, via cpu_blocks.step_head / step_advance)
+    in one MAX graph with a symbolic batch, the predictor output wider than the step reads and the head's state
+    input made by nets.encoder_inputs from the graph's frame, as nets._step builds them."""
+    from max.driver import CPU
+    from max.dtype import DType
+    from max.engine import InferenceSession
+    from max.graph import DeviceRef, Graph, TensorType
+    from max.graph.graph import default_custom_extensions_scope
+    from rsmt_studio.inference.graphs import cpu_blocks, nets
+
+    d = nets.Dims(**TAIL_DIMS)
+    cpu = DeviceRef.CPU()
+    n_p, n_j, c = d.n_pos_joints, d.n_joints, d.n_phases
+
+    def t(*dims):
+        return TensorType(DType.float32, dims, device=cpu)
+
+    types = [t("batch", "yw"), t("batch", c, 2), t("batch", n_p, 3), t("batch", n_p, 3), t("batch", n_j, 6),
+             t("batch", n_p, 3), t("batch", n_j, 6), t("batch", "dw")]
+    with default_custom_extensions_scope(cpu_blocks.kernels_package()), Graph("cpu_tail_test", input_types=types) as g:
+        y, phase, p, v, r, tgt_p, tgt_r, delta = (x.tensor for x in g.inputs)
+        state, offset = nets.encoder_inputs(cpu_blocks, p, v, r, tgt_p, tgt_r)
+        head = cpu_blocks.step_head(d, y, phase, state)
+        g.output(state, offset, *head, *cpu_blocks.step_advance(d, delta, y, p, r, tgt_p, tgt_r))
+    assert "rsmt_step_head" in str(g) and "rsmt_step_advance" in str(g)
+    return d, InferenceSession(devices=[CPU()]).load(g)
+
+
+@pytest.mark.parametrize("batch", [1, 16, 64])
+def test_step_tails_match_numpy(tail_graph, batch):
+    """The fused tails against nets.py's composed maths on numpy_blocks.py (sampler_step's numpy formulation)."""
+    from rsmt_studio.inference.graphs import nets
+
+    d, model = tail_graph
+    rng = np.random.default_rng(batch)
+    f = np.float32
+    n_p, n_j, c, lat = d.n_pos_joints, d.n_joints, d.n_phases, d.manifold_latent
+    y = rng.standard_normal((batch, 4 * c + 9 + lat + 3)).astype(f)
+    y[:, 3 * c : 4 * c] *= 3.0  # frequencies of a few Hz: a real turn of the phase per frame
+    phase = (2.0 * rng.standard_normal((batch, c, 2))).astype(f)
+    p, v, tgt_p = (50.0 * rng.standard_normal((3, batch, n_p, 3))).astype(f)
+    r, tgt_r = rng.standard_normal((2, batch, n_j, 6)).astype(f)
+    delta = (0.1 * rng.standard_normal((batch, 3 * n_p + 6 * n_j))).astype(f)
+    got = [o.to_numpy() for o in model.execute(y, phase, p, v, r, tgt_p, tgt_r, delta)]
+
+    state, offset = nets.encoder_inputs(K, p, v, r, tgt_p, tgt_r)
+    o = 4 * c
+    amp = K.softplus(y[:, 2 * c : 3 * c])
+    new_phase = nets.update_phase(K, d, phase, y[:, : 2 * c].reshape(batch, c, 2), amp, y[:, 3 * c : o])
+    hip_v, hip_r, zm = y[:, o : o + 3], r[:, 0] + y[:, o + 3 : o + 9], y[:, o + 9 : o + 9 + lat]
+    cond = np.concatenate([(p - p[:, 0:1]).reshape(batch, -1), v.reshape(batch, -1), hip_v, r.reshape(batch, -1),
+                           hip_r], -1)
+    p_next, r_next = nets.apply_delta(K, d, p, r, delta, hip_v, hip_r)
+    v_next = p_next - p
+    want = [state, offset, new_phase, np.concatenate([new_phase.reshape(batch, -1), zm], -1),
+            np.concatenate([cond, zm], -1), p_next, v_next, r_next,
+            *nets.encoder_inputs(K, p_next, v_next, r_next, tgt_p, tgt_r)]
+    names = ("state", "offset", "new phase", "gate input", "expert input", "p", "v", "r", "next state", "next offset")
+    for name, gg, ww in zip(names, got, want, strict=True):
+        assert gg.shape == ww.shape, name
+        scale = max(1.0, float(np.abs(ww).max()))  # positions are in cm, up to ~200
+        err = float(np.abs(gg - ww).max())
+        assert err <= TOL * scale, f"{name}: max abs error {err} (values up to {scale})"
+
+
+def test_cpu_steps_graph_uses_the_tails():
+    """The CPU steps graph runs each step's tails as the two ops, and numpy_blocks.py the composed maths."""
+    from max.graph import DeviceRef
+    from rsmt_studio.inference.graphs import cpu, networks
+    from rsmt_studio.inference.graphs.nets import Dims
+
+    ir = str(cpu.build_graph(networks.graph_config("steps", Dims(**TAIL_DIMS), 2), DeviceRef.CPU()))
+    assert ir.count('"rsmt_step_head"') == 2 and ir.count('"rsmt_step_advance"') == 2
+    assert not hasattr(K, "step_head") and not hasattr(K, "step_advance")
