@@ -174,6 +174,12 @@ def excess_acceleration(pos: Tensor, pos_gt: Tensor, length: int, n_past: int = 
     return F.relu(accel(full) - accel(pos_gt[:, n_past - 2 : n_past + length])).mean()
 
 
+def _head_on_neck(r: Tensor, head: int, neck: int) -> Tensor:
+    """The head's rotation matrix relative to the neck's, from global 6D rotations r (..., J, 6)."""
+    m = sixd_to_matrix(r)
+    return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+
+
 def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: int,
                        n_past: int = Fe.N_PAST) -> Tensor:
     """How much faster the head turns on the neck than in the ground truth, per row (r (B,L,J,6) generated global
@@ -181,8 +187,7 @@ def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: in
     to frame, from the last context frame on, beyond the ground truth's. The position losses barely see the head's
     rotation (it moves no joint the model places), so without this the generated head wobbles (issue 14)."""
     def on_neck(x: Tensor) -> Tensor:
-        m = sixd_to_matrix(x)
-        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+        return _head_on_neck(x, head, neck)
     gen = on_neck(torch.cat([r_gt[:, n_past - 1 : n_past], r], 1))
     gt = on_neck(r_gt[:, n_past - 1 : n_past + length])
     def speed(m: Tensor) -> Tensor:
@@ -195,8 +200,7 @@ def _head_turn_distances(r: Tensor, r_gt: Tensor, head: int, neck: int, length: 
     """Per frame (B, L), generated and ground truth: how far the head-on-neck matrix is from the last context
     frame's, as the Frobenius norm of the difference (2*sqrt(2)*sin(angle/2), monotonic in the angle)."""
     def on_neck(x: Tensor) -> Tensor:
-        m = sixd_to_matrix(x)
-        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+        return _head_on_neck(x, head, neck)
     ref = on_neck(r_gt[:, n_past - 1 : n_past])
     gen = (on_neck(r) - ref).flatten(2).norm(dim=-1)
     gt = (on_neck(r_gt[:, n_past : n_past + length]) - ref).flatten(2).norm(dim=-1)
@@ -238,8 +242,7 @@ def excess_head_departure(r: Tensor, r_gt: Tensor, head: int, neck: int, length:
     transition, so at 40 frames it weighs 1/40 of the term. The initial phase is not the cause (docs/quality.md,
     iteration 15). Continuity with the context is style-neutral, so this holds every row."""
     def on_neck(x: Tensor) -> Tensor:
-        m = sixd_to_matrix(x)
-        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+        return _head_on_neck(x, head, neck)
     k = min(frames, length)
     gen = on_neck(torch.cat([r_gt[:, n_past - 1 : n_past], r[:, :k]], 1))
     gt = on_neck(r_gt[:, n_past - 1 : n_past + k])
@@ -259,8 +262,7 @@ def excess_head_landing(r: Tensor, r_gt: Tensor, head: int, neck: int, length: i
     the seam term local ones, so the head's own landing weighs 1/21 of either. The keyframe is an input of every
     row, so this holds every row, the style-swapped ones too."""
     def on_neck(x: Tensor) -> Tensor:
-        m = sixd_to_matrix(x)
-        return m[..., neck, :, :].transpose(-1, -2) @ m[..., head, :, :]
+        return _head_on_neck(x, head, neck)
     k = min(frames, length)
     key = on_neck(r_gt[:, n_past + length : n_past + length + 1])
     gen = (on_neck(r[:, length - k : length]) - key).flatten(2).norm(dim=-1)
