@@ -75,6 +75,8 @@ def _serve(conn, assets, device: str | None, steps_per_call: int,
         msg = conn.recv()
         if msg[0] == "quit":
             return
+        if msg[0] == "cancel":  # a cancel that crossed the call's last message: the call is over, nothing to stop
+            continue
         _, method, args, kwargs = msg
         try:
             if method == "stream":
