@@ -5,6 +5,7 @@ no future frames in the canonical frame, deterministic pose handling (no random 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -186,8 +187,7 @@ def excess_head_motion(r: Tensor, r_gt: Tensor, head: int, neck: int, length: in
     6D rotations, r_gt (B,T,J,6) the window's): the Frobenius norm of the head-on-neck rotation's change from frame
     to frame, from the last context frame on, beyond the ground truth's. The position losses barely see the head's
     rotation (it moves no joint the model places), so without this the generated head wobbles (issue 14)."""
-    def on_neck(x: Tensor) -> Tensor:
-        return _head_on_neck(x, head, neck)
+    on_neck = partial(_head_on_neck, head=head, neck=neck)
     gen = on_neck(torch.cat([r_gt[:, n_past - 1 : n_past], r], 1))
     gt = on_neck(r_gt[:, n_past - 1 : n_past + length])
     def speed(m: Tensor) -> Tensor:
@@ -199,8 +199,7 @@ def _head_turn_distances(r: Tensor, r_gt: Tensor, head: int, neck: int, length: 
                          n_past: int) -> tuple[Tensor, Tensor]:
     """Per frame (B, L), generated and ground truth: how far the head-on-neck matrix is from the last context
     frame's, as the Frobenius norm of the difference (2*sqrt(2)*sin(angle/2), monotonic in the angle)."""
-    def on_neck(x: Tensor) -> Tensor:
-        return _head_on_neck(x, head, neck)
+    on_neck = partial(_head_on_neck, head=head, neck=neck)
     ref = on_neck(r_gt[:, n_past - 1 : n_past])
     gen = (on_neck(r) - ref).flatten(2).norm(dim=-1)
     gt = (on_neck(r_gt[:, n_past : n_past + length]) - ref).flatten(2).norm(dim=-1)
@@ -240,9 +239,8 @@ def excess_head_departure(r: Tensor, r_gt: Tensor, head: int, neck: int, length:
     Why: the shipped model's head leaves the context with a 4 degree step where real heads move 1 degree, then
     moves at close to real speed (bench/head_profile.py); excess_head_motion averages that one step over the whole
     transition, so at 40 frames it weighs 1/40 of the term. The initial phase is not the cause (docs/quality.md,
-    iteration 15). Continuity with the context is style-neutral, so this holds every row."""
-    def on_neck(x: Tensor) -> Tensor:
-        return _head_on_neck(x, head, neck)
+    iteration 16). Continuity with the context is style-neutral, so this holds every row."""
+    on_neck = partial(_head_on_neck, head=head, neck=neck)
     k = min(frames, length)
     gen = on_neck(torch.cat([r_gt[:, n_past - 1 : n_past], r[:, :k]], 1))
     gt = on_neck(r_gt[:, n_past - 1 : n_past + k])
@@ -261,8 +259,7 @@ def excess_head_landing(r: Tensor, r_gt: Tensor, head: int, neck: int, length: i
     docs/quality.md "Where the head excess sits"). RSMT's `last` loss averages global rotations over all joints and
     the seam term local ones, so the head's own landing weighs 1/21 of either. The keyframe is an input of every
     row, so this holds every row, the style-swapped ones too."""
-    def on_neck(x: Tensor) -> Tensor:
-        return _head_on_neck(x, head, neck)
+    on_neck = partial(_head_on_neck, head=head, neck=neck)
     k = min(frames, length)
     key = on_neck(r_gt[:, n_past + length : n_past + length + 1])
     gen = (on_neck(r[:, length - k : length]) - key).flatten(2).norm(dim=-1)
