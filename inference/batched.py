@@ -48,7 +48,7 @@ PROBLEM_ARRAYS = ("ctx_p", "ctx_v", "ctx_r", "p9", "v9", "r9", "tgt_p", "tgt_v",
 @dataclass
 class Request:
     """One transition request, as `TransitionEngine.generate` takes it (`seed=None`: no noise; `foot_lock=False`:
-    the feet as the sampler made them)."""
+    the feet as the sampler made them; `head_steady=False`: the head as the sampler made it)."""
 
     source: Clip
     source_frame: int
@@ -59,6 +59,7 @@ class Request:
     seed: int | None = 0
     cancel: CancelToken | None = None
     foot_lock: bool = True
+    head_steady: bool = True
 
 
 @dataclass(eq=False)
@@ -159,7 +160,7 @@ class _Row:
         view = _RowView(engine, self)
         self.gen = TransitionEngine._stream(view, r.source, r.source_frame, r.target, r.target_frame, r.style,
                                             int(r.length), r.seed, r.cancel, "auto", chunked=self.on_chunk is not None,
-                                            foot_lock=r.foot_lock)
+                                            foot_lock=r.foot_lock, head_steady=r.head_steady)
 
     @property
     def live(self) -> bool:

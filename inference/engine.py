@@ -42,6 +42,7 @@ from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.footlock import FootLock
+from rsmt_studio.motion.headsteady import HeadSteady
 
 DEFAULT_STEPS_PER_CALL = 8
 CACHE_NAMES = ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
@@ -304,12 +305,13 @@ class TransitionEngine:
 
     def generate(self, source: Clip, source_frame: int, target: Clip, target_frame: int, style: Clip | str,
                  length: int, seed: int | None = 0, cancel: CancelToken | None = None,
-                 phase_source: str = "auto", foot_lock: bool = True) -> Transition:
+                 phase_source: str = "auto", foot_lock: bool = True, head_steady: bool = True) -> Transition:
         """The whole transition (see `stream` for the arguments)."""
         result = None
         with self._lock:  # nobody sees the chunks: the frames are post-processed once, at the end
             for chunk in self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                      phase_source, chunked=False, foot_lock=foot_lock):
+                                      phase_source, chunked=False, foot_lock=foot_lock,
+                                      head_steady=head_steady):
                 if isinstance(chunk, Transition):
                     result = chunk
         assert result is not None
@@ -318,7 +320,7 @@ class TransitionEngine:
     def stream(self, source: Clip, source_frame: int, target: Clip, target_frame: int, style: Clip | str,
                length: int, seed: int | None = 0, cancel: CancelToken | None = None,
                phase_source: str = "auto", every_ms: float = 0.0,
-               foot_lock: bool = True) -> Iterator[TransitionChunk | Transition]:
+               foot_lock: bool = True, head_steady: bool = True) -> Iterator[TransitionChunk | Transition]:
         """Yield `TransitionChunk`s as frames are made, then the finished `Transition`.
 
         `source_frame` is the last context frame (needs 9 frames before it); the transition fills the
@@ -327,11 +329,12 @@ class TransitionEngine:
         (the initial-phase predictor), or "auto" (the label). `every_ms`: after the first chunk, graph calls are
         joined into one chunk until `every_ms` has passed since the last chunk (the last call always ends one);
         0: a chunk per call. `foot_lock`: planted feet keep their place (motion/footlock.py); False gives the
-        sampler's feet as it made them.
+        sampler's feet as it made them. `head_steady`: the head turns on its neck half as far off the straight
+        way to the keyframe as the sampler made it (motion/headsteady.py); False gives the sampler's head.
         """
         with self._lock:
             yield from self._stream(source, source_frame, target, target_frame, style, length, seed, cancel,
-                                    phase_source, every_ms=every_ms, foot_lock=foot_lock)
+                                    phase_source, every_ms=every_ms, foot_lock=foot_lock, head_steady=head_steady)
 
     def profile_spec(self):
         """The cache spec (`GraphSpec`) of the step profile's timed steps graph, to compile it ahead (in another
@@ -354,7 +357,7 @@ class TransitionEngine:
 
     # ------------------------------------------------------------------------------------------ internals
     def _stream(self, source, source_frame, target, target_frame, style, length, seed, cancel, phase_source,
-                chunked: bool = True, every_ms: float = 0.0, foot_lock: bool = True):
+                chunked: bool = True, every_ms: float = 0.0, foot_lock: bool = True, head_steady: bool = True):
         """A transition, step by step: the style, the request, the sampler, the frames.
 
         `chunked=False` (generate, and batched rows nobody streams): no chunks are yielded, and the frames are
@@ -375,6 +378,7 @@ class TransitionEngine:
         on_model, seam = self._source_rig(source, source_frame, target, target_frame, length)
         phase9 = self._initial_phase(source, n_model, phase_source)
         lock = self.foot_lock_for(problem, length) if foot_lock else None
+        head = self.head_steady_for(problem, length) if head_steady else None
         timings.features_ms = (time.perf_counter() - t1) * 1e3
         # 3. The sampler: `prepare`, then ceil(length / k) `steps` calls (replayed device graphs on GPUs).
         chunks = self._sampler_chunks(problem, length, self.noise(seed), code.arrays, phase9, timings,
@@ -405,7 +409,8 @@ class TransitionEngine:
                 continue  # joined with the next call's frames
             tp = time.perf_counter()
             chunk_clip = self._chunk_clip(np.concatenate([p for p, _ in raw]), np.concatenate([r for _, r in raw]),
-                                          problem, on_model, source, seam, made, clips[-1] if clips else None, lock)
+                                          problem, on_model, source, seam, made, clips[-1] if clips else None, lock,
+                                          head)
             pp_ms = (time.perf_counter() - tp) * 1e3
             timings.postprocess_ms += pp_ms
             for (p, _), ms in zip(raw, waiting, strict=True):
@@ -418,7 +423,7 @@ class TransitionEngine:
         tp = time.perf_counter()
         if not chunked:  # every frame in one call, on the model rig; the seam goes on in `_whole_clip`
             clips = [self._chunk_clip(np.concatenate([p for p, _ in raw]), np.concatenate([r for _, r in raw]),
-                                      problem, on_model, source, None, 0, None, lock)]
+                                      problem, on_model, source, None, 0, None, lock, head)]
         clip = self._whole_clip(clips, source, source_frame, problem, on_model,
                                 seam if not chunked else None, seam, length)
         pp_ms = (time.perf_counter() - tp) * 1e3
@@ -531,10 +536,11 @@ class TransitionEngine:
 
     # -- 4. the frames
     def _chunk_clip(self, p, r, problem: Problem, on_model: Clip, source: Clip, seam, made: int,
-                    previous: Clip | None, lock: FootLock | None = None) -> Clip:
+                    previous: Clip | None, lock: FootLock | None = None, head: HeadSteady | None = None) -> Clip:
         """One chunk's frames in world space on the source's skeleton (on the source's own rig when `seam` is given),
-        quaternion signs continuous with the previous chunk; `lock` carries the foot lock from chunk to chunk."""
-        chunk_clip = to_world_clip(p, r, problem.frame, problem.ms, on_model, self.dims.fps, lock)
+        quaternion signs continuous with the previous chunk; `lock` and `head` carry the foot lock and the head's
+        steadiness from chunk to chunk."""
+        chunk_clip = to_world_clip(p, r, problem.frame, problem.ms, on_model, self.dims.fps, lock, head)
         if seam is not None:
             lp, lr = seam.apply(chunk_clip.local_pos, chunk_clip.local_rot, made)
             chunk_clip = replace(source, fps=float(self.dims.fps), local_pos=lp, local_rot=lr,
@@ -593,6 +599,11 @@ class TransitionEngine:
                              np.concatenate([problem.ctx_r[-1], problem.r9[-1:]]), ms)
         key = F.fk_positions(problem.tgt_p[-1], problem.tgt_r[-1], ms)
         return FootLock.for_transition(ms, ctx, key, length)
+
+    @staticmethod
+    def head_steady_for(problem: Problem, length: int) -> HeadSteady | None:
+        """The head's steadiness for one transition (batch-1 `problem`), None when the model skeleton has no head."""
+        return HeadSteady.for_transition(problem.ms, problem.r9[-1], problem.tgt_r[-1], length)
 
     # -- the request, in detail
     def make_problem(self, source: Clip, source_frame: int, target: Clip, target_frame: int,

@@ -3,7 +3,8 @@
 Steps, per generated frame (vectorised over frames):
 1. rotation joints placed by FK from their parents' predicted rotations (`fk_positions`);
 2. bone lengths restored root-outward (each joint moved along its bone to the rest length);
-3. the foot lock, when given (`motion/footlock.py`: planted feet stay put, legs bend by IK), then
+3. the head steadied on its neck, when given (`motion/headsteady.py`: no joint moves, only the head turns less
+   far off the straight way from the context to the keyframe); the foot lock, when given (`motion/footlock.py`: planted feet stay put, legs bend by IK), then
    canonical -> world (inverse of the canonical frame of the last context frame; rigid, so lengths hold);
 4. rotations from positions: every joint with exactly one child gets the shortest swing that turns its
    predicted bone direction onto the actual one (twist kept from the prediction);
@@ -22,6 +23,7 @@ from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.features import CanonicalFrame, ModelSkeleton, fk_positions
 from rsmt_studio.motion.footlock import FootLock
+from rsmt_studio.motion.headsteady import HeadSteady
 
 T = TypeVar("T")
 
@@ -128,15 +130,19 @@ def to_world_clip(
     source: Clip,
     fps: float,
     lock: FootLock | None = None,
+    head: HeadSteady | None = None,
 ) -> Clip:
     """Generated canonical p (T, Np, 3) and r (T, J, 6) -> a clip on `source`'s file skeleton at `fps`.
-    `lock` (canonical, carried from chunk to chunk) keeps planted feet in place.
+    `lock` (canonical, carried from chunk to chunk) keeps planted feet in place; `head` (carried likewise)
+    steadies the head on its neck.
 
     `source` is the user's clip as loaded (with a dummy root, if its file has one): the dummy root keeps
     `source`'s first-frame transform and the hips are expressed under it.
     """
     p = np.asarray(p, dtype=np.float64)
     r = np.asarray(r, dtype=np.float64)
+    if head is not None:
+        r = head.apply(r)
     cpos = project_bone_lengths(fk_positions(p, r, ms), ms)  # (T, J, 3) canonical
     if lock is not None:
         cpos = lock.apply(cpos)

@@ -18,6 +18,7 @@ from rsmt_studio.app.eval.benchmark import (
     CLASSIFIER_DIR,
     DATA_ENV,
     DEFAULT_DATA,
+    HEAD_KEEP,
     JUDGES_DIR,
     SPLIT_TEST,
     evaluate,
@@ -50,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=128, help="windows per MAX call")
     p.add_argument("--no-foot-lock", action="store_true",
                    help="score the sampler's feet as it made them, without the engine's foot lock")
+    p.add_argument("--head-keep", type=float, default=HEAD_KEEP,
+                   help=f"the share of the head's turn off the straight way to the keyframe that the engine keeps "
+                        f"(motion/headsteady.py; default {HEAD_KEEP}, as the studio; 1: the sampler's head)")
     p.add_argument("--judges", type=Path, default=None,
                    help=f"independent style judges folder (default: {JUDGES_DIR})")
     p.add_argument("--no-style", action="store_true",

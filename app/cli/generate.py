@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-noise", action="store_true", help="deterministic: no sampler noise")
     parser.add_argument("--no-foot-lock", action="store_true",
                         help="keep the sampler's feet as it made them (default: planted feet keep their place)")
+    parser.add_argument("--no-head-steady", action="store_true",
+                        help="keep the sampler's head as it made it (default: it turns half as far off the straight "
+                             "way to the keyframe)")
     parser.add_argument("--out", required=True, type=Path, help="output BVH")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--assets", type=Path, default=None, help="model folder (default: the shipped assets)")
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(engine.styles) or "none shipped"
             return fail(f"unknown style {style!r} (known: {known})")
         result = engine.generate(source, args.source_frame, target, args.target_frame, style, args.frames,
-                                 seed=None if args.no_noise else args.seed, foot_lock=not args.no_foot_lock)
+                                 seed=None if args.no_noise else args.seed, foot_lock=not args.no_foot_lock,
+                                 head_steady=not args.no_head_steady)
         t1 = time.perf_counter()
         write_bvh(result.clip, args.out, overwrite=args.overwrite)
         t_write = time.perf_counter() - t1

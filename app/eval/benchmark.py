@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from rsmt_studio.motion.headsteady import KEEP as HEAD_KEEP
+from rsmt_studio.motion.headsteady import HeadSteady
 
 
 def _package_dir(name: str) -> Path:
@@ -142,6 +144,7 @@ class ModelRunner:
         self.batch = batch
         self.style_source = style_source
         self.foot_lock = True  # the engine's foot lock on the generated frames, as the studio shows them
+        self.head_keep = HEAD_KEEP  # the engine's head steadiness (1: the sampler's head)
         self.style_frames = int(self.engine.assets.config.get("sampler", {}).get("style_frames", 120))
         self.phase_source = "initial-phase predictor" if self.engine.has_phase_predictor else \
             "DeepPhase on the context frames only (edge-clamped window, no future frames)"
@@ -241,12 +244,15 @@ class ModelRunner:
             p, r, _, prob = self.rollout(held.gpos[idx, :w], held.grot[idx, :w], ms0, length, caches)
             for b, wi in enumerate(idx):
                 ms = held.clips[held.clip_of[wi]].ms
-                pos = project_bone_lengths(Fe.fk_positions(p[b], r[b], ms), ms)
-                if self.foot_lock:  # as the engine's post-processing, from this window's row of the problem
-                    row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in PROBLEM_ARRAYS})
+                # as the engine's post-processing, from this window's row of the problem
+                row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in PROBLEM_ARRAYS})
+                head = HeadSteady.for_transition(ms, row.r9[-1], row.tgt_r[-1], length, self.head_keep)
+                rb = head.apply(r[b]) if head is not None else r[b]
+                pos = project_bone_lengths(Fe.fk_positions(p[b], rb, ms), ms)
+                if self.foot_lock:
                     pos = eng.foot_lock_for(row, length).apply(pos)
                 out_pos[wi] = pos
-                out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(r[b]), ms)
+                out_rot[wi] = rotations_from_positions(pos, R.sixd_to_matrix(rb), ms)
             done += len(idx)
             _say(f"\r  rsmt L={length}: {done}/{n} windows", end="")
         _say("")
@@ -322,6 +328,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     if model_note is None:
         model = ModelRunner(args.model, args.device, args.batch, args.style_source)
         model.foot_lock = not getattr(args, "no_foot_lock", False)
+        model.head_keep = float(getattr(args, "head_keep", HEAD_KEEP))
         style_feats, which = model.style_inputs(held)
         transfer = model.transfer_styles(held)
         transfer_feats, transfer_which = model.style_inputs(held, transfer)
@@ -392,7 +399,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "model": str(model.folder), "weights_hash": model.engine.assets.weights_hash(),
             "manifest_note": model.engine.assets.manifest.get("note"),
             "phase_at_last_context_frame": model.phase_source, "style_source": args.style_source,
-            "foot_lock": model.foot_lock,
+            "foot_lock": model.foot_lock, "head_keep": model.head_keep,
             **model.notes,
             "style_transfer_acc": transfer_acc,
             "style_transfer_note": "the same windows generated with ANOTHER held-out style's clip; fraction the "
