@@ -88,7 +88,8 @@ class Client:
 
     def transition(self, **fields: Any) -> dict[str, Any]:
         """POST /v1/transitions with the issue's fields (source_bvh|source_path, source_frame, target_bvh|
-        target_path, target_frame, style|style_bvh, length, seed, foot_lock, format). Returns the JSON answer."""
+        target_path, target_frame, style|style_bvh, length, seed, foot_lock, head_steady,
+        format). Returns the JSON answer."""
         fields.pop("stream", None)
         return self._json("POST", "/v1/transitions", _fields(fields))
 

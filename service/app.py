@@ -306,7 +306,7 @@ def build_request(body: TransitionRequest, store: ClipStore, limits: Limits, sty
                          "frame_out_of_range")
     style: Clip | str = body.style if body.style is not None else store.from_text(body.style_bvh, "style_bvh")
     return (batched.Request(source, body.source_frame, target, body.target_frame, style, body.length, body.seed,
-                            foot_lock=body.foot_lock),
+                            foot_lock=body.foot_lock, head_steady=body.head_steady),
             source, target)
 
 

@@ -74,7 +74,7 @@ def generate_block(engine, rows: list[PlanRow], clips: ClipCache, max_batch: int
             target = clips.get(row.target)
             style = clips.get(row.style) if row.style.lower().endswith(".bvh") else row.style
             req = batched.Request(source, row.source_frame, target, row.target_frame, style, row.length, row.seed,
-                                  foot_lock=row.foot_lock)
+                                  foot_lock=row.foot_lock, head_steady=row.head_steady)
             prepared.append(batched.prepare(engine, req))
             owners.append(out)
         except FileNotFoundError as exc:

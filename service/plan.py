@@ -2,8 +2,8 @@
 
 Columns: source, source_frame, target, target_frame, style, length, seed, output. `source`, `target` (and
 `style` when it ends in .bvh) are paths relative to the plan's folder (or absolute); `output` is relative to
-`--out` and must stay inside it. `seed` may be empty or "none" for no noise. An optional `foot_lock` column
-(true/false, yes/no, 1/0; empty or absent: true) keeps or frees planted feet. A row that cannot be read becomes
+`--out` and must stay inside it. `seed` may be empty or "none" for no noise. Optional `foot_lock` and
+`head_steady` columns (true/false, yes/no, 1/0; empty or absent: true) keep or free planted feet and the head. A row that cannot be read becomes
 a failure with reason `bad_row` naming the column; the other rows still run.
 """
 
@@ -34,6 +34,7 @@ class PlanRow:
     seed: int | None
     output: str
     foot_lock: bool = True  # the optional column `foot_lock` (true/false, yes/no, 1/0; empty: true)
+    head_steady: bool = True  # the optional column `head_steady`, likewise
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,12 @@ def _row(index: int, line: int, rec: dict, base: Path) -> PlanRow | BadRow:
             return bad("seed", f"{seed_raw!r} is not an integer")
         if seed < 0:
             return bad("seed", f"{seed} is negative")
-    lock_raw = str(rec.get("foot_lock") if rec.get("foot_lock") is not None else "").strip().lower()
-    if lock_raw not in _TRUTH:
-        return bad("foot_lock", f"{rec.get('foot_lock')!r} is not true or false")
+    switches = {}
+    for c in ("foot_lock", "head_steady"):
+        raw = str(rec.get(c) if rec.get(c) is not None else "").strip().lower()
+        if raw not in _TRUTH:
+            return bad(c, f"{rec.get(c)!r} is not true or false")
+        switches[c] = _TRUTH[raw]
     out = PurePosixPath(output.replace("\\", "/"))
     if out.is_absolute() or ".." in out.parts or not out.name.lower().endswith(".bvh"):
         return bad("output", f"{output!r} must be a relative .bvh path inside --out (no '..')")
@@ -129,4 +133,4 @@ def _row(index: int, line: int, rec: dict, base: Path) -> PlanRow | BadRow:
     if style.lower().endswith(".bvh"):
         style = resolve(style)
     return PlanRow(index, line, resolve(rec["source"]), ints["source_frame"], resolve(rec["target"]),
-                   ints["target_frame"], style, ints["length"], seed, str(out), _TRUTH[lock_raw])
+                   ints["target_frame"], style, ints["length"], seed, str(out), **switches)

@@ -48,5 +48,7 @@ class TransitionRequest(BaseModel):
     seed: int | None = Field(0, description="sampler noise seed; null = no noise (deterministic)")
     foot_lock: bool = Field(True, description="planted feet keep their place (legs by IK); false: as the model "
                                               "made them")
+    head_steady: bool = Field(True, description="the head turns half as far off the straight way to the keyframe; "
+                                                "false: as the model made it")
     format: Literal["bvh", "json"] = Field("bvh", description="bvh: BVH text on the source's rig; json: arrays")
     stream: bool = Field(False, description="send frames as they are made (NDJSON lines)")

@@ -59,6 +59,7 @@ class AuthoringParams:
     seed: int | None = 0  # None: no sampler noise
     device: str = "cpu"
     foot_lock: bool = True  # planted feet keep their place (the engine's foot lock)
+    head_steady: bool = True  # the head turns half as far off the straight way to the keyframe
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -575,7 +576,7 @@ class AuthoringModel:
         result = None
         for item in engine.stream(req.source, p.source_frame, req.target, p.target_frame, req.style, p.length,
                                   seed=p.seed, cancel=token, every_ms=self.stream_every_ms,
-                                  foot_lock=p.foot_lock):
+                                  foot_lock=p.foot_lock, head_steady=p.head_steady):
             if not started:
                 placed, ghost, tail, base, key = side.result()
                 self._post("started", req.gen, base, (p.source_frame + 1, p.source_frame + 1 + span))

@@ -193,7 +193,7 @@ class VariantsModel:
 
         t0 = time.perf_counter()
         requests = [Request(source, p.source_frame, target, p.target_frame, style_of(s.style), p.length, s.seed,
-                            foot_lock=p.foot_lock) for s in specs]
+                            foot_lock=p.foot_lock, head_steady=p.head_steady) for s in specs]
         out = engine.generate_batch(requests, cancel=token)
         if token.cancelled:
             return None, out["batches"]

@@ -111,13 +111,16 @@ class TransitionPanel(QWidget):
         self.foot_lock = QCheckBox("Foot lock")
         self.foot_lock.setToolTip("Planted feet keep their place; the legs follow by IK. Off: the feet as the "
                                   "model made them.")
+        self.head_steady = QCheckBox("Steady head")
+        self.head_steady.setToolTip("The head turns on the neck half as far off the straight way from the source "
+                                    "frame to the target frame. Off: the head as the model made it.")
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         self.device.addItem("GPU", "gpu")
         if not gpu_present():
             self.device.model().item(1).setEnabled(False)
             self.device.setItemData(1, "No GPU on this machine", Qt.ItemDataRole.ToolTipRole)
-        form.addRow("Device", _row(self.device, self.foot_lock))  # one row: the dock keeps its height
+        form.addRow("Device", _row(self.device, self.foot_lock, self.head_steady))  # one row: the dock keeps its height
         self.generate_button = QPushButton("Generate")
         self.export_button = QPushButton("Export BVH\u2026")
         form.addRow(_row(self.generate_button, self.export_button))
@@ -142,6 +145,7 @@ class TransitionPanel(QWidget):
         self.dice.clicked.connect(lambda: edit(seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
         self.device.activated.connect(lambda _i: edit(device=self.device.currentData()))
         self.foot_lock.toggled.connect(lambda on: self._user(lambda: edit(foot_lock=bool(on))))
+        self.head_steady.toggled.connect(lambda on: self._user(lambda: edit(head_steady=bool(on))))
         self.source_pick.clicked.connect(self.studio.pick_source_from_timeline)
         self.target_pick.clicked.connect(self.studio.pick_target_from_timeline)
         self.generate_button.clicked.connect(lambda: self.model.request(immediate=True))
@@ -229,6 +233,7 @@ class TransitionPanel(QWidget):
             self.seed.setValue(-1 if p.seed is None else p.seed)
             self.device.setCurrentIndex(max(0, self.device.findData(p.device)))
             self.foot_lock.setChecked(p.foot_lock)
+            self.head_steady.setChecked(p.head_steady)
         finally:
             self._updating = False
 

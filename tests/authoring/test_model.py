@@ -23,10 +23,11 @@ def model(worker_pool, scene_clips):
 
 def test_params_round_trip_through_json():
     p = AuthoringParams(source="x.bvh", source_frame=12, target="y.bvh", target_frame=3, style="proud",
-                        length=25, length_unit="seconds", seed=None, device="gpu", foot_lock=False)
+                        length=25, length_unit="seconds", seed=None, device="gpu", foot_lock=False, head_steady=False)
     assert AuthoringParams.from_json(p.to_json()) == p
-    older = {k: v for k, v in p.to_json().items() if k != "foot_lock"}  # a session saved before the switch
+    older = {k: v for k, v in p.to_json().items() if k not in ("foot_lock", "head_steady")}  # saved before the switches
     assert AuthoringParams.from_json(older).foot_lock is True
+    assert AuthoringParams.from_json(older).head_steady is True
 
 
 def test_frames_stream_in_then_the_stitched_sequence_is_source_transition_target(model, scene_clips):

@@ -197,9 +197,18 @@ def test_default_scene_opens_with_a_transition_ready_to_play(studio, qtbot):
         panel.foot_lock.setChecked(False)
     assert blocker.args[0].params.foot_lock is False
     assert blocker.args[0].transition.global_positions().shape == locked.shape
-    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS):
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
         studio.undo.undo()
     assert panel.foot_lock.isChecked()
+    # so is the steady head; off, only the head's rotation changes (every position is the model's)
+    assert panel.head_steady.isChecked() and blocker.args[0].params.head_steady
+    steady = blocker.args[0].transition
+    with qtbot.waitSignal(studio.transition_shown, timeout=WAIT_MS) as blocker:
+        panel.head_steady.setChecked(False)
+    free = blocker.args[0].transition
+    assert blocker.args[0].params.head_steady is False
+    assert np.allclose(free.global_positions(), steady.global_positions(), atol=1e-5)
+    assert not np.allclose(free.local_rot, steady.local_rot, atol=1e-5)
     # play: frames advance across the regions
     w.playback.seek(55)
     w.playback.play()

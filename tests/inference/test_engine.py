@@ -62,6 +62,22 @@ def test_foot_lock_moves_legs_only_and_can_be_turned_off(engine, bandai_clips):
     assert legs and np.allclose(locked[:, others], free[:, others], atol=1e-6)
 
 
+def test_head_steady_turns_only_the_head_and_can_be_turned_off(engine, bandai_clips):
+    """Head steadiness (motion/headsteady.py, its own tests) changes the head's rotation and nothing else: every
+    position and every other joint's rotation are the sampler's; streamed and in one call agree."""
+    source, target = bandai_clips
+    steady = engine.generate(source, 60, target, 80, "calm", 24, seed=4).clip
+    free = engine.generate(source, 60, target, 80, "calm", 24, seed=4, head_steady=False).clip
+    streamed = [it for it in engine.stream(source, 60, target, 80, "calm", 24, seed=4)][-1].clip
+    assert np.allclose(streamed.local_rot, steady.local_rot, atol=1e-6)
+    assert np.allclose(steady.global_positions(), free.global_positions(), atol=1e-6)
+    head = source.skeleton.names.index("Head")
+    others = [j for j in range(len(source.skeleton.names)) if j != head]
+    dots = np.abs(np.sum(steady.local_rot * free.local_rot, axis=-1))
+    assert np.allclose(dots[:, others], 1.0, atol=1e-6)
+    assert dots[:, head].min() < 1.0 - 1e-6
+
+
 def test_stream_yields_frames_in_order_and_matches_generate(engine, bandai_clips):
     source, target = bandai_clips
     items = list(engine.stream(source, 60, target, 80, "calm", 20, seed=2))

@@ -55,6 +55,15 @@ def test_plan_foot_lock_column_is_optional_and_checked(tmp_path):
     assert read_plan(tmp_path / "q.jsonl")[0].foot_lock is False
 
 
+def test_plan_head_steady_column_is_optional_and_checked(tmp_path):
+    (tmp_path / "p.csv").write_text("source,source_frame,target,target_frame,style,length,seed,output,head_steady\n"
+                                    "a.bvh,20,b.bvh,5,proud,30,1,a.bvh,0\na.bvh,20,b.bvh,5,proud,30,1,b.bvh,\n"
+                                    "a.bvh,20,b.bvh,5,proud,30,1,c.bvh,sometimes\n")
+    off, default, bad = read_plan(tmp_path / "p.csv")
+    assert off.head_steady is False and off.foot_lock is True and default.head_steady is True
+    assert isinstance(bad, BadRow) and bad.column == "head_steady" and "'sometimes'" in bad.message
+
+
 def test_plan_duplicate_outputs_and_missing_columns(tmp_path):
     (tmp_path / "p.csv").write_text("source,source_frame,target,target_frame,style,length,seed,output\n"
                                     "a.bvh,20,b.bvh,5,proud,30,1,o.bvh\na.bvh,21,b.bvh,5,proud,30,1,o.bvh\n")

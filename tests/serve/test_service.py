@@ -83,6 +83,12 @@ def test_transition_equals_what_generate_writes(client, style, library, tmp_path
             "--out", str(out), "--overwrite", "--no-foot-lock")
     assert r.returncode == 0, r.stderr
     assert free["bvh"] == out.read_text()
+    wobbly = client.transition(**_req(style=style, length=24, head_steady=False))  # the head as the model made it
+    r = cli("generate", "--source", str(library / RUN), "--source-frame", "40", "--target", str(library / BOW),
+            "--target-frame", "80", "--style", style, "--frames", "24", "--seed", "3", "--steps-per-call", STEPS,
+            "--out", str(out), "--overwrite", "--no-head-steady")
+    assert r.returncode == 0, r.stderr
+    assert wobbly["bvh"] == out.read_text() and wobbly["bvh"] != got["bvh"]
 
 
 def test_transition_from_bvh_text_as_json_arrays(client, style, library):
