@@ -35,9 +35,11 @@ def head_and_neck(ms: ModelSkeleton) -> tuple[int, int] | None:
     return (head, int(ms.parents[head])) if head > 0 else None
 
 
-def _on_parent(g: np.ndarray, joint: int, parent: int) -> np.ndarray:
-    """(..., 3, 3) the joint's rotation on its parent from global rotation matrices g (..., J, 3, 3)."""
-    return np.swapaxes(g[..., parent, :, :], -1, -2) @ g[..., joint, :, :]
+def _on_parent(r: np.ndarray, joint: int, parent: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parent's global rotation matrix and the joint's rotation on it (..., 3, 3), from global 6D r (..., J, 6).
+    Only the two joints are converted: the head runs on every streamed chunk, where all J cost ~1 ms."""
+    g = R.sixd_to_matrix(np.asarray(r, np.float64)[..., [parent, joint], :])
+    return g[..., 0, :, :], np.swapaxes(g[..., 0, :, :], -1, -2) @ g[..., 1, :, :]
 
 
 def _positive(q: np.ndarray) -> np.ndarray:
@@ -56,6 +58,12 @@ class HeadSteady:
     length: int  # generated frames in the transition (the keyframe comes after frame length - 1)
     keep: float = KEEP
     _made: int = field(default=0, init=False)  # generated frames already through `apply`
+    _path: np.ndarray = field(init=False)  # (length, 4) the straight way at each generated frame
+
+    def __post_init__(self) -> None:
+        n = max(self.length, 1)
+        self._path = R.quat_slerp(np.broadcast_to(self.start, (n, 4)), np.broadcast_to(self.key, (n, 4)),
+                                  np.arange(1, n + 1) / (self.length + 1.0))
 
     @classmethod
     def for_transition(cls, ms: ModelSkeleton, last_r: np.ndarray, key_r: np.ndarray, length: int,
@@ -65,24 +73,23 @@ class HeadSteady:
         if joints is None:
             return None
         head, neck = joints
-        start = _positive(R.matrix_to_quat(_on_parent(R.sixd_to_matrix(np.asarray(last_r, np.float64)), head, neck)))
-        key = R.matrix_to_quat(_on_parent(R.sixd_to_matrix(np.asarray(key_r, np.float64)), head, neck))
+        start = _positive(R.matrix_to_quat(_on_parent(last_r, head, neck)[1]))
+        key = R.matrix_to_quat(_on_parent(key_r, head, neck)[1])
         key = np.where(np.dot(start, key) < 0, -key, key)
         return cls(head, neck, start, key, int(length), float(keep))
 
     def apply(self, r: np.ndarray) -> np.ndarray:
         """The next generated frames' global 6D rotations (T, J, 6), the head steadied (a new array)."""
         out = np.array(r, dtype=np.float64, copy=True)
-        t = self._made + 1 + np.arange(len(out))
+        frames = np.minimum(self._made + np.arange(len(out)), len(self._path) - 1)
         self._made += len(out)
-        if self.keep >= 1.0:
+        if self.keep >= 1.0 or not len(out):
             return out
-        g = R.sixd_to_matrix(out)
-        path = R.quat_slerp(np.broadcast_to(self.start, (len(out), 4)), np.broadcast_to(self.key, (len(out), 4)),
-                            t / (self.length + 1.0))
-        own = R.matrix_to_quat(_on_parent(g, self.head, self.neck))
-        off = _positive(R.quat_mul(R.quat_conj(path), own))  # the turn off the path, on the shorter way
-        kept = R.quat_slerp(R.identity_quat(off.shape[:-1]), off, np.full(len(out), self.keep))
-        steady = R.quat_to_matrix(R.quat_normalize(R.quat_mul(path, kept)))
-        out[:, self.head] = R.matrix_to_6d(g[:, self.neck] @ steady)
+        neck, on_neck = _on_parent(out, self.head, self.neck)
+        path = self._path[frames]
+        off = _positive(R.quat_mul(R.quat_conj(path), R.matrix_to_quat(on_neck)))  # the turn off the way, shorter
+        sin_half = np.linalg.norm(off[:, 1:], axis=-1, keepdims=True)
+        half = np.arctan2(sin_half, off[:, :1]) * self.keep  # the kept half-angle, about the same axis
+        kept = np.concatenate([np.cos(half), off[:, 1:] * (np.sin(half) / np.maximum(sin_half, 1e-12))], axis=-1)
+        out[:, self.head] = R.matrix_to_6d(neck @ R.quat_to_matrix(R.quat_mul(path, kept)))
         return out
