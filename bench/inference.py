@@ -6,7 +6,8 @@ What is timed (medians over interleaved rounds, style caches precomputed for eve
 - frame: one sampler step (state encoders, FiLM, LSTM, phase predictor, phase update, MoE decoder);
 - transition: a 40-frame transition = target latent + 8-frame LSTM warm-up + 40 sampler steps. MAX runs it as
   1 + 40/k calls (k steps unrolled per graph; k = 1 is reported too); the others call their step 40 times.
-Also: the floor (weight bytes read per frame / measured memory bandwidth), peak RSS of the engine process, idle
+Also: the floor (weight bytes read per frame / the rate a batch-1 SGEMV streams a matrix of that size: from L3
+when the weights fit, as docs/performance.md's floor), peak RSS of the engine process, idle
 CPU of the engine process with and without the worker's idle stop, and (`--gpu`) MAX vs torch on the GPU.
 Post-processing (numpy FK/IK, identical for every engine) is reported once, separately.
 """
@@ -300,11 +301,14 @@ class OnnxRunner:
 
 
 # ------------------------------------------------------------------------------------------------ extras
-def memory_bandwidth_gbs() -> float:
-    a = np.ones(200 * 2**20 // 8)
-    a.sum()
-    t = median_ms(lambda: a.sum(), 7, 1)
-    return a.nbytes / (t / 1e3) / 1e9
+def memory_bandwidth_gbs(nbytes: int) -> float:
+    """GB/s at which a batch-1 SGEMV (numpy's BLAS, its threads) streams an `nbytes` matrix, read again and again:
+    the weights' size, so from L3 where they fit, as each sampler step reads them (docs/performance.md's floor
+    table). A sum over 200 MB (DRAM, one core) understated it: numpy ran under that floor at the full widths."""
+    w = np.ones((max(nbytes, 2**20) // 4096, 1024), dtype=np.float32)
+    x = np.ones((1, w.shape[0]), dtype=np.float32)
+    t = median_ms(lambda: x @ w, 15, 3)
+    return w.nbytes / (t / 1e3) / 1e9
 
 
 def cpu_seconds(pid: int) -> float:
@@ -388,16 +392,17 @@ def run_cpu(args, cfg, mods, assets: Path) -> dict:
             result.update(block)
         else:
             result[f"batch{batch}"] = block
-    bw = memory_bandwidth_gbs()
     step_bytes = weight_bytes(weights, networks.weight_inputs("steps")) - weights["pe_latent"].nbytes - weights[
         "pe_film"].nbytes
     prep_bytes = weight_bytes(weights, networks.weight_inputs("prepare"))
+    bw = memory_bandwidth_gbs(step_bytes)
     floor_frame = step_bytes / (bw * 1e9) * 1e3
     result["floor"] = {
         "bandwidth_gbs": round(bw, 2), "weight_bytes_per_frame": step_bytes,
         "frame_ms": round(floor_frame, 4),
         "transition_ms": round(LENGTH * floor_frame + prep_bytes / (bw * 1e9) * 1e3, 4),
-        "note": "each step reads every weight once; a floor only while the weights do not fit in the L3 cache",
+        "note": "each step reads every weight once, at the rate a batch-1 SGEMV streams a matrix of the weights' "
+                "size (L3 where they fit); the arithmetic is 3-9x below it (docs/performance.md)",
     }
     result["floor"]["max_over_floor"] = round(result["transition_ms"]["max"] / result["floor"]["transition_ms"], 2)
     result["compile"] = {k: {n: json.loads(s.mef_path().with_suffix(".json").read_text()).get("compile_s")
