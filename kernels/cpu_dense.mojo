@@ -12,10 +12,12 @@ Layouts are the adapters' (inference/graphs/blocks.py): w (in, out) row-major; t
 w (in, E*out) and b (E*out,); the LSTM's w = [W_ih; W_hh]^T (in + hidden, 4*hidden) in torch's gate order
 (i, f, g, o), b = b_ih + b_hh. All float32, contiguous.
 
-How: the output columns are cut into register tiles of 4 SIMD vectors (64 floats with AVX-512); a tile's
-accumulators run over a block of KBLOCK weight rows for ROWS batch rows at a time (one weight load feeds ROWS
-FMAs) and are added into the output, so each block of weights is read from cache once per ROWS rows while it is
-hot in L1/L2, whatever the batch. The columns left over (fewer than a tile) go by single vectors, then singly.
+How, below PACKED_ROWS batch rows (the studio's batch 1): the output columns are cut into register tiles of 4
+SIMD vectors (64 floats with AVX-512); a tile's accumulators run over a block of KBLOCK weight rows for ROWS batch
+rows at a time (one weight load feeds ROWS FMAs) and are added into the output. The columns left over (fewer than
+a tile) go by single vectors, then singly. From PACKED_ROWS rows on (compute-bound: batch 64), `_packed`: a tile
+of KC weight rows x MT columns is copied into a contiguous buffer that stays in L1 and feeds every batch row,
+MR rows x MT columns of accumulators at a time (docs/performance.md, "Large layers: a packed micro-kernel").
 """
 
 import extensibility
@@ -23,17 +25,26 @@ from algorithm.cpu.rowwise import sync_parallelize
 from extensibility import InputTensor, OutputTensor
 from max.gpu.host import DeviceContext
 from std.math import cos, exp, log, sin, sqrt, tanh
+from std.memory import stack_allocation
 from std.sys.info import simd_width_of
 
 comptime FP = Pointer[Float32, MutAnyOrigin]
 comptime SW = simd_width_of[DType.float32]()
 comptime TILE = 4 * SW  # columns per register tile
-comptime KBLOCK = 16  # weight rows per block (streams read side by side)
+#: weight rows per block (streams read side by side): 8 streamed a weight matrix 1.1-1.3x as fast as 16 on one core
+#: of the 2-core AMD EPYC, from DRAM and from L3 (a throwaway Mojo benchmark; docs/performance.md)
+comptime KBLOCK = 8
 comptime ROWS = 4 if SW >= 16 else 2  # batch rows that share one weight load (AVX2 has 16 vector registers)
 #: below this many multiply-adds, or batch rows, a layer runs as one task: a second task's hand-off cost
 #: 0.3-0.7 ms per call on the loaded 2-core machine (bench/cpu_kernels.py), more than a batch-1 layer's work
 comptime PARALLEL_MACS = 65536
 comptime PARALLEL_ROWS = 8
+#: from this many batch rows on, the weights go through the packed micro-kernel (_packed): MR batch rows x MT
+#: columns of accumulators (12 of AVX2's 16 vector registers) over KC weight rows packed side by side (8 KiB)
+comptime PACKED_ROWS = 8
+comptime MR = 6
+comptime MT = 2 * SW
+comptime KC = 128
 
 comptime ACT_NONE = 0
 comptime ACT_ELU = 1
@@ -202,6 +213,136 @@ def _stage[stage: Int, mode: Int, act: Int](
                 c += 1
 
 
+@always_inline
+def _pack(wp: FP, ldw: Int, wc: Int, k0: Int, k1: Int, pk: FP):
+    """pk[(k - k0) * MT + j] = w[k, wc + j] for k0 <= k < k1, j < MT: a tile's weight rows side by side."""
+    for k in range(k0, k1):
+        pk.unsafe_store((k - k0) * MT, wp.unsafe_load[width=MT](k * ldw + wc))
+
+
+@always_inline
+def _micro[r: Int, gated: Bool](
+    xp: FP, ldx: Int, b0: Int, xi0: Int, nk: Int, pk: FP, yp: FP, ldy: Int, yc: Int, gp: FP, ldg: Int, e: Int,
+):
+    """y[b0+k, yc:yc+MT] += s_k * sum over j < nk of x[b0+k, xi0+j] * pk[j, :], for k < r (r <= MR), where s_k =
+    g[b0+k, e] if gated else 1: r x MT accumulators in registers (12 vectors at r = 6), one packed weight load
+    feeding r multiply-adds."""
+    var a0 = SIMD[DType.float32, MT](0)
+    var a1 = SIMD[DType.float32, MT](0)
+    var a2 = SIMD[DType.float32, MT](0)
+    var a3 = SIMD[DType.float32, MT](0)
+    var a4 = SIMD[DType.float32, MT](0)
+    var a5 = SIMD[DType.float32, MT](0)
+    var xo = b0 * ldx + xi0
+    for j in range(nk):
+        var wv = pk.unsafe_load[width=MT](j * MT)
+        a0 += xp.unsafe_load(xo + j) * wv
+        comptime if r > 1:
+            a1 += xp.unsafe_load(xo + ldx + j) * wv
+        comptime if r > 2:
+            a2 += xp.unsafe_load(xo + 2 * ldx + j) * wv
+        comptime if r > 3:
+            a3 += xp.unsafe_load(xo + 3 * ldx + j) * wv
+        comptime if r > 4:
+            a4 += xp.unsafe_load(xo + 4 * ldx + j) * wv
+        comptime if r > 5:
+            a5 += xp.unsafe_load(xo + 5 * ldx + j) * wv
+    comptime for k in range(r):
+        var s: Float32 = 1
+        comptime if gated:
+            s = gp.unsafe_load((b0 + k) * ldg + e)
+        var a = a0
+        comptime if k == 1:
+            a = a1
+        elif k == 2:
+            a = a2
+        elif k == 3:
+            a = a3
+        elif k == 4:
+            a = a4
+        elif k == 5:
+            a = a5
+        _add_into[MT](yp, (b0 + k) * ldy + yc, a, s)
+
+
+@always_inline
+def _micro_rows[gated: Bool](
+    n_rows: Int, xp: FP, ldx: Int, xi0: Int, nk: Int, pk: FP, yp: FP, ldy: Int, yc: Int, gp: FP, ldg: Int, e: Int,
+):
+    """_micro over every batch row, MR rows at a time, then the rows left over in one call."""
+    var b = 0
+    while b + MR <= n_rows:
+        _micro[MR, gated](xp, ldx, b, xi0, nk, pk, yp, ldy, yc, gp, ldg, e)
+        b += MR
+    var rest = n_rows - b
+    comptime for r in range(1, MR):
+        if rest == r:
+            _micro[r, gated](xp, ldx, b, xi0, nk, pk, yp, ldy, yc, gp, ldg, e)
+
+
+def _packed[mode: Int, act: Int](
+    t: Int, n_tasks: Int, n_rows: Int, xp: FP, ldx: Int, n_in: Int, hp: FP, ldh: Int, n_h: Int, wp: FP, bp: FP,
+    gp: FP, n_groups: Int, n_cols: Int, yp: FP, sp: FP, cp: FP, hn: FP,
+):
+    """Stage 1 of task t for a batch of PACKED_ROWS rows or more: the product is compute-bound there, and the
+    single-row loop nest re-read each weight block from L2 (or beyond) per pair of rows: the layers' row strides
+    are multiples of 4 KiB at the full widths, so a block's rows fall into the same cache sets. Here the weights
+    go KC rows by MT columns at a time: a tile is packed into a contiguous buffer (8 KiB, in L1) and feeds every
+    batch row, MR rows at a time, each weight vector loaded once per MR rows (_micro). The task's columns are the
+    same as _stage's (its register tiles; the last task the leftover columns too, those narrower than MT by
+    _tile)."""
+    var n_tiles = n_cols // TILE
+    var c0 = t * n_tiles // n_tasks * TILE
+    var c1 = (t + 1) * n_tiles // n_tasks * TILE
+    var last = t == n_tasks - 1
+    var cm = c1  # the end of the columns the micro-kernel takes
+    if last:
+        cm = c1 + (n_cols - c1) // MT * MT
+    var ldw = n_groups * n_cols
+    var pk = rebind[FP](stack_allocation[KC * MT, Float32, alignment=64]())
+    var k0 = 0
+    while k0 < n_in + n_h:
+        var k1 = min(k0 + KC, n_in + n_h)
+        if k0 < n_in and k1 > n_in:  # a block does not straddle x and h
+            k1 = n_in
+        var src = xp  # the rows of [x; h] this block multiplies
+        var lds = ldx
+        var si0 = k0
+        if k0 >= n_in:
+            src = hp
+            lds = ldh
+            si0 = k0 - n_in
+        for e in range(n_groups):
+            for c in range(c0, cm, MT):
+                var wc = e * n_cols + c
+                _pack(wp, ldw, wc, k0, k1, pk)
+                comptime if mode == MODE_DENSE:
+                    _micro_rows[False](n_rows, src, lds, si0, k1 - k0, pk, yp, n_cols, c, gp, n_groups, e)
+                elif mode == MODE_MOE:
+                    _micro_rows[True](n_rows, src, lds, si0, k1 - k0, pk, yp, n_cols, c, gp, n_groups, e)
+                else:
+                    _micro_rows[False](n_rows, src, lds, si0, k1 - k0, pk, sp, ldw, wc, gp, n_groups, e)
+            if last:
+                var c = cm
+                while c + SW <= n_cols:
+                    _tile[SW, 1, mode, act](c, e, e + 1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                            n_cols, yp, sp, cp, hn)
+                    c += SW
+                while c + 8 <= n_cols:
+                    _tile[8, 1, mode, act](c, e, e + 1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                           n_cols, yp, sp, cp, hn)
+                    c += 8
+                while c + 4 <= n_cols:
+                    _tile[4, 1, mode, act](c, e, e + 1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                           n_cols, yp, sp, cp, hn)
+                    c += 4
+                while c < n_cols:
+                    _tile[1, 1, mode, act](c, e, e + 1, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups,
+                                           n_cols, yp, sp, cp, hn)
+                    c += 1
+        k0 = k1
+
+
 def _columns[mode: Int, act: Int](
     t: Int, n_tasks: Int, n_rows: Int, xp: FP, ldx: Int, n_in: Int, hp: FP, ldh: Int, n_h: Int, wp: FP, bp: FP,
     gp: FP, n_groups: Int, n_cols: Int, yp: FP, sp: FP, cp: FP, hn: FP,
@@ -210,14 +351,18 @@ def _columns[mode: Int, act: Int](
     rows of a block are read front to back side by side (streams the hardware prefetcher follows)."""
     _stage[0, mode, act](t, n_tasks, 0, 0, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols, yp, sp, cp,
                          hn)
-    var k0 = 0
-    while k0 < n_in + n_h:
-        var k1 = min(k0 + KBLOCK, n_in + n_h)
-        if k0 < n_in and k1 > n_in:  # a block does not straddle x and h
-            k1 = n_in
-        _stage[1, mode, act](t, n_tasks, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols, yp,
-                             sp, cp, hn)
-        k0 = k1
+    if n_rows >= PACKED_ROWS:
+        _packed[mode, act](t, n_tasks, n_rows, xp, ldx, n_in, hp, ldh, n_h, wp, bp, gp, n_groups, n_cols, yp, sp, cp,
+                           hn)
+    else:
+        var k0 = 0
+        while k0 < n_in + n_h:
+            var k1 = min(k0 + KBLOCK, n_in + n_h)
+            if k0 < n_in and k1 > n_in:  # a block does not straddle x and h
+                k1 = n_in
+            _stage[1, mode, act](t, n_tasks, k0, k1, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols,
+                                 yp, sp, cp, hn)
+            k0 = k1
     _stage[2, mode, act](t, n_tasks, 0, 0, n_rows, xp, ldx, n_in, hp, ldh, wp, bp, gp, n_groups, n_cols, yp, sp, cp,
                          hn)
 

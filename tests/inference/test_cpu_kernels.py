@@ -2,7 +2,8 @@
 
 One real MAX graph on the CPU holds every op of cpu_blocks.py, with symbolic widths and batch as the CPU graphs
 have them: dense layers (one on a sliced input, whose rows are not adjacent), an 8-expert layer and the LSTM
-cell; widths that are not multiples of the kernels' register tile or SIMD width exercise the leftover columns.
+cell; widths that are not multiples of the kernels' register tile or SIMD width exercise the leftover columns;
+batches from 8 rows on take the packed micro-kernel (row counts that are not multiples of its 6 rows).
 A second graph holds the fused FiLM block (`rsmt_film_elu`), batch 1, 16 and 64 (one task and two); a third the
 step's two fused tails (`rsmt_step_head`, `rsmt_step_advance`), batch 1, 16 and 64.
 """
@@ -49,7 +50,12 @@ def kernel_graph():
 
 @pytest.mark.parametrize(("batch", "n_in", "n_out", "hidden"), [(1, 251, 81, 384), (1, 660, 168, 40),
                                                                 (5, 37, 256, 17), (64, 288, 64, 96),
-                                                                (16, 100, 200, 130)])  # two tasks + leftover columns
+                                                                (16, 100, 200, 130),  # two tasks + leftover columns
+                                                                # the packed path (from 8 rows): 8 = 6 + 2 rows,
+                                                                # 32 = 5 x 6 + 2; leftover columns of 24 and 28
+                                                                # (one packed 16-column tile on AVX2, then vectors);
+                                                                # LSTM inputs that straddle a 128-row weight block
+                                                                (8, 300, 120, 60), (32, 130, 120, 60)])
 def test_kernels_match_numpy(kernel_graph, batch, n_in, n_out, hidden):
     rng = np.random.default_rng(batch * 1000 + n_in)
     f = np.float32
