@@ -22,6 +22,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -301,14 +302,29 @@ class OnnxRunner:
 
 
 # ------------------------------------------------------------------------------------------------ extras
+_SGEMV_PROBE = """
+import sys, time
+import numpy as np
+w = np.ones((max(int(sys.argv[1]), 2**20) // 4096, 1024), dtype=np.float32)
+x = np.ones((1, w.shape[0]), dtype=np.float32)
+times = []
+for _ in range(60):
+    t0 = time.perf_counter()
+    x @ w
+    times.append(time.perf_counter() - t0)
+print(w.nbytes / sorted(times[5:])[len(times[5:]) // 2] / 1e9)  # the median read (the best varies 2x run to run)
+"""
+
+
 def memory_bandwidth_gbs(nbytes: int) -> float:
     """GB/s at which a batch-1 SGEMV (numpy's BLAS, its threads) streams an `nbytes` matrix, read again and again:
     the weights' size, so from L3 where they fit, as each sampler step reads them (docs/performance.md's floor
-    table). A sum over 200 MB (DRAM, one core) understated it: numpy ran under that floor at the full widths."""
-    w = np.ones((max(nbytes, 2**20) // 4096, 1024), dtype=np.float32)
-    x = np.ones((1, w.shape[0]), dtype=np.float32)
-    t = median_ms(lambda: x @ w, 15, 3)
-    return w.nbytes / (t / 1e3) / 1e9
+    table). In a child process: in this one MAX's spinning worker threads slow BLAS's (MAX ran under a floor probed
+    here), and a sum over 200 MB (DRAM, one core) understated it too (numpy ran under that floor at the full
+    widths)."""
+    out = subprocess.run([sys.executable, "-c", _SGEMV_PROBE, str(nbytes)], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip())
 
 
 def cpu_seconds(pid: int) -> float:
