@@ -10,6 +10,8 @@ Also: the floor (weight bytes read per frame / the rate a batch-1 SGEMV streams 
 when the weights fit, as docs/performance.md's floor), peak RSS of the engine process, idle
 CPU of the engine process with and without the worker's idle stop, and (`--gpu`) MAX vs torch on the GPU.
 Post-processing (numpy FK/IK, identical for every engine) is reported once, separately.
+numpy is timed twice: in this process, interleaved with the others, and alone in a child process that never loads
+MAX ("numpy in its own process"), because MAX's worker threads spin after each call and slow what runs beside them.
 """
 
 from __future__ import annotations
@@ -374,6 +376,29 @@ def weight_bytes(weights: dict[str, np.ndarray], names) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ main
+def numpy_alone_ms(assets: Path, quick: bool) -> dict[str, float]:
+    """numpy's 40-frame transition (batch 1 and 64, the same problems) in a child process that never loads MAX,
+    PyTorch or ONNX Runtime: in this process MAX's worker threads spin after each call and slow numpy (1.4x at
+    batch 1 on 2026-12-03), which flatters MAX's ratio to it."""
+    out = subprocess.run([sys.executable, __file__, "--numpy-alone", str(assets)] + (["--quick"] if quick else []),
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _numpy_alone_child(assets: Path, quick: bool) -> None:
+    from rsmt_studio.inference.weights import adapt_all, load_assets
+    from rsmt_studio.training.config import RSMTConfig
+
+    a = load_assets(assets)
+    cfg = RSMTConfig.from_dict(json.loads((assets / "manifest.json").read_text())["config"])
+    weights = adapt_all(a)
+    res = {}
+    for batch in (1, 64):
+        r = NumpyRunner(weights, a.dims, random_problem(cfg, batch))
+        res[str(batch)] = round(median_ms(r.transition, (3 if quick else 7) if batch == 1 else 2, 1), 4)
+    print(json.dumps(res))
+
+
 def run_cpu(args, cfg, mods, assets: Path) -> dict:
     from rsmt_studio.inference.engine import TransitionEngine
     from rsmt_studio.inference.graphs import networks
@@ -551,14 +576,20 @@ def gpu_floor(engine, measured_ms: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (CI smoke)")
-    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--json", type=Path)
     ap.add_argument("--preset", default="full", help="random weights of this width preset (default full)")
     ap.add_argument("--assets", type=Path, default=None, help="use these weights instead of random ones")
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 8], help="MAX steps per call to compare")
     ap.add_argument("--gpu", action="store_true", help="also MAX vs torch on the GPU")
     ap.add_argument("--cpu-only-skip", action="store_true", help="with --gpu: skip the CPU section")
     ap.add_argument("--skip-worker", action="store_true", help="skip peak-RSS / idle measurements")
+    ap.add_argument("--numpy-alone", type=Path, metavar="ASSETS", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.numpy_alone:  # the child of numpy_alone_ms: numpy only, nothing else loaded
+        _numpy_alone_child(args.numpy_alone, args.quick)
+        return 0
+    if args.json is None:
+        ap.error("--json is required")
     os.environ.setdefault("MODULAR_CRASH_REPORTING_ENABLED", "false")
     import torch
     from rsmt_studio.training.config import RSMTConfig, preset
@@ -594,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
                     + sum(p.numel() for p in mods["manifold"].decoder.parameters())}
     if not args.cpu_only_skip:
         report["cpu"] = run_cpu(args, cfg, mods, assets)
+        alone = numpy_alone_ms(assets, args.quick)
+        report["cpu"]["transition_ms"]["numpy_alone"] = alone["1"]
+        report["cpu"]["batch64"]["transition_ms"]["numpy_alone"] = alone["64"]
     if args.gpu:
         report["gpu"] = run_gpu(args, cfg, mods, assets)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -629,7 +663,8 @@ def print_table(report: dict) -> None:
             if not t:
                 continue
             peers = ", ".join(f"{name} {t[k]} ms ({t[k] / t['max']:.2f}x)"
-                              for k, name in (("torch", "torch"), ("onnxruntime", "ONNX Runtime"), ("numpy", "numpy")))
+                              for k, name in (("torch", "torch"), ("onnxruntime", "ONNX Runtime"), ("numpy", "numpy"),
+                                              ("numpy_alone", "numpy in its own process")) if k in t)
             print(f"CPU 40-frame transition, batch {batch}: MAX {t['max']} ms; {peers} (peer time / MAX time)")
 
 
