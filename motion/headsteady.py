@@ -58,12 +58,6 @@ class HeadSteady:
     length: int  # generated frames in the transition (the keyframe comes after frame length - 1)
     keep: float = KEEP
     _made: int = field(default=0, init=False)  # generated frames already through `apply`
-    _path: np.ndarray = field(init=False)  # (length, 4) the straight way at each generated frame
-
-    def __post_init__(self) -> None:
-        n = max(self.length, 1)
-        self._path = R.quat_slerp(np.broadcast_to(self.start, (n, 4)), np.broadcast_to(self.key, (n, 4)),
-                                  np.arange(1, n + 1) / (self.length + 1.0))
 
     @classmethod
     def for_transition(cls, ms: ModelSkeleton, last_r: np.ndarray, key_r: np.ndarray, length: int,
@@ -73,20 +67,21 @@ class HeadSteady:
         if joints is None:
             return None
         head, neck = joints
-        start = _positive(R.matrix_to_quat(_on_parent(last_r, head, neck)[1]))
-        key = R.matrix_to_quat(_on_parent(key_r, head, neck)[1])
+        start, key = R.matrix_to_quat(_on_parent(np.stack([last_r, key_r]), head, neck)[1])  # one call: setup
+        start = _positive(start)  # sits on the first frame's path, so it is kept cheap (~0.2 ms)
         key = np.where(np.dot(start, key) < 0, -key, key)
         return cls(head, neck, start, key, int(length), float(keep))
 
     def apply(self, r: np.ndarray) -> np.ndarray:
         """The next generated frames' global 6D rotations (T, J, 6), the head steadied (a new array)."""
         out = np.array(r, dtype=np.float64, copy=True)
-        frames = np.minimum(self._made + np.arange(len(out)), len(self._path) - 1)
+        t = np.minimum(self._made + 1 + np.arange(len(out)), max(self.length, 1))
         self._made += len(out)
         if self.keep >= 1.0 or not len(out):
             return out
         neck, on_neck = _on_parent(out, self.head, self.neck)
-        path = self._path[frames]
+        path = R.quat_slerp(np.broadcast_to(self.start, (len(out), 4)), np.broadcast_to(self.key, (len(out), 4)),
+                            t / (self.length + 1.0))  # these frames' points on the straight way
         off = _positive(R.quat_mul(R.quat_conj(path), R.matrix_to_quat(on_neck)))  # the turn off the way, shorter
         sin_half = np.linalg.norm(off[:, 1:], axis=-1, keepdims=True)
         half = np.arctan2(sin_half, off[:, :1]) * self.keep  # the kept half-angle, about the same axis
