@@ -42,6 +42,7 @@ from rsmt_studio.motion import features as F
 from rsmt_studio.motion import rotations as R
 from rsmt_studio.motion.clip import Clip
 from rsmt_studio.motion.footlock import FootLock
+from rsmt_studio.motion.headsteady import KEEP as HEAD_KEEP
 from rsmt_studio.motion.headsteady import HeadSteady
 
 DEFAULT_STEPS_PER_CALL = 8
@@ -601,9 +602,9 @@ class TransitionEngine:
         return FootLock.for_transition(ms, ctx, key, length)
 
     @staticmethod
-    def head_steady_for(problem: Problem, length: int) -> HeadSteady | None:
+    def head_steady_for(problem: Problem, length: int, keep: float = HEAD_KEEP) -> HeadSteady | None:
         """The head's steadiness for one transition (batch-1 `problem`), None when the model skeleton has no head."""
-        return HeadSteady.for_transition(problem.ms, problem.r9[-1], problem.tgt_r[-1], length)
+        return HeadSteady.for_transition(problem.ms, problem.r9[-1], problem.tgt_r[-1], length, keep)
 
     # -- the request, in detail
     def make_problem(self, source: Clip, source_frame: int, target: Clip, target_frame: int,

@@ -4,8 +4,8 @@ Steps, per generated frame (vectorised over frames):
 1. rotation joints placed by FK from their parents' predicted rotations (`fk_positions`);
 2. bone lengths restored root-outward (each joint moved along its bone to the rest length);
 3. the head steadied on its neck, when given (`motion/headsteady.py`: no joint moves, only the head turns less
-   far off the straight way from the context to the keyframe); the foot lock, when given (`motion/footlock.py`: planted feet stay put, legs bend by IK), then
-   canonical -> world (inverse of the canonical frame of the last context frame; rigid, so lengths hold);
+   far off the straight way from the context to the keyframe); the foot lock, when given (`motion/footlock.py`:
+   planted feet stay put, legs bend by IK), then canonical -> world (inverse of the canonical frame of the last context frame; rigid, so lengths hold);
 4. rotations from positions: every joint with exactly one child gets the shortest swing that turns its
    predicted bone direction onto the actual one (twist kept from the prediction);
 5. local rotations = parent⁻¹ · global, root translation = world hips; a dropped dummy root is put back.

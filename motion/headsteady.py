@@ -37,7 +37,8 @@ def head_and_neck(ms: ModelSkeleton) -> tuple[int, int] | None:
 
 def _on_parent(r: np.ndarray, joint: int, parent: int) -> tuple[np.ndarray, np.ndarray]:
     """The parent's global rotation matrix and the joint's rotation on it (..., 3, 3), from global 6D r (..., J, 6).
-    Only the two joints are converted: the head runs on every streamed chunk, where all J cost ~1 ms."""
+    Only the two joints are converted: it runs on every streamed chunk, and converting all J made an 8-frame chunk
+    cost 0.67 ms against 0.35 ms (08b5d4e, measured on the loaded machine)."""
     g = R.sixd_to_matrix(np.asarray(r, np.float64)[..., [parent, joint], :])
     return g[..., 0, :, :], np.swapaxes(g[..., 0, :, :], -1, -2) @ g[..., 1, :, :]
 

@@ -3,8 +3,8 @@
 Columns: source, source_frame, target, target_frame, style, length, seed, output. `source`, `target` (and
 `style` when it ends in .bvh) are paths relative to the plan's folder (or absolute); `output` is relative to
 `--out` and must stay inside it. `seed` may be empty or "none" for no noise. Optional `foot_lock` and
-`head_steady` columns (true/false, yes/no, 1/0; empty or absent: true) keep or free planted feet and the head. A row that cannot be read becomes
-a failure with reason `bad_row` naming the column; the other rows still run.
+`head_steady` columns (true/false, yes/no, 1/0; empty or absent: true) keep or free planted feet and the head.
+A row that cannot be read becomes a failure with reason `bad_row` naming the column; the other rows still run.
 """
 
 from __future__ import annotations

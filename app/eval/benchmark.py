@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from rsmt_studio.motion.headsteady import KEEP as HEAD_KEEP
-from rsmt_studio.motion.headsteady import HeadSteady
 
 
 def _package_dir(name: str) -> Path:
@@ -246,7 +245,7 @@ class ModelRunner:
                 ms = held.clips[held.clip_of[wi]].ms
                 # as the engine's post-processing, from this window's row of the problem
                 row = replace(prob, ms=ms, **{k: getattr(prob, k)[b:b + 1] for k in PROBLEM_ARRAYS})
-                head = HeadSteady.for_transition(ms, row.r9[-1], row.tgt_r[-1], length, self.head_keep)
+                head = eng.head_steady_for(row, length, self.head_keep)
                 rb = head.apply(r[b]) if head is not None else r[b]
                 pos = project_bone_lengths(Fe.fk_positions(p[b], rb, ms), ms)
                 if self.foot_lock:
