@@ -9,9 +9,12 @@ cached like every graph) and reports per generated frame:
 - `dense_ms`, `moe_ms`, `lstm_ms`: time inside the dense-layer, 8-expert and LSTM-cell kernels
   (kernels/cpu_dense.mojo through their timed twins; wall time from the kernel's first instruction to its last,
   so a kernel whose thread was descheduled counts the wait);
-- `rest_ms`: the rest of the graph call: MAX's other ops (ELU, the phase update, ...), the fused FiLM blocks
-  (`rsmt_film_elu`: layer norms, attention and their query and output layers, untimed), the runtime between ops
-  and the `execute` call itself (the call's wall time minus the kernels);
+- `film_ms`: time inside the two fused FiLM blocks (`rsmt_film_elu`: layer norms, attention over the style tokens
+  and their query and output layers);
+- `tails_ms`: time inside the step's two tails (`rsmt_step_head`: the phase update and the decoder's inputs;
+  `rsmt_step_advance`: apply-delta, Gram-Schmidt and the next frame's encoder inputs);
+- `rest_ms`: the rest of the graph call: MAX's own small ops (slices, concatenations, ELUs, the gate's softmax),
+  the runtime between ops and the `execute` call itself (the call's wall time minus the timed ops);
 - `postprocess_ms`: the engine's post-processing (world space, the source's rig, quaternion continuity, fps).
 
 It runs the transition exactly as the studio's engine streams it (`TransitionEngine._stream`, chunk by chunk),
@@ -33,11 +36,12 @@ from typing import Any
 import numpy as np
 
 #: Per-frame stages, in display order.
-STAGES = ("dense_ms", "moe_ms", "lstm_ms", "rest_ms", "postprocess_ms")
+STAGES = ("dense_ms", "moe_ms", "lstm_ms", "film_ms", "tails_ms", "rest_ms", "postprocess_ms")
 STAGE_LABELS = {"dense_ms": "dense layers", "moe_ms": "8-expert MoE layers", "lstm_ms": "LSTM cell",
-                "rest_ms": "rest of the graph call", "postprocess_ms": "post-processing"}
+                "film_ms": "FiLM blocks", "tails_ms": "step tails", "rest_ms": "rest of the graph call",
+                "postprocess_ms": "post-processing"}
 #: The timed graph's `kernel_ns` order (graphs/cpu_timed.py KINDS) -> stage.
-KERNEL_STAGES = ("dense_ms", "moe_ms", "lstm_ms")
+KERNEL_STAGES = ("dense_ms", "moe_ms", "lstm_ms", "film_ms", "tails_ms")
 DEFAULT_REPEATS = 5
 
 

@@ -74,7 +74,7 @@ class LatencyLog:
 
 #: Bar colours of the step profile's stages (kernels in blues, the rest grey, post-processing as above).
 PROFILE_COLOURS = {"dense_ms": (60, 120, 200), "moe_ms": (110, 170, 235), "lstm_ms": (30, 70, 140),
-                   "rest_ms": (170, 170, 170), "postprocess_ms": STAGE_COLOURS["postprocess_ms"]}
+                   "film_ms": (90, 150, 160), "tails_ms": (140, 190, 200), "rest_ms": (170, 170, 170), "postprocess_ms": STAGE_COLOURS["postprocess_ms"]}
 
 
 def profile_table_html(profile) -> str:

@@ -1,18 +1,19 @@
 """The CPU steps graph with its kernels timed: the profiling variant behind the latency panel's "Profile step".
 
 MAX 26.7 has no per-op timing on the CPU (docs/performance.md, "CPU step: profile and floor"), so the kernels
-time themselves: kernels/cpu_dense_timed.mojo holds a timed twin of each of cpu_blocks.py's three custom ops
-(`rsmt_dense_timed`, `rsmt_moe_dense_timed`, `rsmt_lstm_cell_timed`), which runs the untimed op's code unchanged
-and also returns the nanoseconds spent in it.
+time themselves: kernels/cpu_dense_timed.mojo holds a timed twin of each of cpu_blocks.py's custom ops
+(`rsmt_dense_timed`, ..., `rsmt_step_advance_timed`), which runs the untimed op's code unchanged and also returns
+the nanoseconds spent in it.
 
 `build_graph` is cpu.py's: `networks.build` with cpu_blocks.py, the same nets.py maths and graph inputs, except that
 the blocks are `TimedBlocks`, which emit the timed twins where cpu_blocks.py emits the ops, and the graph gets two
 more outputs after the steps graph's six:
 
-- `kernel_ns` (3,) int64: nanoseconds spent in the dense, MoE and LSTM-cell kernels during the call (`KINDS`;
-  the fused FiLM blocks, cpu_blocks.film_elu's `rsmt_film_elu`, and the step's tails, `rsmt_step_head` and
-  `rsmt_step_advance`, are not timed: they count in the rest of the call);
-- `kernel_ops` (3,) int64: how many of each the call ran (constants of the graph).
+- `kernel_ns` (5,) int64: nanoseconds spent during the call in the dense, MoE and LSTM-cell kernels, the fused
+  FiLM blocks (`rsmt_film_elu`) and the step's tails (`rsmt_step_head`, `rsmt_step_advance`), in `KINDS` order;
+  MAX's own small ops (slices, concatenations, ELUs, the gate's softmax, ...) and the runtime between ops are
+  not timed: they are the rest of the call;
+- `kernel_ops` (5,) int64: how many of each the call ran (constants of the graph).
 
 Why a module of its own, not a flag in cpu.py or cpu_blocks.py: the compiled models' cache key hashes the code of
 those modules (runtime/cache.py), so any change there would re-key the shipped compiled models
@@ -30,8 +31,9 @@ from max.graph import Graph, TensorType, TensorValue, ops
 from max.graph.graph import default_custom_extensions_scope
 from rsmt_studio.inference.graphs import cpu_blocks, networks
 
-#: The op kinds timed, in the order of the `kernel_ns` and `kernel_ops` outputs.
-KINDS = ("dense", "moe", "lstm")
+#: The op kinds timed, in the order of the `kernel_ns` and `kernel_ops` outputs: the weight layers, the fused FiLM
+#: blocks and the step's two tails (`rsmt_step_head`, `rsmt_step_advance`).
+KINDS = ("dense", "moe", "lstm", "film", "tails")
 #: Outputs the timed graph adds after the steps graph's.
 EXTRA_OUTPUTS = 2
 
@@ -48,8 +50,9 @@ def build_graph(config: dict[str, Any], device_ref) -> Graph:
 
 
 class TimedBlocks:
-    """cpu_blocks.py with the three kernels' timed twins; everything else is cpu_blocks.py's (so blocks.py's).
-    `outputs()` gives the `kernel_ns` and `kernel_ops` values of the graph it built."""
+    """cpu_blocks.py with every custom op's timed twin (cpu_blocks.py's builders, shapes and parameters, through
+    an `emit` that emits the twin); everything else is cpu_blocks.py's (so blocks.py's). `outputs()` gives the
+    `kernel_ns` and `kernel_ops` values of the graph it built."""
 
     def __init__(self) -> None:
         self.times: dict[str, list[TensorValue]] = {k: [] for k in KINDS}
@@ -57,43 +60,36 @@ class TimedBlocks:
     def __getattr__(self, name: str) -> Any:
         return getattr(cpu_blocks, name)
 
-    # the three layers: cpu_blocks.py's shapes, rebinds and parameters, through the timed op
-    def linear(self, x: TensorValue, w: TensorValue, b: TensorValue | None = None, out=None) -> TensorValue:
-        if x.rank != 2 or b is None:
-            return cpu_blocks.linear(x, w, b, out)
-        w = ops.rebind(w, (x.shape[1], w.shape[1] if out is None else out))
-        b = ops.rebind(b, (w.shape[1],))
-        return self._timed("dense", "rsmt_dense", [x, w, b], [_f32(x, x.shape[0], w.shape[1])],
-                           {"act": 0, "workers": cpu_blocks.WORKERS})[0]
+    def linear(self, *args, **kwargs) -> TensorValue:
+        return cpu_blocks.linear(*args, **kwargs, emit=self._emit("dense"))
 
-    def moe_linear(self, x: TensorValue, gate: TensorValue, w: TensorValue, b: TensorValue,
-                   n_experts: int) -> TensorValue:
-        w = ops.rebind(w, (x.shape[1], w.shape[1]))
-        b = ops.rebind(b, (w.shape[1],))
-        gate = ops.rebind(gate, (x.shape[0], n_experts))
-        return self._timed("moe", "rsmt_moe_dense", [x, gate, w, b], [_f32(x, x.shape[0], w.shape[1] // n_experts)],
-                           {"act": 0, "workers": cpu_blocks.WORKERS, "n_experts": n_experts})[0]
+    def moe_linear(self, *args, **kwargs) -> TensorValue:
+        return cpu_blocks.moe_linear(*args, **kwargs, emit=self._emit("moe"))
 
-    def lstm_cell(self, x: TensorValue, h: TensorValue, c: TensorValue, w: TensorValue,
-                  b: TensorValue) -> tuple[TensorValue, TensorValue]:
-        batch, hidden = x.shape[0], h.shape[1]
-        h = ops.rebind(h, (batch, hidden))
-        c = ops.rebind(c, (batch, hidden))
-        w = ops.rebind(w, (x.shape[1] + hidden, 4 * hidden))
-        b = ops.rebind(b, (4 * hidden,))
-        c_new, h_new, _ = self._timed("lstm", "rsmt_lstm_cell", [x, h, c, w, b],
-                                      [_f32(x, batch, hidden), _f32(x, batch, hidden), _f32(x, batch, 4 * hidden)],
-                                      {"workers": cpu_blocks.WORKERS})
-        return h_new, c_new
+    def lstm_cell(self, *args, **kwargs) -> tuple[TensorValue, TensorValue]:
+        return cpu_blocks.lstm_cell(*args, **kwargs, emit=self._emit("lstm"))
 
-    def _timed(self, kind: str, op: str, values: list, out_types: list, parameters: dict) -> list[TensorValue]:
-        """`op`'s timed twin: its outputs; its time, (1,) int64, is kept for `outputs`."""
-        device = values[0].device
-        *outs, ns = ops.custom(f"{op}_timed", device=device, values=values,
-                               out_types=[*out_types, TensorType(DType.int64, (1,), device=device)],
-                               parameters=parameters)
-        self.times[kind].append(ns)
-        return outs
+    def film_elu(self, *args, **kwargs) -> TensorValue:
+        return cpu_blocks.film_elu(*args, **kwargs, emit=self._emit("film"))
+
+    def step_head(self, *args, **kwargs) -> tuple[TensorValue, TensorValue, TensorValue]:
+        return cpu_blocks.step_head(*args, **kwargs, emit=self._emit("tails"))
+
+    def step_advance(self, *args, **kwargs) -> tuple[TensorValue, ...]:
+        return cpu_blocks.step_advance(*args, **kwargs, emit=self._emit("tails"))
+
+    def _emit(self, kind: str) -> cpu_blocks.Emit:
+        """An `emit` for cpu_blocks.py's builders that emits the op's timed twin: the op's outputs are returned,
+        its time, (1,) int64, is kept for `outputs`."""
+
+        def emit(op: str, device, values: list, out_types: list, parameters: dict) -> list[TensorValue]:
+            *outs, ns = ops.custom(f"{op}_timed", device=device, values=values,
+                                   out_types=[*out_types, TensorType(DType.int64, (1,), device=device)],
+                                   parameters=parameters)
+            self.times[kind].append(ns)
+            return outs
+
+        return emit
 
     def outputs(self, device) -> list[TensorValue]:
         """[kernel_ns (3,), kernel_ops (3,)] (int64, in `KINDS` order), built in the current graph."""
@@ -122,7 +118,3 @@ def _append_outputs(g: Graph, extra) -> None:
         g.output(*values, *extra(values[0].device))
     if len(g.output_types) != n + EXTRA_OUTPUTS:
         raise RuntimeError(f"the timed steps graph has {len(g.output_types)} outputs, expected {n + EXTRA_OUTPUTS}")
-
-
-def _f32(x: TensorValue, *dims) -> TensorType:
-    return TensorType(DType.float32, dims, device=x.device)

@@ -73,8 +73,8 @@ def test_timed_kernels_give_the_same_numbers_and_positive_times(twin_graph, batc
     assert float(np.abs(twins[4] - ((x + x) @ w + b)).max()) <= 1e-4
     each = [int(v[0]) for v in each]  # dense, dense, moe, lstm
     assert min(each) > 0, each
-    assert kernel_ns.tolist() == [each[0] + each[1], each[2], each[3]]
-    assert kernel_ops.tolist() == [2, 1, 1]
+    assert kernel_ns.tolist() == [each[0] + each[1], each[2], each[3], 0, 0]  # no FiLM block or step tail here
+    assert kernel_ops.tolist() == [2, 1, 1, 0, 0]
 
 
 def test_timed_steps_graph_holds_only_the_timed_kernels():
@@ -90,7 +90,10 @@ def test_timed_steps_graph_holds_only_the_timed_kernels():
     ir = str(timed)
     assert ir.count("rsmt_dense_timed") == str(plain).count('"rsmt_dense"') >= 10
     assert ir.count("rsmt_moe_dense_timed") == 3 and ir.count("rsmt_lstm_cell_timed") == 1
-    assert '"rsmt_dense"' not in ir and '"rsmt_moe_dense"' not in ir
+    assert ir.count("rsmt_film_elu_timed") == 2
+    assert ir.count("rsmt_step_head_timed") == 1 and ir.count("rsmt_step_advance_timed") == 1
+    for op in ("rsmt_dense", "rsmt_moe_dense", "rsmt_lstm_cell", "rsmt_film_elu", "rsmt_step_head", "rsmt_step_advance"):
+        assert f'"{op}"' not in ir, op
     assert timed.output_types[:-2] == plain.output_types and len(timed.output_types) == len(plain.output_types) + 2
 
 
@@ -126,7 +129,7 @@ def scene():
 
 @pytest.mark.slow  # compiles the timed steps graph the first time (minutes on two cores)
 def test_engine_profile_on_the_shipped_model(shipped_engine, scene):
-    from rsmt_studio.inference.step_profile import STAGES
+    from rsmt_studio.inference.step_profile import KERNEL_STAGES, STAGES
 
     source, sf, target, tf, length = scene
     events = []
@@ -136,11 +139,11 @@ def test_engine_profile_on_the_shipped_model(shipped_engine, scene):
     assert all(prof.stages[s] > 0 for s in STAGES), prof.stages
     assert prof.kernel_ms < prof.call_ms
     for run in prof.runs:  # in every run the kernels fit inside the graph calls
-        assert 0 < sum(run[s] for s in ("dense_ms", "moe_ms", "lstm_ms")) < run["call_ms"]
-        assert run["rest_ms"] == pytest.approx(run["call_ms"] - run["dense_ms"] - run["moe_ms"] - run["lstm_ms"])
-    # per generated frame (one sampler step); the FiLM blocks' query and output layers are inside `rsmt_film_elu`,
-    # which is timed with the rest of the graph call
-    assert prof.kernel_ops == {"dense": 12, "moe": 3, "lstm": 1}
+        timed = sum(run[s] for s in KERNEL_STAGES)
+        assert 0 < timed < run["call_ms"]
+        assert run["rest_ms"] == pytest.approx(run["call_ms"] - timed)
+    # per generated frame (one sampler step); the FiLM blocks' query and output layers are inside `rsmt_film_elu`
+    assert prof.kernel_ops == {"dense": 12, "moe": 3, "lstm": 1, "film": 2, "tails": 2}
     assert prof.frames == length and prof.calls == -(-length // shipped_engine.steps_per_call)
     assert prof.repeats == 3 and len(prof.runs) == 3 and prof.device == "CPU" and "cores" in prof.device_detail
     assert [e["run"] for e in events if e.get("event") == "profiling"] == [0, 1, 2, 3]
@@ -165,4 +168,4 @@ def test_timed_steps_graph_makes_the_shipped_graphs_frames(shipped_engine, scene
     assert len(got) == len(want) + 2
     for a, b in zip(want, got[:-2], strict=True):
         assert a.shape == b.shape and float(np.abs(a - b).max()) <= 1e-5
-    assert (got[-2] > 0).all() and got[-1].tolist() == [12 * k, 3 * k, k]  # the FiLM layers are in rsmt_film_elu
+    assert (got[-2] > 0).all() and got[-1].tolist() == [12 * k, 3 * k, k, 2 * k, 2 * k]  # FiLM layers: in rsmt_film_elu
