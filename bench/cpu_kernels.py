@@ -9,11 +9,12 @@ graphs, both with symbolic widths and batch as the shipped `steps8` graph: MAX's
 from other processes hits all alike; only ratios within one run mean much. Every result is checked against numpy.
 Also prints each graph's compile time (cold where this graph was never compiled on this machine).
 
-    python bench/cpu_kernels.py --compile-steps [--cold] [--assets assets]
+    python bench/cpu_kernels.py --compile-steps [--cold] [--steps-per-call K] [--assets assets]
 
 instead times the compile of the CPU `steps8` graph as inference/graphs/cpu.py builds it (the shipped model, for
 this machine's CPU target) in a child process; `--cold` gives that child an empty MAX cache (MODULAR_CACHE_DIR);
-`--blocks-only` builds it from blocks.py without the custom ops instead (the formulation before issue 17).
+`--blocks-only` builds it from blocks.py without the custom ops instead (the formulation before issue 17);
+`--steps-per-call K` compiles the K-step graph instead of the engine's (40 on the CPU).
 
     python bench/cpu_kernels.py --versus REV [--assets assets] [--batch 1 64]
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -147,7 +149,7 @@ def compile_child(assets: Path) -> int:
     from max.driver import CPU
     from max.engine import InferenceSession
     from max.graph import DeviceRef
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
+    from rsmt_studio.inference.engine import default_steps_per_call
     from rsmt_studio.inference.graphs import cpu, networks
     from rsmt_studio.inference.runtime.cpu_target import cpu_target, is_virtual
     from rsmt_studio.inference.weights import load_assets
@@ -158,7 +160,7 @@ def compile_child(assets: Path) -> int:
         set_virtual_cpu_target(target)
     d = load_assets(assets).dims
     t0 = time.perf_counter()
-    config = networks.graph_config("steps", d, DEFAULT_STEPS_PER_CALL)
+    config = networks.graph_config("steps", d, int(os.environ.get("RSMT_BENCH_STEPS") or default_steps_per_call("cpu")))
     if os.environ.get("RSMT_BENCH_BLOCKS_ONLY"):  # the formulation before issue 17: blocks.py, no custom ops
         from rsmt_studio.inference.graphs import blocks
 
@@ -174,12 +176,14 @@ def compile_child(assets: Path) -> int:
     os._exit(0)
 
 
-def compile_steps(assets: Path, cold: bool, out: Path | None, blocks_only: bool = False) -> int:
+def compile_steps(assets: Path, cold: bool, out: Path | None, blocks_only: bool = False, steps: int | None = None) -> int:
     import tempfile
 
     env = {**os.environ, "MODULAR_CRASH_REPORTING_ENABLED": "false"}
     if blocks_only:
         env["RSMT_BENCH_BLOCKS_ONLY"] = "1"
+    if steps:
+        env["RSMT_BENCH_STEPS"] = str(steps)
     tmp = tempfile.mkdtemp(prefix="rsmt-cold-max-cache-") if cold else None
     if tmp:
         env["MODULAR_CACHE_DIR"] = tmp
@@ -188,7 +192,7 @@ def compile_steps(assets: Path, cold: bool, out: Path | None, blocks_only: bool 
     r = subprocess.run([sys.executable, __file__, "--compile-child", "--assets", str(assets)], env=env,
                        capture_output=True, text=True, check=True)
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    res.update(formulation="blocks.py (before issue 17)" if blocks_only else "cpu.py", cold=cold, child_wall_s=round(time.perf_counter() - t0, 1), loadavg_before=load,
+    res.update(formulation="blocks.py (before issue 17)" if blocks_only else "cpu.py", steps=steps, cold=cold, child_wall_s=round(time.perf_counter() - t0, 1), loadavg_before=load,
                loadavg_after=os.getloadavg(), when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
     print(json.dumps(res))
     if tmp:
@@ -219,7 +223,11 @@ def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | 
     new = TransitionEngine(assets, device="cpu")
     old = copy.copy(new)
     old.runners = dict(new.runners)
-    for graph, mef in (("prepare", "prepare"), ("steps", f"steps{new.steps_per_call}")):
+    # REV's own steps per call: the steps graph it shipped besides the studio's one-step graph
+    listing = subprocess.run(["git", "ls-tree", "--name-only", rev, f"assets/compiled/{target}/"], cwd=REPO,
+                             capture_output=True, check=True, text=True).stdout.split()
+    old.steps_per_call = max(int(m.group(1)) for m in (re.search(r"/steps(\d+)\.mef\.xz$", f) for f in listing) if m)
+    for graph, mef in (("prepare", "prepare"), ("steps", f"steps{old.steps_per_call}")):
         blob = subprocess.run(["git", "show", f"{rev}:assets/compiled/{target}/{mef}.mef.xz"], cwd=REPO,
                               capture_output=True, check=True).stdout
         (tmp / f"{mef}.mef").write_bytes(lzma.decompress(blob))
@@ -253,7 +261,7 @@ def versus(rev: str, assets: Path, batches: list[int], rounds: int, out: Path | 
         res["transition_ms"][str(batch)] = t
         res["p10_p90"][str(batch)] = spread
         print(f"batch {batch}: 40-frame transition " + ", ".join(f"{k} {v} ms" for k, v in t.items())
-              + f"; {rev}/now {t[f'max_{rev}'] / t['max_now']:.2f}x, numpy/now {t['numpy'] / t['max_now']:.2f}x, "
+              + f" ({new.steps_per_call} and {old.steps_per_call} steps a call); {rev}/now {t[f'max_{rev}'] / t['max_now']:.2f}x, numpy/now {t['numpy'] / t['max_now']:.2f}x, "
               f"numpy/{rev} {t['numpy'] / t[f'max_{rev}']:.2f}x; frames differ by <= "
               f"{res['max_abs_cm'][str(batch)]:.2g} cm", flush=True)
     res["loadavg_after"] = os.getloadavg()
@@ -274,7 +282,8 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=40)
     ap.add_argument("--layers", nargs="*", help="only these layers (default: all)")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--compile-steps", action="store_true", help="time the compile of cpu.py's steps8 graph")
+    ap.add_argument("--compile-steps", action="store_true", help="time the compile of cpu.py's steps graph")
+    ap.add_argument("--steps-per-call", type=int, help="with --compile-steps: this many steps (default: the engine's)")
     ap.add_argument("--cold", action="store_true", help="with --compile-steps: an empty MAX cache")
     ap.add_argument("--blocks-only", action="store_true",
                     help="with --compile-steps: the steps graph from blocks.py without custom ops (before issue 17)")
@@ -289,7 +298,7 @@ def main(argv=None) -> int:
     if args.compile_child:
         return compile_child(args.assets)
     if args.compile_steps:
-        return compile_steps(args.assets, args.cold, args.json, args.blocks_only)
+        return compile_steps(args.assets, args.cold, args.json, args.blocks_only, args.steps_per_call)
 
     from max.driver import CPU, Buffer
     from max.engine import InferenceSession

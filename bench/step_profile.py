@@ -86,7 +86,7 @@ def compile_times(order: list[str], json_out: Path | None) -> int:
     import resource
     import tempfile
 
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir
+    from rsmt_studio.inference.engine import default_assets_dir, default_steps_per_call
     from rsmt_studio.inference.graphs import model_specs
     from rsmt_studio.inference.runtime.compiler import ensure_compiled
     from rsmt_studio.inference.weights import load_assets
@@ -94,7 +94,7 @@ def compile_times(order: list[str], json_out: Path | None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rsmt-compile-times-"))
     os.environ["RSMT_STUDIO_CACHE_DIR"] = str(tmp / "mef")  # inherited by the compile children
     os.environ["MODULAR_CACHE_DIR"] = str(tmp / "modular")
-    specs = model_specs(load_assets(default_assets_dir()).dims, "cpu", DEFAULT_STEPS_PER_CALL, profile=True)
+    specs = model_specs(load_assets(default_assets_dir()).dims, "cpu", default_steps_per_call("cpu"), profile=True)
     res = {}
     for name in order:
         spec = specs[name]

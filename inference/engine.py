@@ -45,7 +45,18 @@ from rsmt_studio.motion.footlock import FootLock
 from rsmt_studio.motion.headsteady import KEEP as HEAD_KEEP
 from rsmt_studio.motion.headsteady import HeadSteady
 
-DEFAULT_STEPS_PER_CALL = 8
+#: Sampler steps per `steps` graph call, by device kind. A call costs ~1.35 ms on the 2-core CPU beyond its steps
+#: (MAX's runtime; docs/performance.md, "The whole step as one op"), so the CPU takes a whole 40-frame transition
+#: in one call: its steps graph holds padding steps (tta 0) instead of computing them, so a shorter transition
+#: costs only its own steps. GPUs keep 8 (their captured device graphs were tuned with it).
+STEPS_PER_CALL = {"cpu": 40, "gpu": 8}
+
+
+def default_steps_per_call(device_kind: str) -> int:
+    """The steps per call an engine on this kind of device ("cpu", "gpu") uses unless told otherwise."""
+    return STEPS_PER_CALL["cpu" if device_kind == "cpu" else "gpu"]
+
+
 CACHE_NAMES = ("emb_gamma", "emb_beta", "emb_keys", "emb_values",
                "pred_gamma", "pred_beta", "pred_keys", "pred_values")
 
@@ -170,7 +181,7 @@ class TransitionEngine:
         self,
         assets: ModelAssets | str | Path | None = None,
         device: str | DeviceChoice | None = None,
-        steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+        steps_per_call: int | None = None,
         progress: ProgressFn | None = None,
         cancel_compile: Callable[[], bool] | None = None,
         only: tuple[str, ...] | None = None,
@@ -189,7 +200,7 @@ class TransitionEngine:
         self.assets = assets
         self.dims = assets.dims
         self.device = device if isinstance(device, DeviceChoice) else select_device(device)
-        self.steps_per_call = int(steps_per_call)
+        self.steps_per_call = int(steps_per_call or default_steps_per_call(self.device.kind))
         self.noise_std = float(assets.config.get("sampler", {}).get("noise_std", 0.5))
         # Device graphs (captured once, replayed per request) on accelerators; plain `execute` on the CPU.
         self.capture = self.device.kind != "cpu" if capture is None else bool(capture)
@@ -759,7 +770,7 @@ def _check_frame(clip: Clip, frame: int, lo: int, hi: int, what: str, ratio: flo
 
 
 __all__ = [
-    "DEFAULT_STEPS_PER_CALL",
+    "STEPS_PER_CALL",
     "CancelToken",
     "GenerationCancelled",
     "PhaseTrack",
@@ -769,4 +780,5 @@ __all__ = [
     "TransitionChunk",
     "TransitionEngine",
     "TransitionError",
+    "default_steps_per_call",
 ]

@@ -6,15 +6,14 @@ runs the current transition through the steps graph with its kernels timed (grap
 and numbers, each custom op also returning the nanoseconds spent in it; compiled on demand in a child process and
 cached like every graph) and reports per generated frame:
 
-- `dense_ms`, `moe_ms`, `lstm_ms`: time inside the dense-layer, 8-expert and LSTM-cell kernels
-  (kernels/cpu_dense.mojo through their timed twins; wall time from the kernel's first instruction to its last,
-  so a kernel whose thread was descheduled counts the wait);
-- `film_ms`: time inside the two fused FiLM blocks (`rsmt_film_elu`: layer norms, attention over the style tokens
-  and their query and output layers);
-- `tails_ms`: time inside the step's two tails (`rsmt_step_head`: the phase update and the decoder's inputs;
-  `rsmt_step_advance`: apply-delta, Gram-Schmidt and the next frame's encoder inputs);
-- `rest_ms`: the rest of the graph call: MAX's own small ops (slices, concatenations, ELUs, the gate's softmax),
-  the runtime between ops and the `execute` call itself (the call's wall time minus the timed ops);
+- `dense_ms`, `moe_ms`, `lstm_ms`, `film_ms`, `tails_ms`: time inside the dense layers, the 8-expert layers, the
+  LSTM cell, the two FiLM blocks (layer norms, attention over the style tokens, their query and output layers) and
+  the step's tails (the phase update and decoder inputs; apply-delta, Gram-Schmidt and the next frame's encoder
+  inputs), as the timed twin of the whole-step op (kernels/cpu_step.mojo via cpu_dense_timed.mojo) reads the
+  clock between them (wall time, so work whose thread was descheduled counts the wait; the glue between two
+  kernels counts with the later one);
+- `rest_ms`: the rest of the graph call: MAX's few ops around the steps, its runtime and the `execute` call
+  itself (the call's wall time minus the timed work);
 - `postprocess_ms`: the engine's post-processing (world space, the source's rig, quaternion continuity, fps).
 
 It runs the transition exactly as the studio's engine streams it (`TransitionEngine._stream`, chunk by chunk),

@@ -55,7 +55,7 @@ def _die_with_parent() -> None:
             pass
 
 
-def _serve(conn, assets, device: str | None, steps_per_call: int,
+def _serve(conn, assets, device: str | None, steps_per_call: int | None,
            corrections_file: str | None = None, first_step: bool = False) -> None:
     """Child main loop: build the engine, then answer calls until told to quit."""
     _die_with_parent()
@@ -141,13 +141,11 @@ class EngineWorker:
     def __init__(self, assets=None, device: str | None = None, steps_per_call: int | None = None,
                  idle_stop_s: float = 0.5, progress: ProgressFn | None = None,
                  corrections_file: str | None = None, first_step: bool = False) -> None:
-        from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
-
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, name="rsmt-engine", daemon=True,
                                  args=(child, assets if assets is None else str(getattr(assets, "source", assets)),
-                                       device, steps_per_call or DEFAULT_STEPS_PER_CALL,
+                                       device, steps_per_call,
                                        None if corrections_file is None else str(corrections_file), first_step))
         self._proc.start()
         child.close()

@@ -1,6 +1,8 @@
 """The CPU sampler step's weight layers as Mojo custom ops: dense `act(x @ w + b)`, the 8-expert MoE layer and
-the LSTM cell, for small batches on a few cores (issue 17; docs/performance.md, "CPU kernels"); and a whole FiLM
-block over the style tokens with the ELU after it (`rsmt_film_elu`), ~35 small graph ops in blocks.py's form.
+the LSTM cell, for small batches on a few cores (issue 17; docs/performance.md, "CPU kernels"); a whole FiLM
+block over the style tokens with the ELU after it (`rsmt_film_elu`), ~35 small graph ops in blocks.py's form; and
+the step's tails as functions on raw pointers. The CPU prepare graph uses the ops; the steps graph runs each step
+as one op (kernels/cpu_step.mojo) that calls these functions.
 
 Why: at batch 1 MAX 26.7's CPU matmul split the step's six wide layers (the LSTM cell 896 x 1536, predictor
 fc1/fc2, the three expert layers) into tasks across its worker threads and ran them at 1-5 GB/s while the
@@ -707,31 +709,38 @@ struct FilmElu:
         _contiguous_ok(bq, op, "the query bias")
         _contiguous_ok(wo, op, "the output weight")
         _contiguous_ok(bo, op, "the output bias")
-        var op_ = rebind[FP](out_.unsafe_ptr())
-        var yp = rebind[FP](y.unsafe_ptr())
-        var qp = rebind[FP](q.unsafe_ptr())
-        var cp = rebind[FP](ctx_.unsafe_ptr())
-        var xp = rebind[FP](x.unsafe_ptr())
-        _film_rows_in(n_rows, d, xp, Int(x.stride_length(0)), rebind[FP](gamma.unsafe_ptr()),
-                      Int(gamma.stride_length(0)), rebind[FP](beta.unsafe_ptr()), Int(beta.stride_length(0)), yp, cp)
-        # q = LN(y) @ wq + bq (LN(y) sits in the ctx buffer until the attention overwrites it)
-        _run[MODE_DENSE, ACT_NONE, workers](n_rows, cp, d, d, cp, 0, 0, rebind[FP](wq.unsafe_ptr()),
-                                            rebind[FP](bq.unsafe_ptr()), cp, 1, d, qp, cp, cp, cp)
-        var sc = rebind[FP](scale.unsafe_ptr()).unsafe_load(0)
-        _film_attend_tasks[workers](n_rows, d, n_t, qp, rebind[FP](keys.unsafe_ptr()), Int(keys.stride_length(0)),
-                     Int(keys.stride_length(1)), rebind[FP](values.unsafe_ptr()), Int(values.stride_length(0)),
-                     Int(values.stride_length(1)), sc, rebind[FP](att.unsafe_ptr()), cp)
-        # out = elu(y + ctx @ wo + bo)
-        _run[MODE_DENSE, ACT_NONE, workers](n_rows, cp, d, d, cp, 0, 0, rebind[FP](wo.unsafe_ptr()),
-                                            rebind[FP](bo.unsafe_ptr()), cp, 1, d, op_, cp, cp, cp)
-        var n = n_rows * d
-        var j = 0
-        while j + SW <= n:
-            _residual_elu[SW](op_, yp, j)
-            j += SW
-        while j < n:
-            _residual_elu[1](op_, yp, j)
-            j += 1
+        _film_elu[workers](n_rows, d, n_t, rebind[FP](x.unsafe_ptr()), Int(x.stride_length(0)),
+                           rebind[FP](gamma.unsafe_ptr()), Int(gamma.stride_length(0)), rebind[FP](beta.unsafe_ptr()),
+                           Int(beta.stride_length(0)), rebind[FP](keys.unsafe_ptr()), Int(keys.stride_length(0)),
+                           Int(keys.stride_length(1)), rebind[FP](values.unsafe_ptr()), Int(values.stride_length(0)),
+                           Int(values.stride_length(1)), rebind[FP](wq.unsafe_ptr()), rebind[FP](bq.unsafe_ptr()),
+                           rebind[FP](scale.unsafe_ptr()).unsafe_load(0), rebind[FP](wo.unsafe_ptr()),
+                           rebind[FP](bo.unsafe_ptr()), rebind[FP](out_.unsafe_ptr()), rebind[FP](y.unsafe_ptr()),
+                           rebind[FP](q.unsafe_ptr()), rebind[FP](ctx_.unsafe_ptr()), rebind[FP](att.unsafe_ptr()))
+
+
+def _film_elu[workers: Int](
+    n_rows: Int, d: Int, n_t: Int, xp: FP, ldx: Int, gp: FP, ldg: Int, bp: FP, ldb: Int, kp: FP, ldk0: Int, ldk1: Int,
+    vp: FP, ldv0: Int, ldv1: Int, wqp: FP, bqp: FP, sc: Float32, wop: FP, bop: FP, op_: FP, yp: FP, qp: FP, cp: FP,
+    lp: FP,
+) raises:
+    """FilmElu's maths on raw pointers (the op and the fused sampler step call it): x, gamma, beta rows at strides
+    ldx, ldg, ldb; keys, values (B, T, D) at strides (ld0, ld1); wq, wo (D, D), bq, bo (D,) contiguous; out, and the
+    scratch y, q, ctx (B, D) and att (B, T), contiguous."""
+    _film_rows_in(n_rows, d, xp, ldx, gp, ldg, bp, ldb, yp, cp)
+    # q = LN(y) @ wq + bq (LN(y) sits in the ctx buffer until the attention overwrites it)
+    _run[MODE_DENSE, ACT_NONE, workers](n_rows, cp, d, d, cp, 0, 0, wqp, bqp, cp, 1, d, qp, cp, cp, cp)
+    _film_attend_tasks[workers](n_rows, d, n_t, qp, kp, ldk0, ldk1, vp, ldv0, ldv1, sc, lp, cp)
+    # out = elu(y + ctx @ wo + bo)
+    _run[MODE_DENSE, ACT_NONE, workers](n_rows, cp, d, d, cp, 0, 0, wop, bop, cp, 1, d, op_, cp, cp, cp)
+    var n = n_rows * d
+    var j = 0
+    while j + SW <= n:
+        _residual_elu[SW](op_, yp, j)
+        j += SW
+    while j < n:
+        _residual_elu[1](op_, yp, j)
+        j += 1
 
 
 # ------------------------------------------------------------------------------------------------ step tails
@@ -739,7 +748,7 @@ struct FilmElu:
 # (B, >= 4C + 9 + L) = [phase_hat (2C), amp before softplus (C), freq (C), hip_v (3), hip_d6 (6), zm (L), ..];
 # positions (B, Np, 3) and 6-D rotations (B, J, 6) row-major; p3 = 3 Np, r6 = 6 J. The encoders' inputs of a
 # frame: state (B, 2 p3 + r6) = [p - p_root, v, r] and offset (B, p3 + r6) = [tgt_p - p, tgt_r - r]
-# (nets.encoder_inputs). One task: a few hundred floats a row.
+# (nets.encoder_inputs). One task: a few hundred floats a row. kernels/cpu_step.mojo's whole-step op calls them.
 comptime VEC_EPS: Float32 = 1e-8
 
 
@@ -754,100 +763,57 @@ def _copy(dp: FP, do_: Int, sp: FP, so: Int, n: Int):
         j += 1
 
 
-def _inner_ok(t: InputTensor[dtype=DType.float32, ...], op: StaticString) raises:
-    """Each row (axis 0) of t dense and row-major; rows at any stride."""
-    var expect = 1
-    for k in range(t.rank - 1, 0, -1):
-        if Int(t.dim_size(k)) > 1 and Int(t.stride_length(k)) != expect:
-            raise Error(op, ": an input's rows must be contiguous")
-        expect *= Int(t.dim_size(k))
-
-
-@extensibility.register("rsmt_step_head")
-struct StepHead:
-    """From the predictor's output to the decoder's inputs (nets.update_phase, the hip rotation, nets.decoder's two
-    input concatenations): y (B, >= 4C + 9 + L), phase (B, C, 2) the last phase, state (B, 2 p3 + r6) this frame's
-    encoder input [p - p_root, v, r] -> new phase (B, C, 2), the gate network's input [new phase, zm] (B, 2C + L)
-    and the first expert layer's [p - p_root, v, hip_v, r, r_root + hip_d6, zm] (B, 2 p3 + 9 + r6 + L).
-    `ang_scale` is 2 pi dt. CPU only."""
-
-    @staticmethod
-    def execute[target: StaticString, n_phases: Int, latent: Int, p3: Int, ang_scale: Float32](
-        new_phase: OutputTensor[dtype=DType.float32, rank=3, ...],
-        gate_in: OutputTensor[dtype=DType.float32, rank=2, ...],
-        expert_in: OutputTensor[dtype=DType.float32, rank=2, ...],
-        y: InputTensor[dtype=DType.float32, rank=2, ...],
-        phase: InputTensor[dtype=DType.float32, rank=3, ...],
-        state: InputTensor[dtype=DType.float32, rank=2, ...],
-        ctx: DeviceContext,
-    ) raises:
-        comptime if target != "cpu":
-            raise Error("rsmt_step_head is a CPU kernel")
-        comptime op = "rsmt_step_head"
-        comptime C = n_phases
-        var n_rows = Int(y.dim_size(0))
-        var sw = Int(state.dim_size(1))
-        var r6 = sw - 2 * p3
-        if Int(phase.dim_size(1)) != C or Int(phase.dim_size(2)) != 2 or Int(y.dim_size(1)) < 4 * C + 9 + latent:
-            raise Error(op, ": the phase or predictor output does not match the step's dims")
-        if r6 < 6 or Int(expert_in.dim_size(1)) != sw + 9 + latent or Int(gate_in.dim_size(1)) != 2 * C + latent:
-            raise Error(op, ": the state vector does not match the step's dims")
-        _inner_ok(y, op)
-        _inner_ok(phase, op)
-        _inner_ok(state, op)
-        var yp = rebind[FP](y.unsafe_ptr())
-        var pp = rebind[FP](phase.unsafe_ptr())
-        var sp = rebind[FP](state.unsafe_ptr())
-        var np_ = rebind[FP](new_phase.unsafe_ptr())
-        var gp = rebind[FP](gate_in.unsafe_ptr())
-        var ep = rebind[FP](expert_in.unsafe_ptr())
-        var ldy = Int(y.stride_length(0))
-        var ldp = Int(phase.stride_length(0))
-        var lds = Int(state.stride_length(0))
-        var gw = 2 * C + latent
-        var ew = sw + 9 + latent
-        for b in range(n_rows):
-            var yo = b * ldy
-            var po = b * ldp
-            var go = b * gw
-            for c in range(C):
-                var lx = pp.unsafe_load(po + 2 * c)
-                var ly = pp.unsafe_load(po + 2 * c + 1)
-                var ln = sqrt(lx * lx + ly * ly + VEC_EPS)
-                var ux = lx / ln
-                var uy = ly / ln
-                var ar = yp.unsafe_load(yo + 2 * C + c)
-                var amp = max(ar, Float32(0)) + log(Float32(1) + exp(-abs(ar)))
-                var ang = ang_scale * yp.unsafe_load(yo + 3 * C + c)
-                var cs = cos(ang)
-                var sn = sin(ang)
-                var ax = amp * (cs * ux - sn * uy)
-                var ay = amp * (sn * ux + cs * uy)
-                var hx = yp.unsafe_load(yo + 2 * c)
-                var hy = yp.unsafe_load(yo + 2 * c + 1)
-                var na = sqrt(ax * ax + ay * ay + VEC_EPS)
-                var nh = sqrt(hx * hx + hy * hy + VEC_EPS)
-                var dx = ax / na + hx / nh
-                var dy = ay / na + hy / nh
-                var nd = sqrt(dx * dx + dy * dy + VEC_EPS)
-                var s = Float32(0.5) * (na + nh)
-                var px = s * dx / nd
-                var py = s * dy / nd
-                np_.unsafe_store(b * 2 * C + 2 * c, px)
-                np_.unsafe_store(b * 2 * C + 2 * c + 1, py)
-                gp.unsafe_store(go + 2 * c, px)
-                gp.unsafe_store(go + 2 * c + 1, py)
-            var zo = yo + 4 * C + 9
-            _copy(gp, go + 2 * C, yp, zo, latent)
-            var eo = b * ew
-            var so = b * lds
-            _copy(ep, eo, sp, so, 2 * p3)  # p - p_root, v
-            _copy(ep, eo + 2 * p3, yp, yo + 4 * C, 3)  # hip_v
-            _copy(ep, eo + 2 * p3 + 3, sp, so + 2 * p3, r6)  # r
-            for t in range(6):  # hip_r = r_root + hip_d6
-                ep.unsafe_store(eo + 2 * p3 + 3 + r6 + t,
-                                sp.unsafe_load(so + 2 * p3 + t) + yp.unsafe_load(yo + 4 * C + 3 + t))
-            _copy(ep, eo + 2 * p3 + 9 + r6, yp, zo, latent)  # zm
+def _step_head[n_phases: Int, latent: Int, p3: Int, ang_scale: Float32](
+    n_rows: Int, yp: FP, ldy: Int, pp: FP, ldp: Int, sp: FP, lds: Int, sw: Int, np_: FP, gp: FP, ep: FP,
+):
+    """StepHead's maths on raw pointers: y, phase, state rows at strides ldy, ldp, lds (state sw wide); the new
+    phase, gate and expert inputs contiguous."""
+    comptime C = n_phases
+    var r6 = sw - 2 * p3
+    var gw = 2 * C + latent
+    var ew = sw + 9 + latent
+    for b in range(n_rows):
+        var yo = b * ldy
+        var po = b * ldp
+        var go = b * gw
+        for c in range(C):
+            var lx = pp.unsafe_load(po + 2 * c)
+            var ly = pp.unsafe_load(po + 2 * c + 1)
+            var ln = sqrt(lx * lx + ly * ly + VEC_EPS)
+            var ux = lx / ln
+            var uy = ly / ln
+            var ar = yp.unsafe_load(yo + 2 * C + c)
+            var amp = max(ar, Float32(0)) + log(Float32(1) + exp(-abs(ar)))
+            var ang = ang_scale * yp.unsafe_load(yo + 3 * C + c)
+            var cs = cos(ang)
+            var sn = sin(ang)
+            var ax = amp * (cs * ux - sn * uy)
+            var ay = amp * (sn * ux + cs * uy)
+            var hx = yp.unsafe_load(yo + 2 * c)
+            var hy = yp.unsafe_load(yo + 2 * c + 1)
+            var na = sqrt(ax * ax + ay * ay + VEC_EPS)
+            var nh = sqrt(hx * hx + hy * hy + VEC_EPS)
+            var dx = ax / na + hx / nh
+            var dy = ay / na + hy / nh
+            var nd = sqrt(dx * dx + dy * dy + VEC_EPS)
+            var s = Float32(0.5) * (na + nh)
+            var px = s * dx / nd
+            var py = s * dy / nd
+            np_.unsafe_store(b * 2 * C + 2 * c, px)
+            np_.unsafe_store(b * 2 * C + 2 * c + 1, py)
+            gp.unsafe_store(go + 2 * c, px)
+            gp.unsafe_store(go + 2 * c + 1, py)
+        var zo = yo + 4 * C + 9
+        _copy(gp, go + 2 * C, yp, zo, latent)
+        var eo = b * ew
+        var so = b * lds
+        _copy(ep, eo, sp, so, 2 * p3)  # p - p_root, v
+        _copy(ep, eo + 2 * p3, yp, yo + 4 * C, 3)  # hip_v
+        _copy(ep, eo + 2 * p3 + 3, sp, so + 2 * p3, r6)  # r
+        for t in range(6):  # hip_r = r_root + hip_d6
+            ep.unsafe_store(eo + 2 * p3 + 3 + r6 + t,
+                            sp.unsafe_load(so + 2 * p3 + t) + yp.unsafe_load(yo + 4 * C + 3 + t))
+        _copy(ep, eo + 2 * p3 + 9 + r6, yp, zo, latent)  # zm
 
 
 @always_inline
@@ -876,112 +842,60 @@ def _gram_schmidt(rp: FP, o: Int):
     rp.unsafe_store(o + 5, b2 / nb)
 
 
-@extensibility.register("rsmt_step_advance")
-struct StepAdvance:
-    """The next frame from the decoder's blended output (nets.apply_delta, Gram-Schmidt, the velocity) and its
-    encoder inputs (nets.encoder_inputs): delta (B, >= p3 + r6), y (B, >= 4C + 9) the predictor's output (hip_v,
-    hip_d6), p (B, Np, 3), r (B, J, 6), tgt_p (B, Np, 3), tgt_r (B, J, 6) -> p_next (B, Np, 3), v_next (B, Np, 3),
-    r_next (B, J, 6), state (B, 2 p3 + r6), offset (B, p3 + r6). CPU only."""
-
-    @staticmethod
-    def execute[target: StaticString, n_phases: Int](
-        p_next: OutputTensor[dtype=DType.float32, rank=3, ...],
-        v_next: OutputTensor[dtype=DType.float32, rank=3, ...],
-        r_next: OutputTensor[dtype=DType.float32, rank=3, ...],
-        state: OutputTensor[dtype=DType.float32, rank=2, ...],
-        offset: OutputTensor[dtype=DType.float32, rank=2, ...],
-        delta: InputTensor[dtype=DType.float32, rank=2, ...],
-        y: InputTensor[dtype=DType.float32, rank=2, ...],
-        p: InputTensor[dtype=DType.float32, rank=3, ...],
-        r: InputTensor[dtype=DType.float32, rank=3, ...],
-        tgt_p: InputTensor[dtype=DType.float32, rank=3, ...],
-        tgt_r: InputTensor[dtype=DType.float32, rank=3, ...],
-        ctx: DeviceContext,
-    ) raises:
-        comptime if target != "cpu":
-            raise Error("rsmt_step_advance is a CPU kernel")
-        comptime op = "rsmt_step_advance"
-        comptime hip = 4 * n_phases  # hip_v's column in y
-        var n_rows = Int(p.dim_size(0))
-        var p3 = 3 * Int(p.dim_size(1))
-        var r6 = 6 * Int(r.dim_size(1))
-        if Int(p.dim_size(2)) != 3 or Int(r.dim_size(2)) != 6 or r6 < 6 or p3 < 3:
-            raise Error(op, ": positions must be (B, Np, 3), rotations (B, J, 6)")
-        if Int(delta.dim_size(1)) < p3 + r6 or Int(y.dim_size(1)) < hip + 9:
-            raise Error(op, ": the decoder or predictor output is too narrow")
-        if Int(tgt_p.dim_size(1)) * 3 != p3 or Int(tgt_r.dim_size(1)) * 6 != r6:
-            raise Error(op, ": the target does not match the frame")
-        _inner_ok(delta, op)
-        _inner_ok(y, op)
-        _inner_ok(p, op)
-        _inner_ok(r, op)
-        _inner_ok(tgt_p, op)
-        _inner_ok(tgt_r, op)
-        var dp = rebind[FP](delta.unsafe_ptr())
-        var yp = rebind[FP](y.unsafe_ptr())
-        var pp = rebind[FP](p.unsafe_ptr())
-        var rp = rebind[FP](r.unsafe_ptr())
-        var tpp = rebind[FP](tgt_p.unsafe_ptr())
-        var trp = rebind[FP](tgt_r.unsafe_ptr())
-        var pn = rebind[FP](p_next.unsafe_ptr())
-        var vn = rebind[FP](v_next.unsafe_ptr())
-        var rn = rebind[FP](r_next.unsafe_ptr())
-        var sn = rebind[FP](state.unsafe_ptr())
-        var on = rebind[FP](offset.unsafe_ptr())
-        var ldd = Int(delta.stride_length(0))
-        var ldy = Int(y.stride_length(0))
-        var ldp = Int(p.stride_length(0))
-        var ldr = Int(r.stride_length(0))
-        var ldtp = Int(tgt_p.stride_length(0))
-        var ldtr = Int(tgt_r.stride_length(0))
-        var sw = 2 * p3 + r6
-        var ow = p3 + r6
-        for b in range(n_rows):
-            var do_ = b * ldd
-            var yo = b * ldy
-            var po = b * ldp
-            var ro = b * ldr
-            var pno = b * p3
-            var rno = b * r6
-            var so = b * sw
-            var oo = b * ow
-            var tpo = b * ldtp
-            var tro = b * ldtr
-            # positions: the root moves by hip_v, the other joints by the decoder's delta
-            for m in range(3):
-                pn.unsafe_store(pno + m, pp.unsafe_load(po + m) + yp.unsafe_load(yo + hip + m))
-            var m = 3
-            while m + SW <= p3:
-                pn.unsafe_store(pno + m, pp.unsafe_load[width=SW](po + m) + dp.unsafe_load[width=SW](do_ + m))
-                m += SW
-            while m < p3:
-                pn.unsafe_store(pno + m, pp.unsafe_load(po + m) + dp.unsafe_load(do_ + m))
-                m += 1
-            # rotations: the root's is r_root + hip_d6, the others' r + delta; then Gram-Schmidt
-            for t in range(6):
-                rn.unsafe_store(rno + t, rp.unsafe_load(ro + t) + yp.unsafe_load(yo + hip + 3 + t))
-            var q = 6
-            while q + SW <= r6:
-                rn.unsafe_store(rno + q, rp.unsafe_load[width=SW](ro + q) + dp.unsafe_load[width=SW](do_ + p3 + q))
-                q += SW
-            while q < r6:
-                rn.unsafe_store(rno + q, rp.unsafe_load(ro + q) + dp.unsafe_load(do_ + p3 + q))
-                q += 1
-            for j in range(r6 // 6):
-                _gram_schmidt(rn, rno + 6 * j)
-            # velocity, the encoders' inputs
-            for m2 in range(p3):
-                var x = pn.unsafe_load(pno + m2)
-                var v = x - pp.unsafe_load(po + m2)
-                vn.unsafe_store(pno + m2, v)
-                sn.unsafe_store(so + m2, x - pn.unsafe_load(pno + m2 % 3))
-                sn.unsafe_store(so + p3 + m2, v)
-                on.unsafe_store(oo + m2, tpp.unsafe_load(tpo + m2) - x)
-            _copy(sn, so + 2 * p3, rn, rno, r6)
-            q = 0
-            while q + SW <= r6:
-                on.unsafe_store(oo + p3 + q, trp.unsafe_load[width=SW](tro + q) - rn.unsafe_load[width=SW](rno + q))
-                q += SW
-            while q < r6:
-                on.unsafe_store(oo + p3 + q, trp.unsafe_load(tro + q) - rn.unsafe_load(rno + q))
-                q += 1
+def _step_advance[n_phases: Int](
+    n_rows: Int, p3: Int, r6: Int, dp: FP, ldd: Int, yp: FP, ldy: Int, pp: FP, ldp: Int, rp: FP, ldr: Int, tpp: FP,
+    ldtp: Int, trp: FP, ldtr: Int, pn: FP, vn: FP, rn: FP, sn: FP, on: FP,
+):
+    """StepAdvance's maths on raw pointers: the inputs' rows at their strides, the outputs contiguous."""
+    comptime hip = 4 * n_phases  # hip_v's column in y
+    var sw = 2 * p3 + r6
+    var ow = p3 + r6
+    for b in range(n_rows):
+        var do_ = b * ldd
+        var yo = b * ldy
+        var po = b * ldp
+        var ro = b * ldr
+        var pno = b * p3
+        var rno = b * r6
+        var so = b * sw
+        var oo = b * ow
+        var tpo = b * ldtp
+        var tro = b * ldtr
+        # positions: the root moves by hip_v, the other joints by the decoder's delta
+        for m in range(3):
+            pn.unsafe_store(pno + m, pp.unsafe_load(po + m) + yp.unsafe_load(yo + hip + m))
+        var m = 3
+        while m + SW <= p3:
+            pn.unsafe_store(pno + m, pp.unsafe_load[width=SW](po + m) + dp.unsafe_load[width=SW](do_ + m))
+            m += SW
+        while m < p3:
+            pn.unsafe_store(pno + m, pp.unsafe_load(po + m) + dp.unsafe_load(do_ + m))
+            m += 1
+        # rotations: the root's is r_root + hip_d6, the others' r + delta; then Gram-Schmidt
+        for t in range(6):
+            rn.unsafe_store(rno + t, rp.unsafe_load(ro + t) + yp.unsafe_load(yo + hip + 3 + t))
+        var q = 6
+        while q + SW <= r6:
+            rn.unsafe_store(rno + q, rp.unsafe_load[width=SW](ro + q) + dp.unsafe_load[width=SW](do_ + p3 + q))
+            q += SW
+        while q < r6:
+            rn.unsafe_store(rno + q, rp.unsafe_load(ro + q) + dp.unsafe_load(do_ + p3 + q))
+            q += 1
+        for j in range(r6 // 6):
+            _gram_schmidt(rn, rno + 6 * j)
+        # velocity, the encoders' inputs
+        for m2 in range(p3):
+            var x = pn.unsafe_load(pno + m2)
+            var v = x - pp.unsafe_load(po + m2)
+            vn.unsafe_store(pno + m2, v)
+            sn.unsafe_store(so + m2, x - pn.unsafe_load(pno + m2 % 3))
+            sn.unsafe_store(so + p3 + m2, v)
+            on.unsafe_store(oo + m2, tpp.unsafe_load(tpo + m2) - x)
+        _copy(sn, so + 2 * p3, rn, rno, r6)
+        q = 0
+        while q + SW <= r6:
+            on.unsafe_store(oo + p3 + q, trp.unsafe_load[width=SW](tro + q) - rn.unsafe_load[width=SW](rno + q))
+            q += SW
+        while q < r6:
+            on.unsafe_store(oo + p3 + q, trp.unsafe_load(tro + q) - rn.unsafe_load(rno + q))
+            q += 1

@@ -28,7 +28,7 @@ class ServeSettings:
 
     device: str
     assets: str | None
-    steps_per_call: int
+    steps_per_call: int | None  # None: the engine's default for its device
     library_root: str | None
     api_key: str | None
     max_batch: int

@@ -64,9 +64,10 @@ def run_ray(rows: list[PlanRow | BadRow], out: Path, address: str = "local", wor
         import ray
     except ModuleNotFoundError:
         raise ScaleUnavailable("--ray needs the 'scale' extra (pip install 'rsmt-studio[scale]')") from None
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
+    from rsmt_studio.inference.engine import default_steps_per_call
+    from rsmt_studio.inference.runtime.devices import select_device
 
-    steps = steps_per_call or DEFAULT_STEPS_PER_CALL
+    steps = steps_per_call or default_steps_per_call(select_device(device).kind)
     t0 = time.perf_counter()
     todo, failures, skipped = split(rows, out)
     assets_s = str(assets) if assets else None

@@ -86,7 +86,7 @@ class _SetupError(RuntimeError):
 
 
 def _run_local(args, rows, progress):
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine
+    from rsmt_studio.inference.engine import TransitionEngine
     from rsmt_studio.inference.runtime.compiler import print_progress
     from rsmt_studio.inference.runtime.devices import DeviceUnavailableError
     from rsmt_studio.inference.weights import AssetError
@@ -94,7 +94,7 @@ def _run_local(args, rows, progress):
 
     try:
         engine = TransitionEngine(args.assets, device=args.device,
-                                  steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL,
+                                  steps_per_call=args.steps_per_call,
                                   progress=print_progress)
     except (AssetError, DeviceUnavailableError) as exc:
         raise _SetupError(str(exc)) from None

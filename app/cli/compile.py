@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         from rsmt_studio.inference.builders.ship_compiled import main as ship_main
 
         return ship_main([] if args.jobs is None else ["--jobs", str(args.jobs)])
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir, engine_weights
+    from rsmt_studio.inference.engine import default_assets_dir, default_steps_per_call, engine_weights
     from rsmt_studio.inference.graphs import model_specs
     from rsmt_studio.inference.runtime.cache import mef_dir
     from rsmt_studio.inference.runtime.compiler import CompileError, ensure_compiled, print_progress
@@ -44,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     specs = {}
     gpu = device.kind != "cpu"  # the engine captures device graphs there (chain) and builds for the widths
     weights = engine_weights(assets) if gpu else None
-    for k in args.steps_per_call or [DEFAULT_STEPS_PER_CALL]:
+    default_k = default_steps_per_call(device.kind)
+    for k in args.steps_per_call or [default_k]:
         # with the default steps per call, also the one-step graph the studio starts its streams with on the CPU
         specs.update({s.mef_path(): s for s in model_specs(assets.dims, device.kind, k, chain=gpu, weights=weights,
-                                                           first_step=k == DEFAULT_STEPS_PER_CALL).values()})
+                                                           first_step=k == default_k).values()})
     if args.list:
         from rsmt_studio.inference.runtime.shipped import load_manifest, shipped_entry
 

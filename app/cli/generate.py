@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine, TransitionError
+    from rsmt_studio.inference.engine import TransitionEngine, TransitionError
     from rsmt_studio.inference.runtime.devices import DeviceUnavailableError
     from rsmt_studio.inference.weights import AssetError
     from rsmt_studio.motion.bvh_reader import read_bvh
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from rsmt_studio.inference.runtime.compiler import print_progress
 
         engine = TransitionEngine(args.assets, device=args.device,
-                                  steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL,
+                                  steps_per_call=args.steps_per_call,
                                   progress=print_progress)
         if isinstance(style, str) and style not in engine.styles:
             known = ", ".join(engine.styles) or "none shipped"

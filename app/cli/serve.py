@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"rsmt-studio serve: needs the 'serve' extra (pip install 'rsmt-studio[serve]'): {exc}",
               file=sys.stderr)
         return 2
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL
 
     def fail(msg: str) -> int:
         print(f"rsmt-studio serve: {msg}", file=sys.stderr)
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--{name.replace('_', '-')} must be at least 1")
     settings = ServeSettings(
         device=args.device, assets=str(args.assets) if args.assets else None,
-        steps_per_call=args.steps_per_call or DEFAULT_STEPS_PER_CALL,
+        steps_per_call=args.steps_per_call,
         library_root=str(args.library_root) if args.library_root else None,
         api_key=args.api_key or os.environ.get("RSMT_STUDIO_API_KEY") or None, max_batch=args.max_batch,
         window_ms=args.batch_window_ms, max_queue=args.max_queue, max_length=args.max_length,

@@ -59,7 +59,7 @@ def breakdown_rows(profile) -> list[dict[str, Any]]:
 
 def caption(profile) -> str:
     """Where and when it was measured, and over what: "CPU (AMD EPYC, 2 cores, x86-64-v3), measured 2026-12-02
-    14:03:12: 40 frames, 5 calls of 8 steps, median of 5 runs"."""
+    14:03:12: 40 frames, 1 call of 40 steps, median of 5 runs"."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(profile.measured_at))
     return (f"{profile.device} ({profile.device_detail}), measured {when}: {profile.frames} frames, {profile.calls} "
             f"calls of {profile.steps_per_call} steps, median of {profile.repeats} runs")

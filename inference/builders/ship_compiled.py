@@ -51,12 +51,12 @@ REGENERATE = "rsmt-studio compile --ship  (or: python -m rsmt_studio.inference.b
 def app_specs(target: str, assets=None) -> dict[str, GraphSpec]:
     """The CPU graphs the app runs (deephase, style, prepare, steps at the default steps per call, and the
     studio's one-step graph that starts a streamed transition) for `target`, keyed by the engine's graph names."""
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, default_assets_dir
+    from rsmt_studio.inference.engine import default_assets_dir, default_steps_per_call
     from rsmt_studio.inference.graphs import model_specs
     from rsmt_studio.inference.weights import load_assets
 
     assets = assets or load_assets(default_assets_dir())
-    specs = model_specs(assets.dims, "cpu", DEFAULT_STEPS_PER_CALL, first_step=True)
+    specs = model_specs(assets.dims, "cpu", default_steps_per_call("cpu"), first_step=True)
     return {k: dataclasses.replace(s, cpu_target=target) for k, s in specs.items()}
 
 

@@ -15,10 +15,11 @@ with batch 1 unchanged (docs/performance.md, "Batch 64: where the time goes"):
 - `lstm_cell` is `rsmt_lstm_cell`: the gate matmul over [x, h] without the concatenation, and the gate maths.
 - `film_elu` is `rsmt_film_elu`: a whole FiLM block over the style tokens (two layer norms, the modulation, the
   query layer, the attention, the output layer) and the ELU after it, ~35 small graph ops in blocks.py.
-- `step_head` and `step_advance` (nets._step uses them where a backend has them; blocks.py and numpy_blocks.py
-  compose the same maths) are `rsmt_step_head` (the phase update, the hip rotation and the decoder's two input
-  vectors) and `rsmt_step_advance` (apply-delta, Gram-Schmidt, the velocity and the next frame's encoder inputs):
-  ~110 small graph ops a step in blocks.py's form (docs/performance.md, "The step's tails as two Mojo ops").
+- `sampler_step` (nets._step uses it where a backend has it; blocks.py and numpy_blocks.py compose the same maths)
+  is `rsmt_sampler_step` (kernels/cpu_step.mojo): a whole sampler step as one op, calling the kernels above and the
+  step's tails (the phase update and decoder inputs; apply-delta, Gram-Schmidt, the velocity and the next frame's
+  encoder inputs) on its own scratch. A step was ~57 graph ops, and a call of many steps costs what a few do only
+  when each step is cheap to add: docs/performance.md, "The whole step as one op".
 
 Same weight layouts and maths as blocks.py (tests/inference/test_cpu_kernels.py checks each op against numpy,
 and the parity tests check the graphs against PyTorch). Everything not overridden here is blocks.py's (module
@@ -111,31 +112,37 @@ def film_elu(x: TensorValue, gamma: TensorValue, beta: TensorValue, keys: Tensor
                       parameters={"workers": WORKERS})[0]
 
 
-def step_head(d, y: TensorValue, phase: TensorValue, state: TensorValue, *,
-              emit: Emit = ops.custom) -> tuple[TensorValue, TensorValue, TensorValue]:
-    """nets' maths from the predictor's output y (B, >= 4C + 9 + L) to the decoder's inputs, as one op,
-    `rsmt_step_head`: the phase update (nets.update_phase) of the last phase (B, C, 2), the hip rotation, and the
-    gate network's and first expert layer's input vectors, the latter from the frame's encoder input `state`
-    [p - p_root, v, r] (nets.encoder_inputs). Returns (new phase (B, C, 2), [new phase, zm], [cond, zm])."""
-    batch, c, lat = y.shape[0], d.n_phases, d.manifold_latent
-    outs = emit("rsmt_step_head", device=y.device, values=[y, phase, state],
-                      out_types=[_out(y, batch, c, 2), _out(y, batch, 2 * c + lat), _out(y, batch, state.shape[1] + 9 + lat)],
-                      parameters={"n_phases": c, "latent": lat, "p3": 3 * d.n_pos_joints,
-                                  "ang_scale": 2.0 * math.pi * d.dt})
-    return outs[0].tensor, outs[1].tensor, outs[2].tensor
+#: `rsmt_sampler_step`'s weights, in its input order (kernels/cpu_step.mojo).
+STEP_WEIGHTS = (
+    "state_encoder.fc1.w", "state_encoder.fc1.b", "state_encoder.fc2.w", "state_encoder.fc2.b",
+    "offset_encoder.fc1.w", "offset_encoder.fc1.b", "offset_encoder.fc2.w", "offset_encoder.fc2.b",
+    "embedding_fc.w", "embedding_fc.b", "embedding_film.query.w", "embedding_film.query.b",
+    "embedding_film.out_proj.w", "embedding_film.out_proj.b", "embedding_film.scale", "pe_latent", "pe_film",
+    "lstm.w", "lstm.b", "predictor_fc1.w", "predictor_fc1.b", "predictor_fc2.w", "predictor_fc2.b",
+    "predictor_fc3.w", "predictor_fc3.b", "predictor_fc4.w", "predictor_fc4.b", "predictor_film.query.w",
+    "predictor_film.query.b", "predictor_film.out_proj.w", "predictor_film.out_proj.b", "predictor_film.scale",
+    "decoder.gate_fc1.w", "decoder.gate_fc1.b", "decoder.gate_fc2.w", "decoder.gate_fc2.b", "decoder.gate_fc3.w",
+    "decoder.gate_fc3.b", "decoder.expert1.w", "decoder.expert1.b", "decoder.expert2.w", "decoder.expert2.b",
+    "decoder.expert3.w", "decoder.expert3.b")
 
 
-def step_advance(d, delta: TensorValue, y: TensorValue, p: TensorValue, r: TensorValue, tgt_p: TensorValue,
-                 tgt_r: TensorValue, *, emit: Emit = ops.custom) -> tuple[TensorValue, ...]:
-    """nets.apply_delta (Gram-Schmidt included), the velocity and the next frame's encoder inputs
-    (nets.encoder_inputs) as one op, `rsmt_step_advance`: delta (B, p3 + r6) the decoder's output, y the
-    predictor's (hip_v, hip_d6), p (B, Np, 3), r (B, J, 6) and the target's. Returns (p, v, r, state input, offset
-    input) of the next frame."""
-    batch, n_p, n_j = p.shape[0], d.n_pos_joints, d.n_joints
-    p3, r6 = 3 * n_p, 6 * n_j
-    outs = emit("rsmt_step_advance", device=p.device, values=[ops.rebind(delta, (batch, p3 + r6)), y, p, r, tgt_p, tgt_r],
-                      out_types=[_out(p, batch, n_p, 3), _out(p, batch, n_p, 3), _out(p, batch, n_j, 6),
-                                 _out(p, batch, 2 * p3 + r6), _out(p, batch, p3 + r6)],
-                      parameters={"n_phases": d.n_phases})
-    return tuple(o.tensor for o in outs)
-
+def sampler_step(d, W, p: TensorValue, r: TensorValue, phase: TensorValue, h: TensorValue, c: TensorValue,
+                 tgt_p: TensorValue, tgt_r: TensorValue, tgt_latent: TensorValue, tta: TensorValue, z: TensorValue,
+                 caches, features, *, emit: Emit = ops.custom) -> tuple[TensorValue, ...]:
+    """nets._step as one op, `rsmt_sampler_step` (kernels/cpu_step.mojo): the frame's encoder inputs `features`
+    (state, offset), p (B, Np, 3), r (B, J, 6), phase (B, C, 2), h, c (B, H), the target's p, r and latent, tta (B,)
+    int64, z (B, 2L) and both FiLM blocks' style caches. Returns (p, v, r, phase, h, c, [state, offset]) of the next
+    frame."""
+    batch, hidden = p.shape[0], h.shape[1]
+    state_in, offset_in = features
+    values = [state_in, offset_in, p, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, *caches,
+              *(W[name] for name in STEP_WEIGHTS)]
+    outs = emit("rsmt_sampler_step", device=p.device, values=values,
+                out_types=[_out(p, batch, p.shape[1], 3), _out(p, batch, p.shape[1], 3), _out(p, batch, r.shape[1], 6),
+                           _out(p, batch, d.n_phases, 2), _out(p, batch, hidden), _out(p, batch, hidden),
+                           _out(p, batch, state_in.shape[1]), _out(p, batch, offset_in.shape[1])],
+                parameters={"n_phases": d.n_phases, "latent": d.manifold_latent, "p3": 3 * d.n_pos_joints,
+                            "ang_scale": 2.0 * math.pi * d.dt, "max_tta": d.max_tta, "n_experts": d.n_experts,
+                            "workers": WORKERS})
+    p_next, v_next, r_next, phase_next, h_next, c_next, state_next, offset_next = (o.tensor for o in outs)
+    return p_next, v_next, r_next, phase_next, h_next, c_next, [state_next, offset_next]

@@ -2,17 +2,18 @@
 
 MAX 26.7 has no per-op timing on the CPU (docs/performance.md, "CPU step: profile and floor"), so the kernels
 time themselves: kernels/cpu_dense_timed.mojo holds a timed twin of each of cpu_blocks.py's custom ops
-(`rsmt_dense_timed`, ..., `rsmt_step_advance_timed`), which runs the untimed op's code unchanged and also returns
-the nanoseconds spent in it.
+(`rsmt_dense_timed`, ..., `rsmt_sampler_step_timed`), which runs the untimed op's code unchanged and also returns
+the nanoseconds spent in it; the whole step's twin returns them per kind of work inside it.
 
 `build_graph` is cpu.py's: `networks.build` with cpu_blocks.py, the same nets.py maths and graph inputs, except that
 the blocks are `TimedBlocks`, which emit the timed twins where cpu_blocks.py emits the ops, and the graph gets two
 more outputs after the steps graph's six:
 
 - `kernel_ns` (5,) int64: nanoseconds spent during the call in the dense, MoE and LSTM-cell kernels, the fused
-  FiLM blocks (`rsmt_film_elu`) and the step's tails (`rsmt_step_head`, `rsmt_step_advance`), in `KINDS` order;
-  MAX's own small ops (slices, concatenations, ELUs, the gate's softmax, ...) and the runtime between ops are
-  not timed: they are the rest of the call;
+  FiLM blocks and the step's tails (the phase update and decoder inputs; apply-delta and the next frame's encoder
+  inputs), in `KINDS` order (the glue between them inside the whole-step op counts with the kernel it precedes);
+  MAX's own few ops around the steps (the first step's encoder inputs, the stacks of the outputs), the runtime
+  and `execute` are not timed: they are the rest of the call;
 - `kernel_ops` (5,) int64: how many of each the call ran (constants of the graph).
 
 Why a module of its own, not a flag in cpu.py or cpu_blocks.py: the compiled models' cache key hashes the code of
@@ -32,8 +33,10 @@ from max.graph.graph import default_custom_extensions_scope
 from rsmt_studio.inference.graphs import cpu_blocks, networks
 
 #: The op kinds timed, in the order of the `kernel_ns` and `kernel_ops` outputs: the weight layers, the fused FiLM
-#: blocks and the step's two tails (`rsmt_step_head`, `rsmt_step_advance`).
+#: blocks and the step's two tails (kernels/cpu_step.mojo's T_DENSE ... T_TAILS).
 KINDS = ("dense", "moe", "lstm", "film", "tails")
+#: The kernels a whole sampler step (`rsmt_sampler_step`) runs, by kind (kernels/cpu_step.mojo).
+STEP_OPS = {"dense": 12, "moe": 3, "lstm": 1, "film": 2, "tails": 2}
 #: Outputs the timed graph adds after the steps graph's.
 EXTRA_OUTPUTS = 2
 
@@ -55,7 +58,8 @@ class TimedBlocks:
     `kernel_ns` and `kernel_ops` values of the graph it built."""
 
     def __init__(self) -> None:
-        self.times: dict[str, list[TensorValue]] = {k: [] for k in KINDS}
+        self.times: dict[str, list[TensorValue]] = {k: [] for k in KINDS}  # (1,) ns values, or (5,) in KINDS order
+        self.counts: dict[str, int] = {k: 0 for k in KINDS}  # ops of each kind the graph runs
 
     def __getattr__(self, name: str) -> Any:
         return getattr(cpu_blocks, name)
@@ -72,21 +76,25 @@ class TimedBlocks:
     def film_elu(self, *args, **kwargs) -> TensorValue:
         return cpu_blocks.film_elu(*args, **kwargs, emit=self._emit("film"))
 
-    def step_head(self, *args, **kwargs) -> tuple[TensorValue, TensorValue, TensorValue]:
-        return cpu_blocks.step_head(*args, **kwargs, emit=self._emit("tails"))
-
-    def step_advance(self, *args, **kwargs) -> tuple[TensorValue, ...]:
-        return cpu_blocks.step_advance(*args, **kwargs, emit=self._emit("tails"))
+    def sampler_step(self, *args, **kwargs) -> tuple[TensorValue, ...]:
+        return cpu_blocks.sampler_step(*args, **kwargs, emit=self._emit("step"))
 
     def _emit(self, kind: str) -> cpu_blocks.Emit:
         """An `emit` for cpu_blocks.py's builders that emits the op's timed twin: the op's outputs are returned,
         its time, (1,) int64, is kept for `outputs`."""
 
         def emit(op: str, device, values: list, out_types: list, parameters: dict) -> list[TensorValue]:
+            n = len(KINDS) if kind == "step" else 1
             *outs, ns = ops.custom(f"{op}_timed", device=device, values=values,
-                                   out_types=[*out_types, TensorType(DType.int64, (1,), device=device)],
+                                   out_types=[*out_types, TensorType(DType.int64, (n,), device=device)],
                                    parameters=parameters)
-            self.times[kind].append(ns)
+            if kind == "step":  # the whole step's twin times each kind inside it (kernels/cpu_dense_timed.mojo)
+                for i, k in enumerate(KINDS):
+                    self.times[k].append(ns[i : i + 1])
+                    self.counts[k] += STEP_OPS[k]
+            else:
+                self.times[kind].append(ns)
+                self.counts[kind] += 1
             return outs
 
         return emit
@@ -97,7 +105,7 @@ class TimedBlocks:
             raise RuntimeError("the graph ran no kernel through TimedBlocks")
         zero = ops.constant(np.zeros(1, np.int64), DType.int64, device=device)
         per_kind = [ops.sum(ops.concat(self.times[k], 0), 0) if self.times[k] else zero for k in KINDS]
-        counts = ops.constant(np.array([len(self.times[k]) for k in KINDS], np.int64), DType.int64, device=device)
+        counts = ops.constant(np.array([self.counts[k] for k in KINDS], np.int64), DType.int64, device=device)
         return [ops.concat(per_kind, 0), counts]
 
 

@@ -232,13 +232,14 @@ def sampler_step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, 
 def _step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches, features=None):
     """sampler_step, and the next frame's `encoder_inputs` where the backend made them (else None).
 
-    A backend with `step_head` and `step_advance` (cpu_blocks.py: one custom op each) computes the maths from the
-    predictor's output to the decoder's inputs, and from the decoder's output to the next frame with its encoder
-    inputs, with the same equations as the composed form below (numpy_blocks.py, blocks.py, gpu/blocks.py)."""
+    A backend with `sampler_step` (cpu_blocks.py: the whole step as one custom op, which also makes the next frame's
+    encoder inputs) computes it with the same equations as the composed form below (numpy_blocks.py, blocks.py,
+    gpu/blocks.py), except that a step whose every row has tta 0 (the engine's padding) holds the frame."""
+    if hasattr(K, "sampler_step"):
+        if features is None:
+            features = encoder_inputs(K, p, v, r, tgt_p, tgt_r)
+        return K.sampler_step(d, W, p, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z, caches, features)
     emb_cache, pred_cache = caches[0:4], caches[4:8]
-    fused = hasattr(K, "step_head") and hasattr(K, "step_advance")
-    if fused and features is None:
-        features = encoder_inputs(K, p, v, r, tgt_p, tgt_r)
     x, h_t = lstm_input(K, W, d, p, v, r, tgt_p, tgt_r, tgt_latent, tta, z, emb_cache, features)
     h, c = K.lstm_cell(x, h, c, W["lstm.w"], W["lstm.b"])
     cp = d.n_phases
@@ -249,11 +250,6 @@ def _step(K, W, d: Dims, p, v, r, phase, h, c, tgt_p, tgt_r, tgt_latent, tta, z,
                  W["predictor_fc4.b"])
     o = 4 * cp
     zm = y[:, o + 9 : o + 9 + d.manifold_latent]
-    if fused:
-        new_phase, gate_in, expert_in = K.step_head(d, y, phase, features[0])
-        delta = decode(K, W, d, gate_in, expert_in, zm)
-        p_next, v_next, r_next, *features = K.step_advance(d, delta, y, p, r, tgt_p, tgt_r)
-        return p_next, v_next, r_next, new_phase, h, c, features
     b = p.shape[0]
     phase_hat = K.reshape(y[:, 0 : 2 * cp], (b, cp, 2))
     amp = K.softplus(y[:, 2 * cp : 3 * cp])

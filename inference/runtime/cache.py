@@ -51,9 +51,10 @@ def max_version() -> str:
 GRAPHS_PACKAGE = "rsmt_studio.inference.graphs"
 
 
-#: (graph module name prefix, the kernels/ file of the custom ops the modules under it use; cpu_timed.py's timed
-#: twins call cpu_dense.mojo's ops, which come in through its import of cpu_blocks)
+#: (graph module name prefix, a kernels/ file of the custom ops the modules under it use; cpu_timed.py's timed
+#: twins call cpu_dense.mojo's and cpu_step.mojo's ops, which come in through its import of cpu_blocks)
 KERNEL_FILES = ((f"{GRAPHS_PACKAGE}.gpu.", "sampler_tail.mojo"), (f"{GRAPHS_PACKAGE}.cpu_blocks", "cpu_dense.mojo"),
+                (f"{GRAPHS_PACKAGE}.cpu_blocks", "cpu_step.mojo"),
                 (f"{GRAPHS_PACKAGE}.cpu_timed", "cpu_dense_timed.mojo"))
 
 

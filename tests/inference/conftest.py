@@ -55,11 +55,11 @@ def test_assets(tmp_path_factory, rsmt_torch, torch_modules, test_cfg) -> Path:
     return folder
 
 
-#: The tests run the app's graphs (engine.DEFAULT_STEPS_PER_CALL steps per call): the test model has the shipped
+#: The tests run the app's CPU graphs (engine.STEPS_PER_CALL["cpu"] steps per call): the test model has the shipped
 #: structure, so its four graphs are the shipped compiled models (assets/compiled, inference/builders/ship_compiled.py)
 #: and a cold run installs them instead of compiling. test_engine checks the one-step graph against them
 #: whenever its MEF is cached.
-TEST_STEPS_PER_CALL = 8
+TEST_STEPS_PER_CALL = 40
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +95,7 @@ def gpu_graphs_on_cpu(mef_cache_dir, shipped_weights):
     test MEF cache, all in parallel child processes: ~4 min cold on 2 cores, loaded in a second when cached."""
     import dataclasses
 
+    from rsmt_studio.inference.engine import STEPS_PER_CALL
     from rsmt_studio.inference.graphs import gpu, model_specs
     from rsmt_studio.inference.runtime.compiler import ensure_compiled
     from rsmt_studio.inference.runtime.devices import select_device
@@ -102,7 +103,7 @@ def gpu_graphs_on_cpu(mef_cache_dir, shipped_weights):
 
     d, W = shipped_weights
     specs = {k: s for k, s in gpu.specs(d, "cpu", GPU_TEST_STEPS, W).items() if k in ("prepare", "steps", "fold")}
-    specs["chain"] = model_specs(d, "cpu", TEST_STEPS_PER_CALL, chain=True)["chain"]
+    specs["chain"] = model_specs(d, "cpu", STEPS_PER_CALL["gpu"], chain=True)["chain"]  # as a GPU engine builds it
     specs = {k: dataclasses.replace(s, name=f"gpu_{s.name}") if k != "chain" else s for k, s in specs.items()}
     ensure_compiled(specs.values())
     session = MaxSession(select_device("cpu"))
@@ -111,9 +112,9 @@ def gpu_graphs_on_cpu(mef_cache_dir, shipped_weights):
 
 @pytest.fixture(scope="session")
 def engine(compiled, test_assets):
-    from rsmt_studio.inference.engine import DEFAULT_STEPS_PER_CALL, TransitionEngine
+    from rsmt_studio.inference.engine import STEPS_PER_CALL, TransitionEngine
 
-    assert TEST_STEPS_PER_CALL == DEFAULT_STEPS_PER_CALL  # else the tests compile instead of using shipped models
+    assert TEST_STEPS_PER_CALL == STEPS_PER_CALL["cpu"]  # else the tests compile instead of using shipped models
     return TransitionEngine(test_assets, device="cpu", steps_per_call=TEST_STEPS_PER_CALL)
 
 

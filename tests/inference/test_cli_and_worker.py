@@ -32,7 +32,7 @@ def test_generate_cli_writes_bvh(engine, test_assets, bandai_root, tmp_path):
     out = tmp_path / "t.bvh"
     r = _cli("generate", "--source", str(src), "--source-frame", "60", "--target", str(tgt), "--target-frame",
              "80", "--style", "calm", "--frames", "24", "--device", "cpu", "--seed", "3", "--out", str(out),
-             "--assets", str(test_assets), "--steps-per-call", "8", "--no-foot-lock")
+             "--assets", str(test_assets), "--steps-per-call", "40", "--no-foot-lock")
     assert r.returncode == 0, r.stderr
     assert "sampler" in r.stdout and "transition total" in r.stdout
     clip = read_bvh(out)
@@ -57,7 +57,7 @@ def test_generate_cli_bad_input_exits_2(engine, test_assets, bandai_root, tmp_pa
     args = {"--source": str(_bandai(bandai_root, "dataset-1_run_active_001.bvh")), "--source-frame": "60",
             "--target": str(_bandai(bandai_root, "dataset-1_bow_angry_001.bvh")), "--target-frame": "80",
             "--style": "calm", "--frames": "10", "--out": str(tmp_path / "x.bvh"), "--assets": str(test_assets),
-            "--steps-per-call": "8"}
+            "--steps-per-call": "40"}
     args |= change
     r = _cli("generate", *[s for kv in args.items() for s in kv])
     assert r.returncode == 2
@@ -74,18 +74,18 @@ def test_generate_cli_incompatible_skeleton_exits_2(engine, test_assets, bandai_
                    "MOTION\nFrames: 12\nFrame Time: 0.0333333\n" + "0 90 0 0 0 0 0 0 0\n" * 12)
     r = _cli("generate", "--source", str(_bandai(bandai_root, "dataset-1_run_active_001.bvh")), "--source-frame",
              "60", "--target", str(bad), "--target-frame", "5", "--style", "calm", "--frames", "10", "--out",
-             str(tmp_path / "x.bvh"), "--assets", str(test_assets), "--steps-per-call", "8")
+             str(tmp_path / "x.bvh"), "--assets", str(test_assets), "--steps-per-call", "40")
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "tiny.bvh" in r.stderr
 
 
 def test_compile_cli_reports_cache_state(engine, test_assets):
-    r = _cli("compile", "--assets", str(test_assets), "--steps-per-call", "8", "--list")
+    r = _cli("compile", "--assets", str(test_assets), "--steps-per-call", "40", "--list")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 5 and any(" steps1 " in line for line in lines)  # the studio's one-step first call too
     assert sum(line.startswith("built") for line in lines if " steps1 " not in line) == 4  # the engine's
-    r = _cli("compile", "--assets", str(test_assets), "--steps-per-call", "8")
+    r = _cli("compile", "--assets", str(test_assets), "--steps-per-call", "40")
     assert r.returncode == 0 and "already compiled" in r.stderr and "5 graphs ready" in r.stdout
 
 

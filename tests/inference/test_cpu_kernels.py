@@ -4,8 +4,9 @@ One real MAX graph on the CPU holds every op of cpu_blocks.py, with symbolic wid
 have them: dense layers (one on a sliced input, whose rows are not adjacent), an 8-expert layer and the LSTM
 cell; widths that are not multiples of the kernels' register tile or SIMD width exercise the leftover columns;
 batches from 8 rows on take the packed micro-kernel (row counts that are not multiples of its 6 rows).
-A second graph holds the fused FiLM block (`rsmt_film_elu`), batch 1, 16 and 64 (one task and two); a third the
-step's two fused tails (`rsmt_step_head`, `rsmt_step_advance`), batch 1, 16 and 64.
+A second graph holds the fused FiLM block (`rsmt_film_elu`), batch 1, 16 and 64 (one task and two). The whole
+sampler step as one op (`rsmt_sampler_step`, kernels/cpu_step.mojo) runs in the shipped CPU steps graph against
+nets.py's numpy formulation, padding steps included.
 """
 
 from __future__ import annotations
@@ -80,16 +81,17 @@ def test_kernels_match_numpy(kernel_graph, batch, n_in, n_out, hidden):
 
 
 def test_cpu_graphs_use_the_kernels():
-    """The shipped CPU steps graph is built from cpu_blocks.py: its layers are the custom ops."""
+    """The CPU prepare graph is built from cpu_blocks.py: its layers are the custom ops (the steps graph's are inside
+    `rsmt_sampler_step`, below)."""
     from max.graph import DeviceRef
     from rsmt_studio.inference.graphs import cpu, networks
     from rsmt_studio.inference.graphs.nets import Dims
 
     d = Dims(n_joints=23, n_pos_joints=23, n_phases=10, n_experts=8, manifold_latent=32, window=61, fps=30.0,
              max_tta=120)
-    ir = str(cpu.build_graph(networks.graph_config("steps", d, 1), DeviceRef.CPU()))
-    assert ir.count("rsmt_lstm_cell") >= 1 and ir.count("rsmt_moe_dense") >= 3 and ir.count("rsmt_dense") >= 10
-    assert ir.count("rsmt_film_elu") >= 2  # both FiLM blocks of the step
+    ir = str(cpu.build_graph(networks.graph_config("prepare", d), DeviceRef.CPU()))
+    assert ir.count('"rsmt_lstm_cell"') == d.n_warmup and ir.count('"rsmt_dense"') >= 5 * d.n_warmup
+    assert ir.count('"rsmt_film_elu"') == d.n_warmup  # the embedding FiLM block of each warm-up frame
 
 
 @pytest.fixture(scope="module")
@@ -154,83 +156,80 @@ def test_film_elu_is_the_composed_block():
     np.testing.assert_allclose(K.film_elu(x, gamma, beta, keys, values, wq, bq, scale, wo, bo), want, atol=1e-5)
 
 
-TAIL_DIMS = {"n_joints": 21, "n_pos_joints": 14, "n_phases": 10, "n_experts": 8, "manifold_latent": 32,
-             "window": 61, "fps": 30.0, "max_tta": 60}
-
-
 @pytest.fixture(scope="module")
-def tail_graph():
-    """The step's two fused tails (`rsmt_step_head`, `rsmt_step_advance`, via cpu_blocks.step_head / step_advance)
-    in one MAX graph with a symbolic batch, the predictor output wider than the step reads and the head's state
-    input made by nets.encoder_inputs from the graph's frame, as nets._step builds them."""
-    from max.driver import CPU
-    from max.dtype import DType
-    from max.engine import InferenceSession
-    from max.graph import DeviceRef, Graph, TensorType
-    from max.graph.graph import default_custom_extensions_scope
-    from rsmt_studio.inference.graphs import cpu_blocks, nets
+def shipped_steps(shipped_weights):
+    """The shipped model's CPU steps graph (40 steps a call, from assets/compiled) with its weights bound, and the
+    same weights by name for numpy."""
+    from rsmt_studio.inference.engine import TransitionEngine
 
-    d = nets.Dims(**TAIL_DIMS)
-    cpu = DeviceRef.CPU()
-    n_p, n_j, c = d.n_pos_joints, d.n_joints, d.n_phases
-
-    def t(*dims):
-        return TensorType(DType.float32, dims, device=cpu)
-
-    types = [t("batch", "yw"), t("batch", c, 2), t("batch", n_p, 3), t("batch", n_p, 3), t("batch", n_j, 6),
-             t("batch", n_p, 3), t("batch", n_j, 6), t("batch", "dw")]
-    with default_custom_extensions_scope(cpu_blocks.kernels_package()), Graph("cpu_tail_test", input_types=types) as g:
-        y, phase, p, v, r, tgt_p, tgt_r, delta = (x.tensor for x in g.inputs)
-        state, offset = nets.encoder_inputs(cpu_blocks, p, v, r, tgt_p, tgt_r)
-        head = cpu_blocks.step_head(d, y, phase, state)
-        g.output(state, offset, *head, *cpu_blocks.step_advance(d, delta, y, p, r, tgt_p, tgt_r))
-    assert "rsmt_step_head" in str(g) and "rsmt_step_advance" in str(g)
-    return d, InferenceSession(devices=[CPU()]).load(g)
+    engine = TransitionEngine(device="cpu", only=("steps",))
+    d, W = shipped_weights
+    return d, W, engine.runners["steps"], engine.steps_per_call
 
 
-@pytest.mark.parametrize("batch", [1, 16, 64])
-def test_step_tails_match_numpy(tail_graph, batch):
-    """The fused tails against nets.py's composed maths on numpy_blocks.py (sampler_step's numpy formulation)."""
+def _steps_inputs(d, W, k: int, batch: int, rng, tta0=(45, 8, 70)):
     from rsmt_studio.inference.graphs import nets
 
-    d, model = tail_graph
-    rng = np.random.default_rng(batch)
-    f = np.float32
-    n_p, n_j, c, lat = d.n_pos_joints, d.n_joints, d.n_phases, d.manifold_latent
-    y = rng.standard_normal((batch, 4 * c + 9 + lat + 3)).astype(f)
-    y[:, 3 * c : 4 * c] *= 3.0  # frequencies of a few Hz: a real turn of the phase per frame
-    phase = (2.0 * rng.standard_normal((batch, c, 2))).astype(f)
-    p, v, tgt_p = (50.0 * rng.standard_normal((3, batch, n_p, 3))).astype(f)
-    r, tgt_r = rng.standard_normal((2, batch, n_j, 6)).astype(f)
-    delta = (0.1 * rng.standard_normal((batch, 3 * n_p + 6 * n_j))).astype(f)
-    got = [o.to_numpy() for o in model.execute(y, phase, p, v, r, tgt_p, tgt_r, delta)]
+    from .fused_inputs import steps_state
 
-    state, offset = nets.encoder_inputs(K, p, v, r, tgt_p, tgt_r)
-    o = 4 * c
-    amp = K.softplus(y[:, 2 * c : 3 * c])
-    new_phase = nets.update_phase(K, d, phase, y[:, : 2 * c].reshape(batch, c, 2), amp, y[:, 3 * c : o])
-    hip_v, hip_r, zm = y[:, o : o + 3], r[:, 0] + y[:, o + 3 : o + 9], y[:, o + 9 : o + 9 + lat]
-    cond = np.concatenate([(p - p[:, 0:1]).reshape(batch, -1), v.reshape(batch, -1), hip_v, r.reshape(batch, -1),
-                           hip_r], -1)
-    p_next, r_next = nets.apply_delta(K, d, p, r, delta, hip_v, hip_r)
-    v_next = p_next - p
-    want = [state, offset, new_phase, np.concatenate([new_phase.reshape(batch, -1), zm], -1),
-            np.concatenate([cond, zm], -1), p_next, v_next, r_next,
-            *nets.encoder_inputs(K, p_next, v_next, r_next, tgt_p, tgt_r)]
-    names = ("state", "offset", "new phase", "gate input", "expert input", "p", "v", "r", "next state", "next offset")
-    for name, gg, ww in zip(names, got, want, strict=True):
-        assert gg.shape == ww.shape, name
-        scale = max(1.0, float(np.abs(ww).max()))  # positions are in cm, up to ~200
-        err = float(np.abs(gg - ww).max())
-        assert err <= TOL * scale, f"{name}: max abs error {err} (values up to {scale})"
+    state = list(steps_state(d, W, rng, k))
+    if batch != 3:  # more rows: repeat the three with other noise
+        state = [np.concatenate([a] * -(-batch // 3))[:batch] for a in state]
+    state[9] = np.maximum(np.resize(np.array(tta0), batch)[:, None] - np.arange(k)[None, :], 0).astype(np.int64)
+    feats = rng.normal(0, 1, (batch, 39, W["style.input_mean"].shape[0])).astype(np.float32)
+    caches = nets.style_caches(K, W, feats)
+    return state, caches
 
 
-def test_cpu_steps_graph_uses_the_tails():
-    """The CPU steps graph runs each step's tails as the two ops, and numpy_blocks.py the composed maths."""
+@pytest.mark.parametrize("batch", [1, 3, 16])
+def test_whole_step_op_matches_numpy(shipped_steps, batch):
+    """`rsmt_sampler_step` (the CPU steps graph: a whole step as one op) against nets.sampler_steps on
+    numpy_blocks.py, a call of 40 steps, times to arrival on both sides of the noise ramp and past the positional
+    table's end, a row's last steps at tta 0 while other rows are live."""
+    from rsmt_studio.inference.graphs import nets
+
+    d, W, run, k = shipped_steps
+    state, caches = _steps_inputs(d, W, k, batch, np.random.default_rng(batch))
+    got = run(*state, *caches)
+    with np.errstate(over="ignore"):  # numpy's sigmoid overflows harmlessly to 0 for large negative gates
+        want = nets.sampler_steps(K, W, d, k, *state[:9], state[9], state[10], caches)
+    for name, a, ref in zip(("p", "r", "phase", "v", "h", "c"), got, want, strict=True):
+        assert a.shape == ref.shape, name
+        np.testing.assert_allclose(a, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())), err_msg=name)
+
+
+def test_whole_step_op_holds_padding_steps(shipped_steps):
+    """Steps whose every row has tta 0 (the engine's padding past a transition's end) hold the last frame and
+    state; a step with any live row is computed."""
+    from rsmt_studio.inference.graphs import nets
+
+    d, W, run, k = shipped_steps
+    live = 3
+    state, caches = _steps_inputs(d, W, k, 2, np.random.default_rng(7), tta0=(live, live))
+    state[9] = np.maximum(state[9], 0)  # tta 3, 2, 1, 0, 0, ...: three live steps, then padding
+    ps, rs, phs, v, h, c = run(*state, *caches)
+    with np.errstate(over="ignore"):
+        want = nets.sampler_steps(K, W, d, live, *state[:9], state[9][:, :live], state[10], caches)
+    np.testing.assert_allclose(ps[:, :live], want[0], atol=1e-4 * float(np.abs(want[0]).max()))
+    for s in range(live, k):  # held
+        np.testing.assert_array_equal(ps[:, s], ps[:, live - 1])
+        np.testing.assert_array_equal(rs[:, s], rs[:, live - 1])
+        np.testing.assert_array_equal(phs[:, s], phs[:, live - 1])
+    for name, a, ref in (("v", v, want[3]), ("h", h, want[4]), ("c", c, want[5])):
+        np.testing.assert_allclose(a, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())), err_msg=name)
+    state[9][1, live:] = 1  # one row live: the steps run (their frames are not held)
+    ps2 = run(*state, *caches)[0]
+    assert not np.array_equal(ps2[:, live], ps2[:, live - 1])
+
+
+def test_cpu_steps_graph_is_one_op_a_step():
+    """The CPU steps graph runs each step as `rsmt_sampler_step`; numpy_blocks.py composes the same maths."""
     from max.graph import DeviceRef
     from rsmt_studio.inference.graphs import cpu, networks
     from rsmt_studio.inference.graphs.nets import Dims
 
-    ir = str(cpu.build_graph(networks.graph_config("steps", Dims(**TAIL_DIMS), 2), DeviceRef.CPU()))
-    assert ir.count('"rsmt_step_head"') == 2 and ir.count('"rsmt_step_advance"') == 2
-    assert not hasattr(K, "step_head") and not hasattr(K, "step_advance")
+    d = Dims(n_joints=21, n_pos_joints=14, n_phases=10, n_experts=8, manifold_latent=32, window=61, fps=30.0,
+             max_tta=60)
+    ir = str(cpu.build_graph(networks.graph_config("steps", d, 2), DeviceRef.CPU()))
+    assert ir.count('"rsmt_sampler_step"') == 2 and '"rsmt_dense"' not in ir
+    assert not hasattr(K, "sampler_step")

@@ -28,7 +28,7 @@ def test_shipped_compiled_models_are_up_to_date():
 def test_a_graph_code_change_makes_them_stale(monkeypatch):
     monkeypatch.setattr(sc, "_source_hash", lambda module, device="cpu": "0" * 16)  # as after an edit of nets.py
     reasons = sc.stale_reasons()
-    assert len(reasons) == len(sc.TARGETS) * 5  # deephase, style, prepare, steps8 and the studio's steps1
+    assert len(reasons) == len(sc.TARGETS) * 5  # deephase, style, prepare, steps40 and the studio's steps1
     assert all("graph code changed" in r for r in reasons)
 
 
@@ -88,7 +88,7 @@ def test_engine_starts_from_shipped_models_without_compiling(tmp_path, monkeypat
 
 def test_the_studio_engine_streams_its_first_frame_after_one_step(tmp_path, monkeypatch):
     """The studio's engine (`first_step`) starts a streamed transition with the shipped one-step graph, so the
-    first frame is on screen after one sampler step; the rest comes 8 steps a call. Same transition as generate()
+    first frame is on screen after one sampler step; the rest comes 40 steps a call. Same transition as generate()
     (the same maths, another compiled graph: float rounding only)."""
     from rsmt_studio.inference.engine import Transition
 
@@ -98,10 +98,10 @@ def test_the_studio_engine_streams_its_first_frame_after_one_step(tmp_path, monk
     items = list(engine.stream(source, 60, target, 40, "tired", 20, seed=1))
     chunks, final = items[:-1], items[-1]
     assert isinstance(final, Transition)
-    assert [(ch.start, ch.clip.num_frames) for ch in chunks] == [(0, 1), (1, 8), (9, 8), (17, 3)]
-    assert final.timings.calls == 1 + 4  # prepare, then 1 + 8 + 8 + 3 steps
-    whole = engine.generate(source, 60, target, 40, "tired", 20, seed=1)  # 8 steps a call throughout
-    assert whole.timings.calls == 1 + 3
+    assert [(ch.start, ch.clip.num_frames) for ch in chunks] == [(0, 1), (1, 19)]
+    assert final.timings.calls == 1 + 2  # prepare, then 1 step and one call of 40 (19 used, 21 held as padding)
+    whole = engine.generate(source, 60, target, 40, "tired", 20, seed=1)  # one call of 40 steps
+    assert whole.timings.calls == 1 + 1
     assert float(np.abs(final.clip.global_positions() - whole.clip.global_positions()).max()) < 1e-2  # cm
 
 

@@ -1,6 +1,6 @@
 """One real `rsmt-studio serve` subprocess for the room's tests, on a free 127.0.0.1 port, and the real client.
 
-The server runs the shipped weights with the app's graphs (8 steps per call: the shipped compiled models of
+The server runs the shipped weights with the app's graphs (40 steps per call: the shipped compiled models of
 assets/compiled, installed into the shared test MEF cache), so no run compiles anything. Its library root is a temporary folder
 with copies of two Bandai clips and a symlink that leads out of it.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = "8"  # engine.DEFAULT_STEPS_PER_CALL: the graphs shipped compiled (tests/inference use them too)
+STEPS = "40"  # engine.STEPS_PER_CALL["cpu"]: the graphs shipped compiled (tests/inference use them too)
 API_KEY = "test-key-16"
 SERVER_FLAGS = ["--max-queue", "4", "--max-batch", "4", "--batch-window-ms", "30", "--max-body-mb", "1",
                 "--max-length", "1000", "--max-clip-frames", "200"]

@@ -42,7 +42,7 @@ def test_health_info_and_openapi(server, client, client_info):
     assert client.health()["status"] == "ok"
     info = client_info
     assert info["weights_hash"] == load_assets(default_assets_dir()).weights_hash()
-    assert info["device"] == "CPU" and info["steps_per_call"] == 8
+    assert info["device"] == "CPU" and info["steps_per_call"] == 40
     assert len(info["styles"]) > 1 and info["model"]["n_joints"] == 21
     assert info["model"]["skeleton"]["names"]
     # the bounded memos a long-running service holds (docs/service.md "Memory"): reported, never beyond their bounds
@@ -112,10 +112,10 @@ def test_transition_from_bvh_text_as_json_arrays(client, style, library):
 
 
 def test_stream_sends_frames_as_they_are_made(client, style):
-    events = list(client.stream_transition(**_req(style=style, format="json", length=20)))
+    events = list(client.stream_transition(**_req(style=style, format="json", length=60)))
     chunks, done = events[:-1], events[-1]
     assert done["event"] == "done" and all(e["event"] == "chunk" for e in chunks)
-    assert [(c["start"], c["frames"]) for c in chunks] == [(0, 8), (8, 8), (16, 4)]  # one line per engine call
+    assert [(c["start"], c["frames"]) for c in chunks] == [(0, 40), (40, 20)]  # one line per engine call (40 steps)
     streamed = np.concatenate([np.array(c["local_quaternions_wxyz"]) for c in chunks])
     assert np.array_equal(streamed, np.array(done["local_quaternions_wxyz"]))
 
