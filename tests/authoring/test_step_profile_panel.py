@@ -33,9 +33,10 @@ def test_clicking_profile_step_shows_the_breakdown(studio, qtbot):
         pass
     profile = shown.args[0]
     assert panel.profile_plot.isVisible() and panel.profile_table.isVisible()
-    assert len(panel.profile_bars) == 5
+    assert len(panel.profile_bars) == 7
     html = panel.profile_table.text()
-    for label in ("dense layers", "8-expert MoE layers", "LSTM cell", "rest of the graph call", "post-processing"):
+    for label in ("dense layers", "8-expert MoE layers", "LSTM cell", "FiLM blocks", "step tails",
+                  "rest of the graph call", "post-processing"):
         assert label in html
     assert "CPU (" in html and "measured " in html and time.strftime("%Y-%m-%d") in html
     assert all(v > 0 for v in profile.stages.values()) and profile.kernel_ms < profile.call_ms
