@@ -61,8 +61,9 @@ def caption(profile) -> str:
     """Where and when it was measured, and over what: "CPU (AMD EPYC, 2 cores, x86-64-v3), measured 2026-12-02
     14:03:12: 40 frames, 1 call of 40 steps, median of 5 runs"."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(profile.measured_at))
-    return (f"{profile.device} ({profile.device_detail}), measured {when}: {profile.frames} frames, {profile.calls} "
-            f"calls of {profile.steps_per_call} steps, median of {profile.repeats} runs")
+    calls = f"{profile.calls} call{'s' if profile.calls != 1 else ''}"
+    return (f"{profile.device} ({profile.device_detail}), measured {when}: {profile.frames} frames, {calls} "
+            f"of {profile.steps_per_call} steps, median of {profile.repeats} runs")
 
 
 class StepProfileModel:
